@@ -1,0 +1,452 @@
+//! Reading an `.mpk` container (spec §1) in one streaming pass.
+//!
+//! Nothing is extracted and nothing but the manifest is held in memory: every entry is read
+//! straight from the decompressor and, when it matters, into a SHA-256. The tar parser runs in
+//! raw mode so GNU long names and pax headers are seen as entries and bounded here; the `tar`
+//! crate would otherwise buffer them whole (a 64 MiB long name would cost 64 MiB).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, BufRead, BufReader, Read};
+
+use sha2::{Digest, Sha256};
+use tar::EntryType;
+
+use crate::report::{Findings, Rule};
+
+/// Bounds a node applies (and one of ours, for extension headers).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The manifest must start within this many decompressed bytes.
+    pub manifest_window: u64,
+    /// The manifest may be at most this long.
+    pub manifest_max: u64,
+    /// The whole decompressed stream, headers included.
+    pub decompressed_cap: u64,
+    /// A GNU long name or pax header may be at most this long (stricter than the node, which
+    /// buffers them whole; real names are far below PATH_MAX).
+    pub extension_header_max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            manifest_window: 8 << 20,
+            manifest_max: 1 << 20,
+            decompressed_cap: 512 << 20,
+            extension_header_max: 64 << 10,
+        }
+    }
+}
+
+/// What an archive entry is, as far as the rules care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Symlink,
+    HardLink,
+    Directory,
+    Other,
+}
+
+impl EntryKind {
+    fn of(t: EntryType) -> Self {
+        match t {
+            EntryType::Regular | EntryType::Continuous => EntryKind::File,
+            EntryType::Symlink => EntryKind::Symlink,
+            EntryType::Link => EntryKind::HardLink,
+            EntryType::Directory => EntryKind::Directory,
+            _ => EntryKind::Other,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            EntryKind::File => "a regular file",
+            EntryKind::Symlink => "a symlink",
+            EntryKind::HardLink => "a hardlink",
+            EntryKind::Directory => "a directory",
+            EntryKind::Other => "a special file",
+        }
+    }
+}
+
+/// One entry at a path of interest. `sha256` is set for regular files.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub kind: EntryKind,
+    pub size: u64,
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// The result of one pass over a bundle.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// The first top-level `manifest.json`, if it was within bounds.
+    pub manifest: Option<Vec<u8>>,
+    /// Entries at the paths the manifest declares, keyed by normalized path.
+    pub entries: BTreeMap<String, Vec<Seen>>,
+    /// SHA-256 and length of the bundle file; set only when the whole file was read.
+    pub file_digest: Option<([u8; 32], u64)>,
+}
+
+/// Decides, from the manifest bytes, which entry paths must be recorded. `None` means the
+/// manifest is unusable, so no artifact can be checked.
+pub type DeclaredPaths<'a> = dyn FnMut(&[u8], &mut Findings) -> Option<BTreeSet<String>> + 'a;
+
+/// Reads `input` once, recording container problems in `findings`.
+pub fn scan(
+    input: impl Read,
+    limits: Limits,
+    findings: &mut Findings,
+    declared: &mut DeclaredPaths,
+) -> Scan {
+    let mut file = BufReader::with_capacity(64 << 10, HashingReader::new(input));
+    let mut scan = Scan::default();
+    let mut stream = CappedReader {
+        inner: flate2::bufread::GzDecoder::new(&mut file),
+        read: 0,
+        cap: limits.decompressed_cap,
+        failure: None,
+    };
+    let walked = walk(&mut stream, limits, findings, declared, &mut scan);
+    let whole_stream_read = match walked {
+        Ok(Walk::Complete) => drain(&mut stream).map(|()| true),
+        Ok(Walk::Stopped) => Ok(false),
+        Err(e) => Err(e),
+    };
+    match whole_stream_read {
+        Ok(false) => return scan,
+        Ok(true) => {}
+        Err(e) => {
+            stream.report(e, findings);
+            return scan;
+        }
+    }
+    drop(stream);
+    match file.fill_buf() {
+        Ok([]) => {
+            let hashed = file.into_inner();
+            scan.file_digest = Some((hashed.hasher.finalize().into(), hashed.len));
+        }
+        Ok(_) => findings.refuse(
+            Rule::TrailingData,
+            "archive",
+            "has bytes after the end of the gzip stream (a second member or padding)",
+        ),
+        Err(e) => findings.refuse(Rule::Io, "archive", format!("read failed: {e}")),
+    }
+    scan
+}
+
+enum Walk {
+    /// The tar stream ended normally; the rest of the gzip member still needs checking.
+    Complete,
+    /// Reading stopped on purpose after a refusal that makes the rest meaningless.
+    Stopped,
+}
+
+fn walk(
+    stream: &mut CappedReader<impl Read>,
+    limits: Limits,
+    findings: &mut Findings,
+    declared: &mut DeclaredPaths,
+    scan: &mut Scan,
+) -> io::Result<Walk> {
+    let mut archive = tar::Archive::new(stream);
+    let mut entries = archive.entries()?.raw(true);
+    // Set once the manifest has been read: the only paths worth recording from then on.
+    let mut wanted: Option<Option<BTreeSet<String>>> = None;
+    let mut manifests_seen = 0u32;
+    let mut pending_name: Option<Vec<u8>> = None;
+    let mut pending_start: Option<u64> = None;
+
+    for entry in &mut entries {
+        let mut entry = entry?;
+        let header_pos = *pending_start.get_or_insert(entry.raw_header_position());
+        let entry_type = entry.header().entry_type();
+        let size = entry.size();
+
+        if wanted.is_none() && header_pos >= limits.manifest_window {
+            findings.refuse(
+                Rule::ManifestMissing,
+                "manifest.json",
+                format!(
+                    "no top-level manifest.json within the first {} MiB of the archive",
+                    limits.manifest_window >> 20
+                ),
+            );
+            return Ok(Walk::Stopped);
+        }
+
+        if is_extension(entry_type) {
+            if size > limits.extension_header_max {
+                findings.refuse(
+                    Rule::ExtensionHeader,
+                    "archive",
+                    format!(
+                        "a long-name or pax header of {size} bytes (limit {} KiB)",
+                        limits.extension_header_max >> 10
+                    ),
+                );
+                return Ok(Walk::Stopped);
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut data)?;
+            let name = match entry_type {
+                EntryType::GNULongName => Some(trim_nul(data)),
+                EntryType::XHeader => match pax_path(&data) {
+                    Ok(path) => path,
+                    Err(message) => {
+                        findings.refuse(Rule::ExtensionHeader, "archive", message);
+                        return Ok(Walk::Stopped);
+                    }
+                },
+                _ => None,
+            };
+            if let Some(name) = name {
+                if pending_name.replace(name).is_some() {
+                    findings.refuse(
+                        Rule::Tar,
+                        "archive",
+                        "two long-name headers describe the same entry",
+                    );
+                    return Ok(Walk::Stopped);
+                }
+            }
+            continue;
+        }
+        if entry_type == EntryType::GNUSparse {
+            findings.refuse(
+                Rule::Tar,
+                "archive",
+                "contains a GNU sparse entry, which this format does not use",
+            );
+            return Ok(Walk::Stopped);
+        }
+
+        pending_start = None;
+        let raw_name = pending_name
+            .take()
+            .unwrap_or_else(|| entry.header().path_bytes().into_owned());
+        let name = normalize(&raw_name);
+        let kind = EntryKind::of(entry_type);
+
+        if name.as_deref() == Some("manifest.json") {
+            manifests_seen += 1;
+            if manifests_seen == 2 {
+                findings.refuse(
+                    Rule::ManifestDuplicate,
+                    "manifest.json",
+                    "more than one entry at manifest.json (./manifest.json is the same entry)",
+                );
+            }
+            if manifests_seen > 1 {
+                continue;
+            }
+            if kind != EntryKind::File {
+                findings.refuse(
+                    Rule::ManifestNotFile,
+                    "manifest.json",
+                    format!("is {}, not a regular file", kind.describe()),
+                );
+                wanted = Some(None);
+                continue;
+            }
+            if size > limits.manifest_max {
+                findings.refuse(
+                    Rule::ManifestSize,
+                    "manifest.json",
+                    format!(
+                        "is {size} bytes; the limit is {} bytes",
+                        limits.manifest_max
+                    ),
+                );
+                wanted = Some(None);
+                continue;
+            }
+            let mut bytes = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut bytes)?;
+            let paths = declared(&bytes, findings);
+            if let Some(paths) = &paths {
+                scan.entries.retain(|path, _| paths.contains(path));
+            } else {
+                scan.entries.clear();
+            }
+            scan.manifest = Some(bytes);
+            wanted = Some(paths);
+            continue;
+        }
+
+        let Some(name) = name else { continue };
+        let record = match &wanted {
+            None => true,
+            Some(Some(paths)) => paths.contains(&name),
+            Some(None) => false,
+        };
+        if record {
+            let sha256 = if kind == EntryKind::File {
+                Some(hash(&mut entry)?)
+            } else {
+                None
+            };
+            scan.entries
+                .entry(name)
+                .or_default()
+                .push(Seen { kind, size, sha256 });
+        }
+    }
+    if pending_name.is_some() {
+        findings.refuse(
+            Rule::Tar,
+            "archive",
+            "ends with a long-name header that describes no entry",
+        );
+        return Ok(Walk::Stopped);
+    }
+    if wanted.is_none() {
+        findings.refuse(
+            Rule::ManifestMissing,
+            "manifest.json",
+            "no top-level manifest.json in the archive (old/manifest.json does not count)",
+        );
+    }
+    Ok(Walk::Complete)
+}
+
+fn is_extension(t: EntryType) -> bool {
+    matches!(
+        t,
+        EntryType::GNULongName
+            | EntryType::GNULongLink
+            | EntryType::XHeader
+            | EntryType::XGlobalHeader
+    )
+}
+
+/// The `path` a pax header sets for the next entry. A `size` override is refused: honouring it
+/// or not would make two readers see different entries in one archive.
+fn pax_path(data: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let mut path = None;
+    for record in tar::PaxExtensions::new(data) {
+        let record = record.map_err(|_| "a pax header is malformed".to_owned())?;
+        match record.key_bytes() {
+            b"path" => path = Some(record.value_bytes().to_vec()),
+            b"size" => return Err("a pax header overrides an entry's size".to_owned()),
+            _ => {}
+        }
+    }
+    Ok(path)
+}
+
+fn trim_nul(mut name: Vec<u8>) -> Vec<u8> {
+    while name.last() == Some(&0) {
+        name.pop();
+    }
+    name
+}
+
+/// The path a node compares against: UTF-8 with one leading `./` dropped. Names that are not
+/// UTF-8 can never equal a declared path.
+fn normalize(raw: &[u8]) -> Option<String> {
+    let name = std::str::from_utf8(raw).ok()?;
+    Some(name.strip_prefix("./").unwrap_or(name).to_owned())
+}
+
+fn hash(reader: &mut impl Read) -> io::Result<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(hasher.finalize().into()),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads the decompressed stream to its end, so the gzip trailer (CRC, length) is checked and
+/// every byte counts toward the cap.
+fn drain(stream: &mut impl Read) -> io::Result<()> {
+    io::copy(stream, &mut io::sink()).map(|_| ())
+}
+
+/// Which layer failed, so the report can say "not gzip" rather than "bad tar".
+enum Failure {
+    Gzip(String),
+    Cap,
+}
+
+/// The decompressed stream, refusing to yield more than `cap` bytes.
+struct CappedReader<R> {
+    inner: R,
+    read: u64,
+    cap: u64,
+    failure: Option<Failure>,
+}
+
+impl<R: Read> Read for CappedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self
+            .inner
+            .read(buf)
+            .inspect_err(|e| self.failure = Some(Failure::Gzip(e.to_string())))?;
+        self.read += n as u64;
+        if self.read > self.cap {
+            self.failure = Some(Failure::Cap);
+            return Err(io::Error::other("decompressed size cap exceeded"));
+        }
+        Ok(n)
+    }
+}
+
+impl<R> CappedReader<R> {
+    fn report(&self, error: io::Error, findings: &mut Findings) {
+        match &self.failure {
+            Some(Failure::Cap) => findings.refuse(
+                Rule::SizeCap,
+                "archive",
+                format!(
+                    "decompresses to more than {} MiB (headers included)",
+                    self.cap >> 20
+                ),
+            ),
+            Some(Failure::Gzip(e)) => findings.refuse(
+                Rule::Gzip,
+                "archive",
+                format!("is not a valid gzip stream: {e}"),
+            ),
+            None => findings.refuse(
+                Rule::Tar,
+                "archive",
+                format!("is not a valid tar archive: {error}"),
+            ),
+        }
+    }
+}
+
+/// Hashes the bundle file's bytes as they are read, so the file is read once.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<R> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}

@@ -1,0 +1,187 @@
+//! The `mpk-registry` command: parses arguments, calls the library, prints, and owns the exit
+//! code (0 all good, 1 something was refused, 2 the tool could not do its job).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use mpk_registry::keys::KeyFile;
+use mpk_registry::report::Rule;
+use mpk_registry::verify::{self, Report};
+
+#[derive(Parser)]
+#[command(name = "mpk-registry", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify bundles exactly as a Calimero node would, plus registry policy.
+    Verify {
+        /// The .mpk files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print a JSON report (schema in docs/report.md) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Accept bundles signed with the public development key (local test registries only).
+        #[arg(long)]
+        allow_dev_key: bool,
+    },
+    /// Show what is inside a bundle: manifest, signer, ApplicationId, artifacts and digests.
+    Inspect {
+        file: PathBuf,
+        /// Print JSON: the verification report plus the manifest.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a new signing key in mero-sign's key file format (mode 0600).
+    Keygen {
+        /// Where to write the key file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Replace an existing file (its key is lost).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make and sign a bundle from a manifest and its wasm/abi files (reproducible output).
+    Pack {
+        /// manifest.json without hashes or signature; artifact paths are relative to --root.
+        manifest: PathBuf,
+        /// The signing key file (mero-sign format).
+        #[arg(short, long)]
+        key: PathBuf,
+        /// The bundle to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Folder the artifact paths are relative to [default: the manifest's folder].
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Verify {
+            files,
+            json,
+            allow_dev_key,
+        } => {
+            let options = verify::Options {
+                allow_dev_key,
+                ..Default::default()
+            };
+            let reports: Vec<Report> = files
+                .iter()
+                .map(|f| verify::verify_file(f, &f.display().to_string(), &options))
+                .collect();
+            if json {
+                println!("{}", verify::reports_json(&reports));
+            } else {
+                for report in &reports {
+                    print!("{}", report.to_text());
+                }
+                let refused = reports.iter().filter(|r| !r.ok).count();
+                println!("{} verified, {refused} refused", reports.len() - refused);
+            }
+            Ok(verdict_code(&reports))
+        }
+        Command::Inspect { file, json } => {
+            let report =
+                verify::verify_file(&file, &file.display().to_string(), &Default::default());
+            if json {
+                println!("{}", verify::inspect_json(&report));
+            } else {
+                print!("{}", report.to_inspect_text());
+            }
+            Ok(verdict_code(std::slice::from_ref(&report)))
+        }
+        Command::Keygen { output, force } => {
+            let key = mpk_registry::keys::generate()?;
+            let file = KeyFile::from_signing_key(&key);
+            file.write(&output, force)?;
+            println!("wrote {} (mode 0600)", output.display());
+            println!("signerId: {}", file.signer_id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pack {
+            manifest,
+            key,
+            output,
+            root,
+            force,
+        } => {
+            pack(&manifest, &key, &output, root.as_deref(), force)?;
+            let report =
+                verify::verify_file(&output, &output.display().to_string(), &Default::default());
+            print!("{}", report.to_text());
+            Ok(verdict_code(std::slice::from_ref(&report)))
+        }
+    }
+}
+
+fn pack(
+    manifest: &Path,
+    key: &Path,
+    output: &Path,
+    root: Option<&Path>,
+    force: bool,
+) -> Result<()> {
+    let key = KeyFile::load(key)?;
+    let text =
+        std::fs::read(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+    let template = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a JSON object", manifest.display()))?;
+    let root = root
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest.parent().unwrap_or(Path::new(".")).to_path_buf());
+    if output.exists() && !force {
+        anyhow::bail!(
+            "{} already exists; pass --force to replace it",
+            output.display()
+        );
+    }
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    mpk_registry::pack::pack(template, &root, &key, &mut tmp)
+        .with_context(|| format!("cannot pack {}", manifest.display()))?;
+    tmp.persist(output)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    Ok(())
+}
+
+/// 2 when a file could not be read at all, else 1 when anything was refused.
+fn verdict_code(reports: &[Report]) -> ExitCode {
+    if reports
+        .iter()
+        .any(|r| r.problems.iter().any(|p| p.rule == Rule::Io))
+    {
+        ExitCode::from(2)
+    } else if reports.iter().any(|r| !r.ok) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

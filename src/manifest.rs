@@ -1,0 +1,481 @@
+//! `manifest.json`: strict parsing and the field rules of spec §2.
+//!
+//! The raw JSON object is kept as parsed (it is what the signature covers and what the site
+//! republishes); [`Manifest`] is a checked view of the fields the tool acts on.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::report::{Findings, Rule};
+
+/// Longest `package` / `appVersion` merod's registry client will fetch.
+const MAX_COORDINATE_LEN: usize = 128;
+
+/// Which part of an app an artifact is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactKind {
+    Wasm,
+    Abi,
+}
+
+/// A declared artifact the node will use: top-level `wasm`/`abi`, or those of each service.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Artifact {
+    /// Where it is declared, e.g. `wasm` or `services[1].abi`.
+    pub field: String,
+    pub kind: ArtifactKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    pub path: String,
+    /// Lowercase hex SHA-256 as declared.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// The checked fields. Each is `None` when the manifest lacks it or it broke a rule (the
+/// problem is in the findings).
+#[derive(Debug, Clone, Default)]
+pub struct Manifest {
+    pub package: Option<String>,
+    pub app_version: Option<String>,
+    pub min_runtime_version: Option<String>,
+    pub signer_id: Option<String>,
+    /// Well-formed artifacts the node uses (`services` when non-empty, else `wasm`/`abi`).
+    pub artifacts: Vec<Artifact>,
+}
+
+/// Parses `manifest.json` bytes: UTF-8 JSON without a byte-order mark, an object at the top,
+/// and no key twice in any object (parsers disagree on which copy wins).
+pub fn parse(bytes: &[u8], findings: &mut Findings) -> Option<Map<String, Value>> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        findings.refuse(
+            Rule::Bom,
+            "manifest.json",
+            "starts with a UTF-8 byte-order mark",
+        );
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = StrictValue {
+        path: String::new(),
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|_| v));
+    match parsed {
+        Ok(Value::Object(map)) => Some(map),
+        Ok(_) => {
+            findings.refuse(Rule::Json, "manifest.json", "is not a JSON object");
+            None
+        }
+        Err(e) => {
+            let text = e.to_string();
+            match text.strip_prefix(DUPLICATE_MARK) {
+                Some(rest) => findings.refuse(Rule::DuplicateKey, "manifest.json", rest),
+                None => findings.refuse(
+                    Rule::Json,
+                    "manifest.json",
+                    format!("is not valid JSON: {text}"),
+                ),
+            }
+            None
+        }
+    }
+}
+
+const DUPLICATE_MARK: &str = "duplicate key: ";
+
+/// Deserializes a `serde_json::Value`, failing on a repeated object key at any depth.
+struct StrictValue {
+    path: String,
+}
+
+impl StrictValue {
+    fn child(&self, segment: fmt::Arguments) -> StrictValue {
+        StrictValue {
+            path: format!("{}{}", self.path, segment),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(self.child(format_args!("[{}]", items.len())))? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let dot = if self.path.is_empty() { "" } else { "." };
+            let value = map.next_value_seed(self.child(format_args!("{dot}{key}")))?;
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format_args!(
+                    "{DUPLICATE_MARK}`{}{dot}{key}` appears more than once",
+                    self.path
+                )));
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// Applies the field rules to a parsed manifest, recording every problem.
+pub fn check(raw: &Map<String, Value>, findings: &mut Findings) -> Manifest {
+    let mut fields = Fields { findings };
+    let mut manifest = Manifest::default();
+
+    fields.string(raw, "version", "version", true);
+    manifest.package = fields
+        .string(raw, "package", "package", true)
+        .filter(|p| fields.coordinate(Rule::Package, "package", p))
+        .map(str::to_owned);
+    manifest.app_version = fields
+        .string(raw, "appVersion", "appVersion", true)
+        .filter(|v| fields.coordinate(Rule::AppVersion, "appVersion", v))
+        .map(str::to_owned);
+    manifest.min_runtime_version = fields
+        .string(raw, "minRuntimeVersion", "minRuntimeVersion", true)
+        .filter(|v| match semver::Version::parse(v) {
+            Ok(_) => true,
+            Err(e) => {
+                fields.findings.refuse(
+                    Rule::MinRuntimeVersion,
+                    "minRuntimeVersion",
+                    format!("{v:?} is not a semver version ({e})"),
+                );
+                false
+            }
+        })
+        .map(str::to_owned);
+    manifest.signer_id = fields
+        .string(raw, "signerId", "signerId", false)
+        .map(str::to_owned);
+
+    if let Some(metadata) = fields.object(raw, "metadata", "metadata") {
+        fields.string(metadata, "name", "metadata.name", true);
+        for key in ["description", "author", "icon", "license"] {
+            fields.string(metadata, key, &format!("metadata.{key}"), false);
+        }
+        fields.strings(metadata, "tags", "metadata.tags");
+    }
+    if let Some(handlers) = fields.object(raw, "handlers", "handlers") {
+        fields.string(handlers, "slug", "handlers.slug", false);
+    }
+    if let Some(interfaces) = fields.object(raw, "interfaces", "interfaces") {
+        fields.strings(interfaces, "exports", "interfaces.exports");
+        fields.strings(interfaces, "uses", "interfaces.uses");
+    }
+    if let Some(links) = fields.object(raw, "links", "links") {
+        for key in ["frontend", "github", "docs"] {
+            fields.string(links, key, &format!("links.{key}"), false);
+        }
+    }
+
+    let top_wasm = fields.artifact(raw, "wasm", "wasm", ArtifactKind::Wasm, None);
+    let top_abi = fields.artifact(raw, "abi", "abi", ArtifactKind::Abi, None);
+    let services = fields.services(raw);
+    let declared_top_wasm = !matches!(raw.get("wasm"), None | Some(Value::Null));
+    let declared_services = matches!(raw.get("services"), Some(Value::Array(a)) if !a.is_empty());
+    if declared_services {
+        manifest.artifacts = services;
+        if declared_top_wasm || !matches!(raw.get("abi"), None | Some(Value::Null)) {
+            fields.findings.warn(
+                Rule::ServicesOverride,
+                "wasm",
+                "top-level wasm/abi are ignored because `services` is not empty",
+            );
+        }
+    } else {
+        manifest.artifacts = top_wasm.into_iter().chain(top_abi).collect();
+        if !declared_top_wasm {
+            fields.findings.refuse(
+                Rule::NoWasm,
+                "wasm",
+                "declares no wasm: neither a top-level `wasm` nor a non-empty `services`",
+            );
+        }
+    }
+    manifest
+}
+
+/// Field readers that record a problem for a missing or mistyped field.
+struct Fields<'a> {
+    findings: &'a mut Findings,
+}
+
+impl Fields<'_> {
+    fn string<'v>(
+        &mut self,
+        obj: &'v Map<String, Value>,
+        key: &str,
+        field: &str,
+        required: bool,
+    ) -> Option<&'v str> {
+        match obj.get(key) {
+            Some(Value::String(s)) => Some(s),
+            None if !required => None,
+            None => {
+                self.findings
+                    .refuse(Rule::Required, field, "is required but missing");
+                None
+            }
+            Some(other) => {
+                self.findings.refuse(
+                    Rule::Type,
+                    field,
+                    format!("must be a string, found {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn object<'v>(
+        &mut self,
+        obj: &'v Map<String, Value>,
+        key: &str,
+        field: &str,
+    ) -> Option<&'v Map<String, Value>> {
+        match obj.get(key)? {
+            Value::Object(o) => Some(o),
+            other => {
+                self.findings.refuse(
+                    Rule::Type,
+                    field,
+                    format!("must be an object, found {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, obj: &Map<String, Value>, key: &str, field: &str) {
+        match obj.get(key) {
+            None => {}
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
+            Some(_) => self
+                .findings
+                .refuse(Rule::Type, field, "must be an array of strings"),
+        }
+    }
+
+    /// Path and charset rules shared by `package` and `appVersion`.
+    fn coordinate(&mut self, rule: Rule, field: &str, value: &str) -> bool {
+        let bytes = value.as_bytes();
+        let problem = if value.is_empty() {
+            Some("is empty".to_owned())
+        } else if value.contains("..") {
+            Some(format!("{value:?} contains '..'"))
+        } else if let Some(c) = value.chars().find(|c| matches!(c, '/' | '\\' | '\0')) {
+            Some(format!("{value:?} contains the path separator {c:?}"))
+        } else if bytes.get(1) == Some(&b':') {
+            Some(format!(
+                "{value:?} looks like a drive path (':' as 2nd character)"
+            ))
+        } else if rule == Rule::AppVersion && value.contains('+') {
+            Some(format!(
+                "{value:?} carries '+' build metadata, which merod cannot address"
+            ))
+        } else if value.len() > MAX_COORDINATE_LEN {
+            Some(format!(
+                "is {} bytes long; the limit is {MAX_COORDINATE_LEN}",
+                value.len()
+            ))
+        } else {
+            value
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+                .map(|c| format!("{value:?} contains {c:?}, outside [A-Za-z0-9._-]"))
+        };
+        match problem {
+            Some(message) => {
+                self.findings.refuse(rule, field, message);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Reads an `Artifact = {path, hash, size}`; `null` or absent means none.
+    fn artifact(
+        &mut self,
+        obj: &Map<String, Value>,
+        key: &str,
+        field: &str,
+        kind: ArtifactKind,
+        service: Option<&str>,
+    ) -> Option<Artifact> {
+        let artifact = match obj.get(key)? {
+            Value::Null => return None,
+            Value::Object(a) => a,
+            other => {
+                self.findings.refuse(
+                    Rule::Type,
+                    field,
+                    format!(
+                        "must be an artifact object {{path, hash, size}}, found {}",
+                        type_name(other)
+                    ),
+                );
+                return None;
+            }
+        };
+        let path = self
+            .string(artifact, "path", &format!("{field}.path"), true)
+            .filter(|p| self.artifact_path(&format!("{field}.path"), p));
+        let hash = self.artifact_hash(artifact, &format!("{field}.hash"));
+        let size_field = format!("{field}.size");
+        let size = match artifact.get("size") {
+            Some(v) => v.as_u64().or_else(|| {
+                self.findings.refuse(
+                    Rule::Type,
+                    &size_field,
+                    format!("must be a non-negative integer, found {v}"),
+                );
+                None
+            }),
+            None => {
+                self.findings
+                    .refuse(Rule::Required, &size_field, "is required but missing");
+                None
+            }
+        };
+        Some(Artifact {
+            field: field.to_owned(),
+            kind,
+            service: service.map(str::to_owned),
+            path: path?.to_owned(),
+            sha256: hash?,
+            size: size?,
+        })
+    }
+
+    fn artifact_hash(&mut self, artifact: &Map<String, Value>, field: &str) -> Option<String> {
+        let problem = match artifact.get("hash") {
+            None => "is required but missing".to_owned(),
+            Some(Value::Null) => "is null; nodes refuse a manifest without artifact digests".into(),
+            Some(Value::String(h)) if h.starts_with("sha256:") => {
+                "has a 'sha256:' prefix; nodes expect the bare hex digest".into()
+            }
+            Some(Value::String(h)) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                return Some(h.to_ascii_lowercase())
+            }
+            Some(Value::String(h)) => format!("{h:?} is not 64 hex characters of SHA-256"),
+            Some(other) => format!("must be a hex string, found {}", type_name(other)),
+        };
+        self.findings.refuse(Rule::ArtifactHash, field, problem);
+        None
+    }
+
+    fn artifact_path(&mut self, field: &str, path: &str) -> bool {
+        let problem = if path.is_empty() {
+            Some("is empty")
+        } else if path.contains('\0') {
+            Some("contains NUL")
+        } else if path.contains('\\') {
+            Some("contains '\\'")
+        } else if path.starts_with('/') {
+            Some("is absolute (starts with '/')")
+        } else if path.as_bytes().get(1) == Some(&b':') {
+            Some("looks like a drive path (':' as 2nd character)")
+        } else if path.split('/').any(|c| c == "..") {
+            Some("has a '..' component")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.findings
+                .refuse(Rule::ArtifactPath, field, format!("{path:?} {problem}"));
+        }
+        problem.is_none()
+    }
+
+    fn services(&mut self, raw: &Map<String, Value>) -> Vec<Artifact> {
+        let services = match raw.get("services") {
+            None | Some(Value::Null) => return Vec::new(),
+            Some(Value::Array(s)) => s,
+            Some(other) => {
+                self.findings.refuse(
+                    Rule::Type,
+                    "services",
+                    format!("must be an array, found {}", type_name(other)),
+                );
+                return Vec::new();
+            }
+        };
+        let mut artifacts = Vec::new();
+        for (i, service) in services.iter().enumerate() {
+            let field = format!("services[{i}]");
+            let Value::Object(service) = service else {
+                self.findings
+                    .refuse(Rule::Type, &field, "must be an object {name, wasm, abi?}");
+                continue;
+            };
+            let name = self.string(service, "name", &format!("{field}.name"), true);
+            let wasm_field = format!("{field}.wasm");
+            if matches!(service.get("wasm"), None | Some(Value::Null)) {
+                self.findings
+                    .refuse(Rule::Required, &wasm_field, "is required but missing");
+            }
+            artifacts.extend(self.artifact(service, "wasm", &wasm_field, ArtifactKind::Wasm, name));
+            artifacts.extend(self.artifact(
+                service,
+                "abi",
+                &format!("{field}.abi"),
+                ArtifactKind::Abi,
+                name,
+            ));
+        }
+        artifacts
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

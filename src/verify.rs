@@ -1,0 +1,311 @@
+//! A bundle's verdict: the node's checks in the node's order, then the registry's own.
+//!
+//! Order (spec §3): bound and read the manifest → parse → field and path rules →
+//! `minRuntimeVersion` → signature → single manifest → artifact digests. Unlike a node, every
+//! check runs even after one fails, so the report lists everything at once.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::bundle::{self, EntryKind, Limits, Scan};
+use crate::identity::application_id;
+use crate::keys::{well_known_key, DEV_KEY_SIGNER};
+use crate::manifest::{self, Artifact, Manifest};
+use crate::report::{Findings, Rule};
+use crate::signature;
+
+/// Policy switches that change a verdict.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Accept the public development key (for local test registries only).
+    pub allow_dev_key: bool,
+    pub limits: Limits,
+}
+
+/// Everything known about one bundle file. `bundle` is set only when it passed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub file: String,
+    pub ok: bool,
+    pub problems: Vec<crate::report::Problem>,
+    pub warnings: Vec<crate::report::Problem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<Verified>,
+    /// The manifest as parsed, whenever it could be (also for refused bundles).
+    #[serde(skip)]
+    pub manifest: Option<Map<String, Value>>,
+}
+
+/// The facts of a bundle that passed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    pub package: String,
+    pub app_version: String,
+    pub signer_id: String,
+    pub application_id: String,
+    pub min_runtime_version: String,
+    pub bundle_sha256: String,
+    pub bundle_size: u64,
+    pub manifest_sha256: String,
+    pub artifacts: Vec<Artifact>,
+    /// The manifest exactly as stored in the bundle (republished byte for byte).
+    #[serde(skip)]
+    pub manifest_bytes: Vec<u8>,
+}
+
+/// Verifies the bundle at `path`; `file` is the name reports use for it.
+pub fn verify_file(path: &Path, file: &str, options: &Options) -> Report {
+    match File::open(path) {
+        Ok(f) => verify_reader(f, file, options),
+        Err(e) => {
+            let mut findings = Findings::default();
+            findings.refuse(Rule::Io, file, format!("cannot open: {e}"));
+            finish(file, findings, None, None)
+        }
+    }
+}
+
+/// Verifies a bundle read from `input`.
+pub fn verify_reader(input: impl Read, file: &str, options: &Options) -> Report {
+    let mut findings = Findings::default();
+    let mut parsed: Option<(Map<String, Value>, Manifest, Option<String>)> = None;
+    let mut on_manifest = |bytes: &[u8], findings: &mut Findings| {
+        let raw = manifest::parse(bytes, findings)?;
+        let checked = manifest::check(&raw, findings);
+        let signer = signature::verify(&raw, findings);
+        let paths: BTreeSet<String> = checked.artifacts.iter().map(|a| a.path.clone()).collect();
+        parsed = Some((raw, checked, signer));
+        Some(paths)
+    };
+    let scan = bundle::scan(input, options.limits, &mut findings, &mut on_manifest);
+    let Some((raw, manifest, signer)) = parsed else {
+        return finish(file, findings, None, None);
+    };
+    check_artifacts(&manifest, &scan, &mut findings);
+    if let Some(signer) = &signer {
+        check_signer_policy(signer, options, &mut findings);
+    }
+    let verified = findings
+        .is_clean()
+        .then(|| describe(manifest, signer, scan))
+        .flatten();
+    finish(file, findings, verified, Some(raw))
+}
+
+fn finish(
+    file: &str,
+    findings: Findings,
+    bundle: Option<Verified>,
+    manifest: Option<Map<String, Value>>,
+) -> Report {
+    Report {
+        file: file.to_owned(),
+        ok: findings.is_clean() && bundle.is_some(),
+        problems: findings.problems,
+        warnings: findings.warnings,
+        bundle,
+        manifest,
+    }
+}
+
+/// Every declared artifact present exactly once, as a regular file, with the declared digest
+/// and size. Several services may share one path; each declaration is checked.
+fn check_artifacts(manifest: &Manifest, scan: &Scan, findings: &mut Findings) {
+    let mut reported = BTreeSet::new();
+    for artifact in &manifest.artifacts {
+        let seen = scan
+            .entries
+            .get(&artifact.path)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let entry = match seen {
+            [] => {
+                if reported.insert(&artifact.path) {
+                    findings.refuse(
+                        Rule::ArtifactMissing,
+                        &artifact.path,
+                        format!(
+                            "named by {}.path but missing from the archive",
+                            artifact.field
+                        ),
+                    );
+                }
+                continue;
+            }
+            [one] => one,
+            many => {
+                if reported.insert(&artifact.path) {
+                    findings.refuse(
+                        Rule::ArtifactDuplicate,
+                        &artifact.path,
+                        format!("appears {} times in the archive", many.len()),
+                    );
+                }
+                continue;
+            }
+        };
+        let Some(digest) = entry.sha256.filter(|_| entry.kind == EntryKind::File) else {
+            if reported.insert(&artifact.path) {
+                findings.refuse(
+                    Rule::ArtifactNotFile,
+                    &artifact.path,
+                    format!("is {}, not a regular file", entry.kind.describe()),
+                );
+            }
+            continue;
+        };
+        let actual = hex::encode(digest);
+        if actual != artifact.sha256 {
+            findings.refuse(
+                Rule::Digest,
+                &artifact.path,
+                format!(
+                    "SHA-256 is {actual} but {}.hash says {}",
+                    artifact.field, artifact.sha256
+                ),
+            );
+        }
+        if entry.size != artifact.size {
+            findings.refuse(
+                Rule::Size,
+                &artifact.path,
+                format!(
+                    "is {} bytes but {}.size says {}",
+                    entry.size, artifact.field, artifact.size
+                ),
+            );
+        }
+    }
+}
+
+fn check_signer_policy(signer: &str, options: &Options, findings: &mut Findings) {
+    if let Some(why) = well_known_key(signer) {
+        if !(options.allow_dev_key && signer == DEV_KEY_SIGNER) {
+            findings.refuse(
+                Rule::WellKnownKey,
+                "signerId",
+                format!("{signer} is {why}; anyone can sign as it"),
+            );
+        }
+    }
+}
+
+fn describe(manifest: Manifest, signer: Option<String>, scan: Scan) -> Option<Verified> {
+    let package = manifest.package?;
+    let signer_id = signer?;
+    let manifest_bytes = scan.manifest?;
+    let (bundle_digest, bundle_size) = scan.file_digest?;
+    Some(Verified {
+        application_id: application_id(&package, &signer_id),
+        package,
+        app_version: manifest.app_version?,
+        signer_id,
+        min_runtime_version: manifest.min_runtime_version?,
+        bundle_sha256: hex::encode(bundle_digest),
+        bundle_size,
+        manifest_sha256: hex::encode(Sha256::digest(&manifest_bytes)),
+        artifacts: manifest.artifacts,
+        manifest_bytes,
+    })
+}
+
+/// Version of the JSON report shape; bumped only on incompatible changes.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// `verify --json`: `{"schemaVersion": 1, "reports": [Report…]}`.
+pub fn reports_json(reports: &[Report]) -> String {
+    let doc = serde_json::json!({"schemaVersion": REPORT_SCHEMA_VERSION, "reports": reports});
+    serde_json::to_string_pretty(&doc).expect("reports serialize")
+}
+
+/// `inspect --json`: the report plus the manifest as parsed.
+pub fn inspect_json(report: &Report) -> String {
+    let doc = serde_json::json!({
+        "schemaVersion": REPORT_SCHEMA_VERSION,
+        "report": report,
+        "manifest": report.manifest,
+    });
+    serde_json::to_string_pretty(&doc).expect("reports serialize")
+}
+
+impl Report {
+    /// The human verdict: a line per bundle, then each problem with its fix.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        match &self.bundle {
+            Some(b) => {
+                let _ = writeln!(
+                    out,
+                    "ok       {}: {} {} signed by {}",
+                    self.file, b.package, b.app_version, b.signer_id
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "REFUSED  {}: {} problem(s)",
+                    self.file,
+                    self.problems.len()
+                );
+            }
+        }
+        for (label, list) in [("error", &self.problems), ("warning", &self.warnings)] {
+            for p in list {
+                let _ = writeln!(
+                    out,
+                    "  {label}[{}] {}: {}",
+                    p.rule.code(),
+                    p.subject,
+                    p.message
+                );
+                let _ = writeln!(out, "    fix: {}", p.hint);
+            }
+        }
+        out
+    }
+
+    /// What `inspect` shows: identity, digests, artifacts, then the verdict.
+    pub fn to_inspect_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        if let Some(b) = &self.bundle {
+            let rows = [
+                ("package", b.package.as_str()),
+                ("appVersion", &b.app_version),
+                ("minRuntimeVersion", &b.min_runtime_version),
+                ("signerId", &b.signer_id),
+                ("ApplicationId", &b.application_id),
+                ("bundle sha256", &b.bundle_sha256),
+                ("manifest sha256", &b.manifest_sha256),
+            ];
+            for (k, v) in rows {
+                let _ = writeln!(out, "{k:<18} {v}");
+            }
+            let _ = writeln!(out, "{:<18} {} bytes", "bundle size", b.bundle_size);
+            let _ = writeln!(out, "artifacts:");
+            for a in &b.artifacts {
+                let _ = writeln!(
+                    out,
+                    "  {:<28} {:>10} bytes  sha256 {}  ({})",
+                    a.path, a.size, a.sha256, a.field
+                );
+            }
+        } else if let Some(manifest) = &self.manifest {
+            let _ = writeln!(out, "manifest (as found; the bundle does not verify):");
+            let pretty = serde_json::to_string_pretty(manifest).expect("JSON values serialize");
+            for line in pretty.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+        out.push_str(&self.to_text());
+        out
+    }
+}
