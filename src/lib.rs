@@ -4,13 +4,24 @@
 //! One bundle flows through: [`bundle`] (read the container in one pass) → [`manifest`] (parse
 //! and check fields) → [`canonical`] + [`signature`] (what is signed, and by whom) →
 //! [`verify`] (the verdict, as a [`report`]).
+//!
+//! A registry flows through: [`source`] (discover `registry-src/`, with [`git`] and [`config`])
+//! → [`verify`] every bundle in parallel → [`policy`] (rules across bundles) → [`site`] (plan
+//! and write the static site).
 
 pub mod bundle;
 pub mod canonical;
+pub mod config;
+pub mod git;
 pub mod identity;
 pub mod keys;
 pub mod manifest;
 pub mod pack;
+pub mod policy;
 pub mod report;
+pub mod serve;
 pub mod signature;
+pub mod site;
+pub mod source;
 pub mod verify;
+pub mod version;

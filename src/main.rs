@@ -20,6 +20,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Verify every bundle under SRC and write the static registry site to OUT.
+    Build {
+        /// The registry source folder.
+        #[arg(default_value = "registry-src")]
+        src: PathBuf,
+        /// Where to write the site (replaced whole, only when every bundle passes).
+        #[arg(short, long, default_value = "public")]
+        output: PathBuf,
+        /// Worker threads [default: one per core].
+        #[arg(short, long)]
+        jobs: Option<usize>,
+    },
+    /// Preview a built site on 127.0.0.1 with the deploy rules (_headers, _redirects) applied.
+    Serve {
+        /// The built site.
+        #[arg(default_value = "public")]
+        dir: PathBuf,
+        /// Port to listen on (0 picks a free one).
+        #[arg(short, long, default_value_t = 8000)]
+        port: u16,
+    },
     /// Verify bundles exactly as a Calimero node would, plus registry policy.
     Verify {
         /// The .mpk files.
@@ -80,6 +101,43 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Build { src, output, jobs } => {
+            let outcome = mpk_registry::site::build(&mpk_registry::site::BuildOptions {
+                src,
+                out: output.clone(),
+                jobs,
+            })?;
+            for report in outcome.refused.iter().chain(&outcome.warnings) {
+                print!("{}", report.to_text());
+            }
+            if !outcome.untracked.is_empty() {
+                eprintln!(
+                    "note: {} bundle(s) not tracked by git were left out (git add them to publish): {}",
+                    outcome.untracked.len(),
+                    outcome.untracked.join(", ")
+                );
+            }
+            if outcome.refused.is_empty() {
+                println!(
+                    "built {}: {} apps, {} bundles",
+                    output.display(),
+                    outcome.apps,
+                    outcome.bundles
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!(
+                    "refused {} file(s); nothing was written ({} is unchanged)",
+                    outcome.refused.len(),
+                    output.display()
+                );
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Serve { dir, port } => {
+            mpk_registry::serve::serve(&dir, port)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Verify {
             files,
             json,

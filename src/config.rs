@@ -1,0 +1,75 @@
+//! The registry's own settings, from TOML files in `registry-src/`.
+//!
+//! Unknown keys are refused: a misspelt policy switch must not silently do nothing.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// `registry-src/registry.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Shown in page titles and the feed.
+    pub title: Option<String>,
+    /// Where the site is served (`https://apps.example.com/`); enables sitemap.xml and
+    /// absolute links in the feed.
+    pub base_url: Option<String>,
+    /// Accept the public development key. For local test registries only.
+    #[serde(default)]
+    pub allow_dev_key: bool,
+}
+
+/// `registry-src/<package>/package.toml`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackageConfig {
+    /// GitHub logins allowed to change the package.
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// An organisation (`registry-src/orgs/<org>.toml`) whose members may change the package.
+    pub org: Option<String>,
+    /// did:keys allowed to sign versions, besides the signer of the first version.
+    #[serde(default)]
+    pub signers: Vec<String>,
+    /// Withdrawn versions: still downloadable, marked everywhere, never the latest.
+    #[serde(default)]
+    pub yanked: Vec<Yank>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Yank {
+    pub version: String,
+    pub reason: String,
+}
+
+impl PackageConfig {
+    pub fn yank_reason(&self, version: &str) -> Option<&str> {
+        self.yanked
+            .iter()
+            .find(|y| y.version == version)
+            .map(|y| y.reason.as_str())
+    }
+}
+
+/// `registry-src/orgs/<org>.toml`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OrgConfig {
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// Parses a TOML settings file, naming it in the error.
+pub fn parse<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T> {
+    toml::from_str(text).with_context(|| format!("{} is not valid", file.display()))
+}
+
+/// Reads and parses a settings file.
+pub fn load<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse(&text, path)
+}

@@ -1,0 +1,126 @@
+//! What git knows about `registry-src/`: which files are tracked, their blob ids, and when each
+//! was added. Runs the `git` command: it is on every CI machine and is the reference reader.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// A directory inside a git work tree.
+#[derive(Debug, Clone)]
+pub struct WorkTree {
+    dir: PathBuf,
+}
+
+/// A tracked file, relative to the directory asked about.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub path: String,
+    /// The blob id in the index; `None` when the work-tree file differs from it.
+    pub blob: Option<String>,
+}
+
+impl WorkTree {
+    /// `Some` when `dir` is inside a git work tree (and git runs).
+    pub fn discover(dir: &Path) -> Option<WorkTree> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["rev-parse", "--is-inside-work-tree"])
+            .output()
+            .ok()?;
+        (out.status.success() && out.stdout.starts_with(b"true")).then(|| WorkTree {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Runs git in the directory, returning stdout; the error names the command.
+    pub fn run(&self, args: &[&str]) -> Result<Vec<u8>> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args(["-c", "core.quotePath=false"])
+            .args(args)
+            .output()
+            .with_context(|| format!("cannot run git {}", args.join(" ")))?;
+        if !out.status.success() {
+            bail!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(out.stdout)
+    }
+
+    /// Every tracked file below the directory, with its blob id.
+    pub fn tracked(&self) -> Result<Vec<Tracked>> {
+        let modified: BTreeSet<String> =
+            split_nul(&self.run(&["ls-files", "-z", "-m", "--", "."])?)
+                .into_iter()
+                .collect();
+        let staged = self.run(&["ls-files", "-z", "-s", "--", "."])?;
+        let mut files = Vec::new();
+        for record in split_nul(&staged) {
+            // "<mode> <blob> <stage>\t<path>"
+            let Some((meta, path)) = record.split_once('\t') else {
+                continue;
+            };
+            let blob = meta.split(' ').nth(1).map(str::to_owned);
+            files.push(Tracked {
+                blob: blob.filter(|_| !modified.contains(path)),
+                path: path.to_owned(),
+            });
+        }
+        Ok(files)
+    }
+
+    /// `.mpk` files below the directory that git does not track (and does not ignore).
+    pub fn untracked_bundles(&self) -> Result<Vec<String>> {
+        let out = self.run(&[
+            "ls-files",
+            "-z",
+            "--others",
+            "--exclude-standard",
+            "--",
+            "*.mpk",
+        ])?;
+        Ok(split_nul(&out))
+    }
+
+    /// Commit time (unix seconds) of the commit that first added each file below the
+    /// directory, keyed by path relative to it. A shallow clone makes every file look added
+    /// by its oldest commit, so CI must fetch the full history.
+    pub fn added_times(&self) -> Result<BTreeMap<String, i64>> {
+        let log = self.run(&[
+            "log",
+            "--diff-filter=A",
+            "--no-renames",
+            "--relative",
+            "--format=%x01%ct",
+            "--name-only",
+            "--",
+            ".",
+        ])?;
+        let mut added = BTreeMap::new();
+        let mut time = None;
+        for line in String::from_utf8_lossy(&log).lines() {
+            if let Some(t) = line.strip_prefix('\u{1}') {
+                time = t.trim().parse().ok();
+            } else if let (false, Some(t)) = (line.is_empty(), time) {
+                // Newest commits come first: the last one seen is the oldest add.
+                added.insert(line.to_owned(), t);
+            }
+        }
+        Ok(added)
+    }
+}
+
+fn split_nul(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}

@@ -1,0 +1,177 @@
+//! Registry rules that need more than one bundle: file names, signer continuity, version
+//! collisions, and the package settings that refer to bundles.
+//!
+//! They run after every bundle was verified on its own, and add their findings to the bundles'
+//! reports, so a refused bundle shows every reason in one place.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::identity::application_id;
+use crate::keys::parse_did_key;
+use crate::report::{Problem, Rule};
+use crate::source::{BundleFile, Source};
+use crate::verify::Report;
+use crate::version;
+
+/// A bundle file and its verdict so far.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub file: BundleFile,
+    pub report: Report,
+}
+
+impl Checked {
+    fn refuse(&mut self, rule: Rule, subject: &str, message: String) {
+        self.report
+            .problems
+            .push(Problem::new(rule, subject, message));
+        self.report.ok = false;
+    }
+}
+
+/// Applies every cross-bundle rule. Returns reports for problems that belong to settings
+/// files rather than to a bundle.
+pub fn apply(source: &Source, checked: &mut [Checked]) -> Vec<Report> {
+    let mut settings = Vec::new();
+    for rel in &source.misplaced {
+        settings.push(settings_report(
+            rel,
+            Rule::FileName,
+            "bundles live at registry-src/<package>/<package>-<appVersion>.mpk; this one is elsewhere",
+        ));
+    }
+    for c in checked.iter_mut() {
+        check_file_name(c);
+    }
+    check_collisions(checked);
+    check_signers(source, checked);
+    settings.extend(check_package_settings(source, checked));
+    settings
+}
+
+fn check_file_name(c: &mut Checked) {
+    let Some(b) = &c.report.bundle else { return };
+    let expected = format!("{}/{}-{}.mpk", b.package, b.package, b.app_version);
+    if c.file.rel != expected {
+        let message = format!(
+            "the manifest says {} {}, so the file must be {expected}",
+            b.package, b.app_version
+        );
+        c.refuse(Rule::FileName, "file name", message);
+    }
+}
+
+/// Two bundles whose coordinates differ only in letter case would share a path on
+/// case-insensitive file systems and CDNs.
+fn check_collisions(checked: &mut [Checked]) {
+    let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
+    for c in checked.iter_mut() {
+        let Some(b) = &c.report.bundle else { continue };
+        let key = (b.package.to_lowercase(), b.app_version.to_lowercase());
+        match seen.get(&key) {
+            Some(first) => {
+                let message = format!(
+                    "{} {} is already published as {first} (versions that differ only in letter case map to the same path)",
+                    b.package, b.app_version
+                );
+                c.refuse(Rule::VersionExists, "appVersion", message);
+            }
+            None => {
+                seen.insert(key, c.file.rel.clone());
+            }
+        }
+    }
+}
+
+/// A package belongs to the signer of its first version (first added to git, else lowest
+/// version); other versions must be signed by it or by a key `package.toml` allows.
+fn check_signers(source: &Source, checked: &mut [Checked]) {
+    let mut by_package: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, c) in checked.iter().enumerate() {
+        if let Some(b) = &c.report.bundle {
+            by_package.entry(b.package.clone()).or_default().push(i);
+        }
+    }
+    for (package, mut indices) in by_package {
+        indices.sort_by(|&x, &y| {
+            let (a, b) = (&checked[x], &checked[y]);
+            let version = |c: &Checked| c.report.bundle.as_ref().map(|b| b.app_version.clone());
+            a.file
+                .added
+                .unwrap_or(i64::MAX)
+                .cmp(&b.file.added.unwrap_or(i64::MAX))
+                .then_with(|| version::compare(&version(a).unwrap(), &version(b).unwrap()))
+        });
+        let first = &checked[indices[0]];
+        let owner = first.report.bundle.as_ref().unwrap().signer_id.clone();
+        let first_rel = first.file.rel.clone();
+        let mut allowed: BTreeSet<String> = BTreeSet::from([owner.clone()]);
+        if let Some(config) = source.packages.get(&package) {
+            allowed.extend(config.signers.iter().cloned());
+        }
+        for &i in &indices[1..] {
+            let signer = checked[i].report.bundle.as_ref().unwrap().signer_id.clone();
+            if !allowed.contains(&signer) {
+                let message = format!(
+                    "{package} belongs to {owner} (first published in {first_rel}); this version is signed by {signer}. \
+                     Nodes would see a different application (ApplicationId {} instead of {}), so existing installs would never get it",
+                    application_id(&package, &signer),
+                    application_id(&package, &owner),
+                );
+                checked[i].refuse(Rule::SignerChange, "signerId", message);
+            }
+        }
+    }
+}
+
+/// `package.toml` must refer to things that exist: yanked versions, signer keys, its org.
+fn check_package_settings(source: &Source, checked: &[Checked]) -> Vec<Report> {
+    let mut reports = Vec::new();
+    for (package, config) in &source.packages {
+        let file = format!("{package}/package.toml");
+        let versions: BTreeSet<&str> = checked
+            .iter()
+            .filter_map(|c| c.report.bundle.as_ref())
+            .filter(|b| &b.package == package)
+            .map(|b| b.app_version.as_str())
+            .collect();
+        let mut problems = Vec::new();
+        for yank in &config.yanked {
+            if !versions.contains(yank.version.as_str()) {
+                problems.push(format!(
+                    "yanks {} {}, which is not published",
+                    package, yank.version
+                ));
+            }
+        }
+        for signer in &config.signers {
+            if parse_did_key(signer).is_none() {
+                problems.push(format!(
+                    "signers lists {signer:?}, which is not an Ed25519 did:key"
+                ));
+            }
+        }
+        if let Some(org) = &config.org {
+            if !source.orgs.contains_key(org) {
+                problems.push(format!(
+                    "names org {org:?}, but orgs/{org}.toml does not exist"
+                ));
+            }
+        }
+        for message in problems {
+            reports.push(settings_report(&file, Rule::PackageConfig, &message));
+        }
+    }
+    reports
+}
+
+fn settings_report(file: &str, rule: Rule, message: &str) -> Report {
+    Report {
+        file: file.to_owned(),
+        ok: false,
+        problems: vec![Problem::new(rule, file, message)],
+        warnings: Vec::new(),
+        bundle: None,
+        manifest: None,
+    }
+}

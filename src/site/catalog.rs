@@ -1,0 +1,103 @@
+//! The registry's own JSON: `index.json` (one entry per app, so it stays small at any size)
+//! and `apps/<package>/index.json` (every version of one app). Shapes: docs/index-schema.json.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::paths;
+use super::plan::{App, Release, Site};
+
+/// Bumped only on incompatible changes to either document.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `apps/<package>/index.json`.
+pub fn app_index(app: &App) -> Value {
+    let face = app.face();
+    json!({
+        "schemaVersion": SCHEMA_VERSION,
+        "package": app.package,
+        "name": face.name(),
+        "latestVersion": app.latest_version(),
+        "versions": app.releases.iter().map(|r| release(&app.package, r)).collect::<Vec<_>>(),
+    })
+}
+
+fn release(package: &str, r: &Release) -> Value {
+    let b = &r.bundle;
+    json!({
+        "version": b.app_version,
+        "yanked": r.yank_reason.is_some(),
+        "yankReason": r.yank_reason,
+        "publishedAt": r.published.map(rfc3339),
+        "signerId": b.signer_id,
+        "applicationId": b.application_id,
+        "minRuntimeVersion": b.min_runtime_version,
+        "bundle": {
+            "sha256": b.bundle_sha256,
+            "size": b.bundle_size,
+            "path": paths::artifact(package, &b.app_version),
+            "contentPath": paths::content_addressed(&b.bundle_sha256),
+        },
+        "manifest": {
+            "sha256": b.manifest_sha256,
+            "path": paths::manifest(package, &b.app_version),
+        },
+        "artifacts": b.artifacts,
+    })
+}
+
+/// `index.json`. `app_index_bytes` are the bytes written for each app's index, in app order,
+/// so the catalog pins them by SHA-256.
+pub fn catalog(site: &Site, app_index_bytes: &[Vec<u8>]) -> Value {
+    let apps: Vec<Value> = site
+        .apps
+        .iter()
+        .zip(app_index_bytes)
+        .map(|(app, bytes)| {
+            let face = app.face();
+            json!({
+                "package": app.package,
+                "name": face.name(),
+                "description": face.description(),
+                "author": face.author(),
+                "tags": face.tags(),
+                "signerId": face.bundle.signer_id,
+                "applicationId": face.bundle.application_id,
+                "latestVersion": app.latest_version(),
+                "versionCount": app.releases.len(),
+                "yankedVersions": app.releases.iter()
+                    .filter(|r| r.yank_reason.is_some())
+                    .map(|r| r.bundle.app_version.as_str())
+                    .collect::<Vec<_>>(),
+                "index": {
+                    "path": paths::app_index(&app.package),
+                    "sha256": hex::encode(Sha256::digest(bytes)),
+                },
+                "page": paths::app_page(&app.package),
+            })
+        })
+        .collect();
+    json!({
+        "schemaVersion": SCHEMA_VERSION,
+        "registry": {"title": site.title, "baseUrl": site.base_url},
+        "apps": apps,
+    })
+}
+
+/// RFC 3339 in UTC, for times that came from git.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Pretty JSON with a final newline: what every JSON file of the site looks like.
+pub fn to_bytes(value: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("JSON values serialize");
+    bytes.push(b'\n');
+    bytes
+}

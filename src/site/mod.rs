@@ -1,0 +1,175 @@
+//! `build`: the registry source folder in, a static site out.
+//!
+//! discover → verify (parallel) → policy → plan → write. Nothing is written unless every bundle
+//! passed; the site is staged beside the output and swapped in whole.
+
+pub mod api;
+pub mod catalog;
+pub mod hosting;
+pub mod output;
+pub mod pages;
+pub mod paths;
+pub mod plan;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+
+use crate::policy::{self, Checked};
+use crate::source;
+use crate::verify::{self, Report};
+use output::Staging;
+use pages::Pages;
+use plan::{App, Site};
+
+/// What to build, from where, to where.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub src: PathBuf,
+    pub out: PathBuf,
+    /// Worker threads; `None` uses every core.
+    pub jobs: Option<usize>,
+}
+
+/// What a build did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Every refused bundle or settings file, each with all its problems. When not empty,
+    /// nothing was written.
+    pub refused: Vec<Report>,
+    /// Warnings of bundles that were published.
+    pub warnings: Vec<Report>,
+    pub bundles: usize,
+    pub apps: usize,
+    /// Bundles left out because git does not track them.
+    pub untracked: Vec<String>,
+}
+
+/// Runs a whole build. `Err` means the tool could not do its job (unreadable source,
+/// unwritable output); refusals are in the outcome.
+pub fn build(options: &BuildOptions) -> Result<Outcome> {
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(jobs) = options.jobs {
+        pool = pool.num_threads(jobs.max(1));
+    }
+    let pool = pool.build().context("cannot start worker threads")?;
+    pool.install(|| build_in_pool(options))
+}
+
+fn build_in_pool(options: &BuildOptions) -> Result<Outcome> {
+    let source = source::discover(&options.src)?;
+    let verify_options = verify::Options {
+        allow_dev_key: source.registry.allow_dev_key,
+        ..Default::default()
+    };
+    let mut checked: Vec<Checked> = source
+        .bundles
+        .par_iter()
+        .map(|file| Checked {
+            report: verify::verify_file(&file.path, &file.rel, &verify_options),
+            file: file.clone(),
+        })
+        .collect();
+    let mut refused = policy::apply(&source, &mut checked);
+    refused.extend(
+        checked
+            .iter()
+            .filter(|c| !c.report.ok)
+            .map(|c| c.report.clone()),
+    );
+    let warnings = checked
+        .iter()
+        .filter(|c| c.report.ok && !c.report.warnings.is_empty())
+        .map(|c| c.report.clone())
+        .collect();
+    let mut outcome = Outcome {
+        untracked: source.untracked.clone(),
+        bundles: checked.len(),
+        warnings,
+        ..Default::default()
+    };
+    if !refused.is_empty() {
+        refused.sort_by(|a, b| a.file.cmp(&b.file));
+        outcome.refused = refused;
+        return Ok(outcome);
+    }
+    let site = Site::plan(&source, checked);
+    outcome.apps = site.apps.len();
+    write(&site, &options.out)?;
+    Ok(outcome)
+}
+
+/// Writes every file of the site into a staging folder, then swaps it in.
+fn write(site: &Site, out: &std::path::Path) -> Result<()> {
+    let staging = Staging::new(out)?;
+    let pages = Pages::new();
+    let app_indexes: Vec<Vec<u8>> = site
+        .apps
+        .par_iter()
+        .map(|app| write_app(&staging, &pages, site, app))
+        .collect::<Result<_>>()?;
+
+    let catalog = catalog::catalog(site, &app_indexes);
+    staging.write("index.json", &catalog::to_bytes(&catalog))?;
+    staging.write("index.html", &pages.index(site)?)?;
+    staging.write("404.html", &pages.not_found(site)?)?;
+    staging.write("feed.xml", &pages.feed(site)?)?;
+    if let Some(sitemap) = pages.sitemap(site)? {
+        staging.write("sitemap.xml", &sitemap)?;
+    }
+    for (rel, text) in pages::ASSETS {
+        staging.write(rel, text.as_bytes())?;
+    }
+
+    let latest = catalog::to_bytes(&api::latest_list(&site.apps));
+    // `/api/v2/bundles` is answered by `bundles.html` on hosts that look up `x.html`, and by
+    // `bundles/index.html` on hosts that treat it as a folder.
+    staging.write("api/v2/bundles.html", &latest)?;
+    staging.write("api/v2/bundles/index.html", &latest)?;
+    staging.write(
+        "api/v2/not-found.json",
+        &catalog::to_bytes(&api::not_found()),
+    )?;
+
+    staging.write(
+        "_headers",
+        hosting::render_headers(&hosting::header_rules()).as_bytes(),
+    )?;
+    staging.write(
+        "_redirects",
+        hosting::render_redirects(&hosting::rewrites()).as_bytes(),
+    )?;
+    // GitHub Pages runs Jekyll unless told not to, and Jekyll drops files starting with `_`.
+    staging.write(".nojekyll", b"")?;
+    staging.commit()
+}
+
+/// Writes one app's files and returns the bytes of its `index.json` (the catalog pins them).
+fn write_app(staging: &Staging, pages: &Pages, site: &Site, app: &App) -> Result<Vec<u8>> {
+    for r in &app.releases {
+        let b = &r.bundle;
+        staging.write(
+            &paths::manifest(&app.package, &b.app_version),
+            &b.manifest_bytes,
+        )?;
+        staging.link(&paths::content_addressed(&b.bundle_sha256), &r.source)?;
+        staging.link(&paths::artifact(&app.package, &b.app_version), &r.source)?;
+        staging.write(
+            &paths::api_bundle(&app.package, &b.app_version),
+            &catalog::to_bytes(&api::version(r)),
+        )?;
+    }
+    staging.write(
+        &paths::api_package_latest(&app.package),
+        &catalog::to_bytes(&api::package_latest(app)),
+    )?;
+    staging.write(
+        &paths::api_package_all(&app.package),
+        &catalog::to_bytes(&api::package_all(app)),
+    )?;
+    staging.write(&paths::app_page(&app.package), &pages.app(site, app)?)?;
+    let index = catalog::to_bytes(&catalog::app_index(app));
+    staging.write(&paths::app_index(&app.package), &index)?;
+    Ok(index)
+}

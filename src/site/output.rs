@@ -1,0 +1,140 @@
+//! Writing the site without ever leaving a half-written or missing one.
+//!
+//! Everything goes into a fresh folder beside the output; only a complete build replaces the
+//! output, by swapping the two folders in one step where the OS allows it.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// Marks a folder as a site this tool wrote, so a build never replaces anything else.
+const MARKER: &str = ".mpk-registry";
+const MARKER_TEXT: &str =
+    "Written by `mpk-registry build`. The whole folder is replaced on every build.\n";
+
+/// A site being written.
+pub struct Staging {
+    dir: tempfile::TempDir,
+    out: PathBuf,
+}
+
+impl Staging {
+    /// Prepares a staging folder next to `out`. Refuses when `out` exists and is neither
+    /// empty nor a site written by this tool.
+    pub fn new(out: &Path) -> Result<Staging> {
+        if out.exists() {
+            let is_ours = out.join(MARKER).is_file();
+            let is_empty = out.is_dir()
+                && fs::read_dir(out)
+                    .with_context(|| format!("cannot read {}", out.display()))?
+                    .next()
+                    .is_none();
+            if !is_ours && !is_empty {
+                bail!(
+                    "{} exists and was not written by mpk-registry; refusing to replace it (choose another -o, or empty it)",
+                    out.display()
+                );
+            }
+        }
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let dir = tempfile::Builder::new()
+            .prefix(".mpk-registry-build-")
+            .tempdir_in(parent)
+            .with_context(|| format!("cannot create a build folder in {}", parent.display()))?;
+        let staging = Staging {
+            dir,
+            out: out.to_path_buf(),
+        };
+        staging.write(MARKER, MARKER_TEXT.as_bytes())?;
+        Ok(staging)
+    }
+
+    fn target(&self, rel: &str) -> Result<PathBuf> {
+        let path = self.dir.path().join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        Ok(path)
+    }
+
+    /// Writes a file at `rel` (a `/`-separated path inside the site).
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.target(rel)?;
+        fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Puts `source`'s bytes at `rel`: a hardlink where the file system allows, else a copy.
+    pub fn link(&self, rel: &str, source: &Path) -> Result<()> {
+        let path = self.target(rel)?;
+        if fs::hard_link(source, &path).is_err() {
+            fs::copy(source, &path).with_context(|| {
+                format!("cannot copy {} to {}", source.display(), path.display())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the output with the finished site.
+    pub fn commit(self) -> Result<()> {
+        let staged = self.dir.keep();
+        let result = swap(&staged, &self.out);
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&staged);
+        }
+        result.with_context(|| format!("cannot put the new site at {}", self.out.display()))
+    }
+}
+
+/// Moves `new` to `out`. Afterwards `new` holds the previous site, which is removed.
+fn swap(new: &Path, out: &Path) -> io::Result<()> {
+    if !out.exists() {
+        return fs::rename(new, out);
+    }
+    exchange(new, out)?;
+    fs::remove_dir_all(new)
+}
+
+/// Swaps two paths in one step (Linux `renameat2(RENAME_EXCHANGE)`), so there is no moment
+/// without a site.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes())?;
+    let b = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Elsewhere: two renames, keeping the old site until the new one is in place.
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    let parked = a.with_extension("previous");
+    fs::rename(b, &parked)?;
+    if let Err(e) = fs::rename(a, b) {
+        fs::rename(&parked, b)?;
+        return Err(e);
+    }
+    fs::rename(&parked, a)
+}

@@ -1,0 +1,242 @@
+//! The site as data: apps and their releases, ordered, with everything shown already checked.
+//!
+//! Manifest text is untrusted. Only what passes here reaches a page: icons as raster `data:`
+//! URIs, links as http(s) URLs. Escaping is the templates' job; this decides what is allowed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use crate::config::RegistryConfig;
+use crate::policy::Checked;
+use crate::source::Source;
+use crate::verify::Verified;
+use crate::version;
+
+/// Default title when `registry.toml` gives none.
+const DEFAULT_TITLE: &str = "Calimero app registry";
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub title: String,
+    /// Always ends with `/` when set.
+    pub base_url: Option<String>,
+    /// Sorted by package.
+    pub apps: Vec<App>,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub package: String,
+    /// Newest first (spec §4 order).
+    pub releases: Vec<Release>,
+    /// Index into `releases` of the newest version that is not yanked.
+    pub latest: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub bundle: Verified,
+    pub manifest: Map<String, Value>,
+    /// Unix time of the commit that added the bundle.
+    pub published: Option<i64>,
+    pub yank_reason: Option<String>,
+    /// The bundle file in the source folder.
+    pub source: PathBuf,
+}
+
+/// A link that is safe to put in `href`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Link {
+    pub label: &'static str,
+    pub url: String,
+}
+
+impl Site {
+    /// Builds the model from bundles that passed every check.
+    pub fn plan(source: &Source, checked: Vec<Checked>) -> Site {
+        let mut apps: BTreeMap<String, Vec<Release>> = BTreeMap::new();
+        for c in checked {
+            let Some(bundle) = c.report.bundle else {
+                continue;
+            };
+            let yank_reason = source
+                .packages
+                .get(&bundle.package)
+                .and_then(|p| p.yank_reason(&bundle.app_version))
+                .map(str::to_owned);
+            apps.entry(bundle.package.clone())
+                .or_default()
+                .push(Release {
+                    manifest: c.report.manifest.unwrap_or_default(),
+                    published: c.file.added,
+                    yank_reason,
+                    source: c.file.path,
+                    bundle,
+                });
+        }
+        let apps = apps
+            .into_iter()
+            .map(|(package, mut releases)| {
+                releases
+                    .sort_by(|a, b| version::compare(&b.bundle.app_version, &a.bundle.app_version));
+                let latest = latest(&releases);
+                App {
+                    package,
+                    releases,
+                    latest,
+                }
+            })
+            .collect();
+        Site {
+            title: title(&source.registry),
+            base_url: source.registry.base_url.as_ref().map(|u| {
+                if u.ends_with('/') {
+                    u.clone()
+                } else {
+                    format!("{u}/")
+                }
+            }),
+            apps,
+        }
+    }
+}
+
+/// The newest stable version that is not yanked; a prerelease only when there is no stable
+/// one. Yanked versions are never the latest.
+fn latest(releases: &[Release]) -> Option<usize> {
+    let candidates = || {
+        releases
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.yank_reason.is_none())
+    };
+    candidates()
+        .find(|(_, r)| !version::is_prerelease(&r.bundle.app_version))
+        .or_else(|| candidates().next())
+        .map(|(i, _)| i)
+}
+
+fn title(config: &RegistryConfig) -> String {
+    config
+        .title
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TITLE.to_owned())
+}
+
+impl App {
+    /// The release whose metadata represents the app: the latest, or the newest if every
+    /// version is yanked.
+    pub fn face(&self) -> &Release {
+        &self.releases[self.latest.unwrap_or(0)]
+    }
+
+    pub fn latest_version(&self) -> Option<&str> {
+        self.latest
+            .map(|i| self.releases[i].bundle.app_version.as_str())
+    }
+}
+
+impl Release {
+    fn metadata(&self, key: &str) -> Option<&Value> {
+        self.manifest.get("metadata")?.get(key)
+    }
+
+    fn metadata_str(&self, key: &str) -> Option<String> {
+        self.metadata(key)?.as_str().map(str::to_owned)
+    }
+
+    /// `metadata.name`, else the package.
+    pub fn name(&self) -> String {
+        self.metadata_str("name")
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| self.bundle.package.clone())
+    }
+
+    pub fn description(&self) -> Option<String> {
+        self.metadata_str("description")
+    }
+
+    pub fn author(&self) -> Option<String> {
+        self.metadata_str("author")
+    }
+
+    pub fn license(&self) -> Option<String> {
+        self.metadata_str("license")
+    }
+
+    pub fn tags(&self) -> Vec<String> {
+        match self.metadata("tags") {
+            Some(Value::Array(tags)) => tags
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The icon, only when it is a base64 raster image: a `data:` URI cannot run script, but
+    /// SVG could, and any other URL would make pages fetch from third parties.
+    pub fn icon(&self) -> Option<String> {
+        let icon = self.metadata_str("icon")?;
+        let payload = ["png", "jpeg", "webp", "gif"].iter().find_map(|kind| {
+            icon.strip_prefix("data:image/")?
+                .strip_prefix(kind)?
+                .strip_prefix(";base64,")
+        })?;
+        let is_base64 = !payload.is_empty()
+            && payload
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+        is_base64.then_some(icon)
+    }
+
+    /// `links.*`, only those that are plain http(s) URLs.
+    pub fn links(&self) -> Vec<Link> {
+        let links = self.manifest.get("links");
+        [
+            ("frontend", "Website"),
+            ("github", "Source code"),
+            ("docs", "Documentation"),
+        ]
+        .into_iter()
+        .filter_map(|(key, label)| {
+            let url = links?.get(key)?.as_str()?;
+            safe_url(url).then(|| Link {
+                label,
+                url: url.to_owned(),
+            })
+        })
+        .collect()
+    }
+}
+
+/// An absolute http(s) URL without characters that could break out of an attribute or hide a
+/// different target.
+pub fn safe_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    matches!(rest, Some(r) if !r.is_empty()
+        && !r.starts_with('/')
+        && url.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_url;
+
+    #[test]
+    fn only_plain_http_links_are_safe() {
+        assert!(safe_url("https://example.com/docs?x=1"));
+        assert!(safe_url("http://example.com"));
+        assert!(!safe_url("javascript:alert(1)"));
+        assert!(!safe_url("JAVASCRIPT:alert(1)"));
+        assert!(!safe_url("https://"));
+        assert!(!safe_url("https:///evil"));
+        assert!(!safe_url("https://example.com/\"onmouseover=x"));
+        assert!(!safe_url("https://exa mple.com"));
+        assert!(!safe_url("data:text/html,hi"));
+    }
+}

@@ -1,0 +1,129 @@
+//! Discovering `registry-src/`: bundles, per-package settings, organisations.
+//!
+//! Inside a git work tree only tracked files count (a stray untracked bundle is not published);
+//! outside git every file counts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::config::{self, OrgConfig, PackageConfig, RegistryConfig};
+use crate::git::WorkTree;
+
+/// One bundle file found in the source folder.
+#[derive(Debug, Clone)]
+pub struct BundleFile {
+    /// Path relative to the source folder, with `/` separators (`pkg/pkg-1.0.0.mpk`).
+    pub rel: String,
+    pub path: PathBuf,
+    /// The folder it sits in (`pkg`), which must be its manifest's package.
+    pub dir: String,
+    /// Unix time of the commit that added it, when git knows.
+    pub added: Option<i64>,
+    /// Git blob id when tracked and unmodified: a content identity that costs nothing.
+    pub blob: Option<String>,
+}
+
+/// Everything `build` and `check` read from the source folder.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    pub root: PathBuf,
+    pub registry: RegistryConfig,
+    pub packages: BTreeMap<String, PackageConfig>,
+    pub orgs: BTreeMap<String, OrgConfig>,
+    pub bundles: Vec<BundleFile>,
+    /// `.mpk` files not at `<package>/<file>.mpk`; they are refused, never ignored.
+    pub misplaced: Vec<String>,
+    /// Bundles in the work tree that git does not track: not published, but worth a note.
+    pub untracked: Vec<String>,
+    /// Whether the listing came from git.
+    pub from_git: bool,
+}
+
+/// Lists the source folder and reads its settings files.
+pub fn discover(root: &Path) -> Result<Source> {
+    if !root.is_dir() {
+        bail!(
+            "{} is not a folder; give the registry source folder (default registry-src)",
+            root.display()
+        );
+    }
+    let git = WorkTree::discover(root);
+    let (files, added): (Vec<(String, Option<String>)>, BTreeMap<String, i64>) = match &git {
+        Some(tree) => (
+            tree.tracked()?
+                .into_iter()
+                .map(|t| (t.path, t.blob))
+                .collect(),
+            tree.added_times()?,
+        ),
+        None => (walk(root)?, BTreeMap::new()),
+    };
+    let mut source = Source {
+        root: root.to_path_buf(),
+        from_git: git.is_some(),
+        untracked: match &git {
+            Some(tree) => tree.untracked_bundles()?,
+            None => Vec::new(),
+        },
+        ..Default::default()
+    };
+    for (rel, blob) in files {
+        let path = root.join(&rel);
+        let parts: Vec<&str> = rel.split('/').collect();
+        match parts.as_slice() {
+            ["registry.toml"] => source.registry = config::load(&path)?,
+            ["orgs", file] if file.ends_with(".toml") => {
+                let org = file.trim_end_matches(".toml").to_owned();
+                source.orgs.insert(org, config::load(&path)?);
+            }
+            [package, "package.toml"] => {
+                source
+                    .packages
+                    .insert((*package).to_owned(), config::load(&path)?);
+            }
+            [dir, file] if file.ends_with(".mpk") => {
+                if !path.is_file() {
+                    bail!(
+                        "{} is tracked by git but missing from the work tree; restore it (published bundles are never deleted)",
+                        path.display()
+                    );
+                }
+                source.bundles.push(BundleFile {
+                    added: added.get(&rel).copied(),
+                    dir: (*dir).to_owned(),
+                    rel,
+                    path,
+                    blob,
+                });
+            }
+            _ if rel.ends_with(".mpk") => source.misplaced.push(rel),
+            _ => {}
+        }
+    }
+    source.bundles.sort_by(|a, b| a.rel.cmp(&b.rel));
+    source.misplaced.sort();
+    Ok(source)
+}
+
+/// Every file below `root`, relative and `/`-separated, when there is no git.
+fn walk(root: &Path) -> Result<Vec<(String, Option<String>)>> {
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.with_context(|| format!("cannot list {}", root.display()))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .expect("walkdir yields paths below its root");
+        let rel: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        files.push((rel.join("/"), None));
+    }
+    Ok(files)
+}
