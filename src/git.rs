@@ -117,6 +117,51 @@ impl WorkTree {
     }
 }
 
+impl WorkTree {
+    /// The commit a revision names; an error that says so when it names none.
+    pub fn resolve(&self, rev: &str) -> Result<String> {
+        let out = self
+            .run(&["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")])
+            .with_context(|| format!("{rev:?} is not a commit in this repository (fetch it, e.g. `git fetch origin {rev}`)"))?;
+        Ok(String::from_utf8_lossy(&out).trim().to_owned())
+    }
+
+    /// The directory's path from the repository root, `/`-terminated (empty at the root).
+    pub fn prefix(&self) -> Result<String> {
+        Ok(
+            String::from_utf8_lossy(&self.run(&["rev-parse", "--show-prefix"])?)
+                .trim()
+                .to_owned(),
+        )
+    }
+
+    /// Every file below the directory at `commit`, relative to the directory, with blob ids.
+    pub fn files_at(&self, commit: &str) -> Result<BTreeMap<String, String>> {
+        let out = self.run(&["ls-tree", "-r", "-z", commit, "."])?;
+        Ok(split_nul(&out)
+            .into_iter()
+            .filter_map(|record| {
+                let (meta, path) = record.split_once('\t')?;
+                Some((path.to_owned(), meta.split(' ').nth(2)?.to_owned()))
+            })
+            .collect())
+    }
+
+    /// A file's bytes at `commit` (path relative to the directory).
+    pub fn read_at(&self, commit: &str, path: &str) -> Result<Vec<u8>> {
+        self.run(&["show", &format!("{commit}:./{path}")])
+    }
+
+    /// The blob id the work-tree file would have.
+    pub fn hash_object(&self, path: &str) -> Result<String> {
+        Ok(
+            String::from_utf8_lossy(&self.run(&["hash-object", "--", path])?)
+                .trim()
+                .to_owned(),
+        )
+    }
+}
+
 fn split_nul(bytes: &[u8]) -> Vec<String> {
     bytes
         .split(|b| *b == 0)

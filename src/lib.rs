@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod canonical;
+pub mod check;
 pub mod config;
 pub mod git;
 pub mod identity;

@@ -18,6 +18,14 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    /// Workflow annotations on each file, plus a summary table in $GITHUB_STEP_SUMMARY.
+    Github,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Verify every bundle under SRC and write the static registry site to OUT.
@@ -31,6 +39,22 @@ enum Command {
         /// Worker threads [default: one per core].
         #[arg(short, long)]
         jobs: Option<usize>,
+    },
+    /// The pull-request gate: verify what changed since BASE and enforce ownership,
+    /// immutability and version rules.
+    Check {
+        /// The registry source folder (inside a git work tree).
+        #[arg(default_value = "registry-src")]
+        src: PathBuf,
+        /// The revision to compare with (the pull request's base).
+        #[arg(long)]
+        base: String,
+        /// Who made the change (CI passes $GITHUB_ACTOR); enables the ownership rules.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Preview a built site on 127.0.0.1 with the deploy rules (_headers, _redirects) applied.
     Serve {
@@ -133,6 +157,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
                 Ok(ExitCode::from(1))
             }
+        }
+        Command::Check {
+            src,
+            base,
+            actor,
+            format,
+        } => {
+            use mpk_registry::check;
+            let outcome = check::check(&check::CheckOptions { src, base, actor })?;
+            match format {
+                Format::Text => print!("{}", check::to_text(&outcome)),
+                Format::Json => println!("{}", check::to_json(&outcome)),
+                Format::Github => {
+                    print!("{}", check::to_github(&outcome));
+                    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+                        use std::io::Write;
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&path)
+                            .and_then(|mut f| {
+                                f.write_all(check::summary_markdown(&outcome).as_bytes())
+                            })
+                            .with_context(|| {
+                                format!(
+                                    "cannot write the step summary to {}",
+                                    Path::new(&path).display()
+                                )
+                            })?;
+                    }
+                }
+            }
+            Ok(if outcome.refused() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Serve { dir, port } => {
             mpk_registry::serve::serve(&dir, port)?;

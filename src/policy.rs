@@ -45,7 +45,7 @@ pub fn apply(source: &Source, checked: &mut [Checked]) -> Vec<Report> {
     }
     check_collisions(checked);
     check_signers(source, checked);
-    settings.extend(check_package_settings(source, checked));
+    settings.extend(check_package_settings(source));
     settings
 }
 
@@ -125,15 +125,17 @@ fn check_signers(source: &Source, checked: &mut [Checked]) {
 }
 
 /// `package.toml` must refer to things that exist: yanked versions, signer keys, its org.
-fn check_package_settings(source: &Source, checked: &[Checked]) -> Vec<Report> {
+/// Versions come from file names, which the file-name rule ties to the manifests, so this
+/// holds even when only some bundles were verified (as in `check`).
+fn check_package_settings(source: &Source) -> Vec<Report> {
     let mut reports = Vec::new();
     for (package, config) in &source.packages {
         let file = format!("{package}/package.toml");
-        let versions: BTreeSet<&str> = checked
+        let prefix = format!("{package}/{package}-");
+        let versions: BTreeSet<&str> = source
+            .bundles
             .iter()
-            .filter_map(|c| c.report.bundle.as_ref())
-            .filter(|b| &b.package == package)
-            .map(|b| b.app_version.as_str())
+            .filter_map(|b| b.rel.strip_prefix(&prefix)?.strip_suffix(".mpk"))
             .collect();
         let mut problems = Vec::new();
         for yank in &config.yanked {

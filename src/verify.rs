@@ -240,15 +240,15 @@ impl Report {
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
-        match &self.bundle {
-            Some(b) => {
+        match (&self.bundle, self.problems.is_empty()) {
+            (Some(b), true) => {
                 let _ = writeln!(
                     out,
                     "ok       {}: {} {} signed by {}",
                     self.file, b.package, b.app_version, b.signer_id
                 );
             }
-            None => {
+            _ => {
                 let _ = writeln!(
                     out,
                     "REFUSED  {}: {} problem(s)",

@@ -1,0 +1,482 @@
+//! `check`: the pull-request gate.
+//!
+//! Compares the source folder at a base revision with the work tree, verifies only the bundles
+//! that changed (plus the first version of each package they touch, which decides its owner),
+//! and applies the rules that need history: immutability, new versions, ownership.
+//! Ownership is judged by the settings at the base, so a change cannot grant itself rights.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::config::{self, OrgConfig, PackageConfig, RegistryConfig};
+use crate::git::WorkTree;
+use crate::policy::{self, Checked};
+use crate::report::{Problem, Rule};
+use crate::source::{self, BundleFile, Source};
+use crate::verify::{self, Report};
+use crate::version;
+
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    pub src: PathBuf,
+    /// The revision the change is compared with (the pull request's base).
+    pub base: String,
+    /// Who made the change (a GitHub login); ownership is enforced only when given.
+    pub actor: Option<String>,
+}
+
+/// How a file differs from the base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One changed file and what came of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub file: String,
+    pub kind: ChangeKind,
+    pub report: Report,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckOutcome {
+    pub base: String,
+    /// The source folder's path from the repository root, for annotations.
+    #[serde(skip)]
+    pub prefix: String,
+    pub changes: Vec<Change>,
+}
+
+impl CheckOutcome {
+    pub fn refused(&self) -> bool {
+        self.changes.iter().any(|c| !c.report.ok)
+    }
+}
+
+/// The base revision's view of the settings that decide who may change what.
+struct Base {
+    files: BTreeMap<String, String>,
+    registry: RegistryConfig,
+    packages: BTreeMap<String, PackageConfig>,
+    orgs: BTreeMap<String, OrgConfig>,
+}
+
+impl Base {
+    fn load(tree: &WorkTree, commit: &str) -> Result<Base> {
+        let files = tree.files_at(commit)?;
+        let read = |path: &str| -> Result<String> {
+            Ok(String::from_utf8_lossy(&tree.read_at(commit, path)?).into_owned())
+        };
+        let mut base = Base {
+            files: BTreeMap::new(),
+            registry: RegistryConfig::default(),
+            packages: BTreeMap::new(),
+            orgs: BTreeMap::new(),
+        };
+        for path in files.keys() {
+            let file = Path::new(path);
+            match path.split('/').collect::<Vec<_>>().as_slice() {
+                ["registry.toml"] => base.registry = config::parse(&read(path)?, file)?,
+                [package, "package.toml"] => {
+                    base.packages
+                        .insert((*package).to_owned(), config::parse(&read(path)?, file)?);
+                }
+                ["orgs", org] if org.ends_with(".toml") => {
+                    base.orgs.insert(
+                        org.trim_end_matches(".toml").to_owned(),
+                        config::parse(&read(path)?, file)?,
+                    );
+                }
+                _ => {}
+            }
+        }
+        base.files = files;
+        Ok(base)
+    }
+
+    /// Published versions of `package` at the base, from their file names (which the build
+    /// that published them checked against the manifests).
+    fn versions(&self, package: &str) -> Vec<(String, String)> {
+        let prefix = format!("{package}/{package}-");
+        self.files
+            .keys()
+            .filter_map(|path| {
+                let version = path.strip_prefix(&prefix)?.strip_suffix(".mpk")?;
+                Some((path.clone(), version.to_owned()))
+            })
+            .collect()
+    }
+
+    fn may_change(&self, package: &str, actor: &str) -> bool {
+        self.packages.get(package).is_some_and(|p| {
+            p.owners.iter().any(|o| o.eq_ignore_ascii_case(actor))
+                || p.org
+                    .as_ref()
+                    .and_then(|org| self.orgs.get(org))
+                    .is_some_and(|org| org.members.iter().any(|m| m.eq_ignore_ascii_case(actor)))
+        })
+    }
+}
+
+/// Runs the gate. `Err` means it could not run (not a git work tree, unknown revision).
+pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
+    let Some(tree) = WorkTree::discover(&options.src) else {
+        bail!(
+            "{} is not inside a git work tree; check compares with a git revision",
+            options.src.display()
+        );
+    };
+    let base_commit = tree.resolve(&options.base)?;
+    let base = Base::load(&tree, &base_commit)?;
+    let head = source::discover(&options.src)?;
+
+    let mut head_blobs = BTreeMap::new();
+    for t in tree.tracked()? {
+        let blob = match t.blob {
+            Some(blob) => blob,
+            None => tree.hash_object(&t.path)?,
+        };
+        head_blobs.insert(t.path, blob);
+    }
+    let mut changed: BTreeMap<String, ChangeKind> = BTreeMap::new();
+    for (path, blob) in &head_blobs {
+        match base.files.get(path) {
+            None => {
+                changed.insert(path.clone(), ChangeKind::Added);
+            }
+            Some(old) if old != blob => {
+                changed.insert(path.clone(), ChangeKind::Modified);
+            }
+            Some(_) => {}
+        }
+    }
+    for path in base.files.keys() {
+        if !head_blobs.contains_key(path) {
+            changed.insert(path.clone(), ChangeKind::Deleted);
+        }
+    }
+
+    let mut reports: BTreeMap<String, Report> = changed
+        .keys()
+        .map(|path| (path.clone(), empty_report(path)))
+        .collect();
+
+    // Bundles: verify the added ones, and the first version of every package they touch.
+    let added: Vec<&BundleFile> = head
+        .bundles
+        .iter()
+        .filter(|b| changed.get(&b.rel) == Some(&ChangeKind::Added))
+        .collect();
+    let touched: BTreeSet<&str> = added.iter().map(|b| b.dir.as_str()).collect();
+    let anchors: Vec<&BundleFile> = touched
+        .iter()
+        .filter_map(|package| first_published(&head, &base, package))
+        .collect();
+    let verify_options = verify::Options {
+        allow_dev_key: base.registry.allow_dev_key,
+        ..Default::default()
+    };
+    let mut checked: Vec<Checked> = added
+        .iter()
+        .chain(&anchors)
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|file| Checked {
+            report: verify::verify_file(&file.path, &file.rel, &verify_options),
+            file: (**file).clone(),
+        })
+        .collect();
+    let settings = policy::apply(&head, &mut checked);
+    for c in checked {
+        if let Some(report) = reports.get_mut(&c.file.rel) {
+            *report = c.report;
+        }
+    }
+    for s in settings {
+        if let Some(report) = reports.get_mut(&s.file) {
+            report.problems.extend(s.problems);
+        } else if changed.contains_key(&s.file) || head.misplaced.contains(&s.file) {
+            reports.insert(s.file.clone(), s);
+        }
+    }
+
+    for (path, kind) in &changed {
+        let report = reports.get_mut(path).expect("every change has a report");
+        let is_bundle = path.ends_with(".mpk");
+        match (kind, is_bundle) {
+            (ChangeKind::Modified, true) => report.problems.push(Problem::new(
+                Rule::Immutable,
+                path,
+                "this published bundle was changed; published bytes never change",
+            )),
+            (ChangeKind::Deleted, true) => report.problems.push(Problem::new(
+                Rule::Immutable,
+                path,
+                "this published bundle was deleted or renamed; published versions never disappear (yank it in package.toml instead)",
+            )),
+            (ChangeKind::Added, true) => check_new_version(&base, report),
+            _ => {}
+        }
+    }
+
+    if let Some(actor) = &options.actor {
+        check_ownership(&base, &head, &changed, actor, &mut reports);
+    }
+
+    let changes = changed
+        .into_iter()
+        .map(|(file, kind)| {
+            let mut report = reports.remove(&file).expect("every change has a report");
+            report.ok = report.problems.is_empty();
+            Change { file, kind, report }
+        })
+        .collect();
+    Ok(CheckOutcome {
+        base: options.base.clone(),
+        prefix: tree.prefix()?,
+        changes,
+    })
+}
+
+fn empty_report(file: &str) -> Report {
+    Report {
+        file: file.to_owned(),
+        ok: true,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        bundle: None,
+        manifest: None,
+    }
+}
+
+/// The bundle that decides a package's owner: its earliest published at the base.
+fn first_published<'a>(head: &'a Source, base: &Base, package: &str) -> Option<&'a BundleFile> {
+    head.bundles
+        .iter()
+        .filter(|b| b.dir == package && base.files.contains_key(&b.rel))
+        .min_by(|a, b| {
+            let version = |f: &BundleFile| {
+                f.rel
+                    .trim_start_matches(&format!("{package}/{package}-"))
+                    .trim_end_matches(".mpk")
+                    .to_owned()
+            };
+            a.added
+                .unwrap_or(i64::MAX)
+                .cmp(&b.added.unwrap_or(i64::MAX))
+                .then_with(|| version::compare(&version(a), &version(b)))
+        })
+}
+
+/// A new version must not exist at the base in any spelling; one below the latest is a
+/// back-port, allowed with a warning.
+fn check_new_version(base: &Base, report: &mut Report) {
+    let Some(bundle) = &report.bundle else { return };
+    let existing = base.versions(&bundle.package);
+    if let Some((path, _)) = existing
+        .iter()
+        .find(|(_, v)| v.eq_ignore_ascii_case(&bundle.app_version))
+    {
+        report.problems.push(Problem::new(
+            Rule::VersionExists,
+            "appVersion",
+            format!(
+                "{} {} is already published as {path}",
+                bundle.package, bundle.app_version
+            ),
+        ));
+        return;
+    }
+    let latest = existing
+        .iter()
+        .map(|(_, v)| v.as_str())
+        .max_by(|a, b| version::compare(a, b));
+    if let Some(latest) = latest {
+        if version::compare(&bundle.app_version, latest).is_lt() {
+            report.warnings.push(Problem::new(
+                Rule::VersionOrder,
+                "appVersion",
+                format!(
+                    "{} is lower than the latest published version {latest}; it is published as a back-port",
+                    bundle.app_version
+                ),
+            ));
+        }
+    }
+}
+
+/// Changes to an existing package need an owner or a member of its org (as of the base); a
+/// new package is open to anyone, but its package.toml must name them as an owner.
+fn check_ownership(
+    base: &Base,
+    head: &Source,
+    changed: &BTreeMap<String, ChangeKind>,
+    actor: &str,
+    reports: &mut BTreeMap<String, Report>,
+) {
+    for path in changed.keys() {
+        let parts: Vec<&str> = path.split('/').collect();
+        let message = match parts.as_slice() {
+            ["orgs", org] => {
+                let org = org.trim_end_matches(".toml");
+                match base.orgs.get(org) {
+                    Some(o) if !o.members.iter().any(|m| m.eq_ignore_ascii_case(actor)) => {
+                        Some(format!(
+                            "{actor} is not a member of org {org}, so cannot change its members"
+                        ))
+                    }
+                    None if !head.orgs.get(org).is_some_and(|o| {
+                        o.members.iter().any(|m| m.eq_ignore_ascii_case(actor))
+                    }) =>
+                    {
+                        Some(format!("a new org must list {actor} among its members"))
+                    }
+                    _ => None,
+                }
+            }
+            [package, _] => {
+                let exists = base
+                    .files
+                    .keys()
+                    .any(|p| p.starts_with(&format!("{package}/")));
+                if exists {
+                    (!base.may_change(package, actor)).then(|| {
+                        format!(
+                            "{actor} is not an owner of {package} (package.toml `owners`) nor a member of its org"
+                        )
+                    })
+                } else {
+                    let names_actor = head
+                        .packages
+                        .get(*package)
+                        .is_some_and(|p| p.owners.iter().any(|o| o.eq_ignore_ascii_case(actor)));
+                    (!names_actor).then(|| {
+                        format!(
+                            "{package} is a new package: add {package}/package.toml with owners = [\"{actor}\"]"
+                        )
+                    })
+                }
+            }
+            _ => None,
+        };
+        if let Some(message) = message {
+            let report = reports.get_mut(path).expect("every change has a report");
+            report
+                .problems
+                .push(Problem::new(Rule::Ownership, path.as_str(), message));
+        }
+    }
+}
+
+/// `--format text`.
+pub fn to_text(outcome: &CheckOutcome) -> String {
+    let mut out = String::new();
+    for change in &outcome.changes {
+        let kind = match change.kind {
+            ChangeKind::Added => "added",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Deleted => "deleted",
+        };
+        out.push_str(&format!("{kind:<9}"));
+        out.push_str(&change.report.to_text());
+    }
+    let refused = outcome.changes.iter().filter(|c| !c.report.ok).count();
+    out.push_str(&format!(
+        "{} changed file(s) since {}: {} refused\n",
+        outcome.changes.len(),
+        outcome.base,
+        refused
+    ));
+    out
+}
+
+/// `--format json`.
+pub fn to_json(outcome: &CheckOutcome) -> String {
+    let doc = serde_json::json!({
+        "schemaVersion": verify::REPORT_SCHEMA_VERSION,
+        "base": outcome.base,
+        "ok": !outcome.refused(),
+        "changes": outcome.changes,
+    });
+    serde_json::to_string_pretty(&doc).expect("reports serialize")
+}
+
+/// `--format github`: workflow commands that annotate each file in the pull request.
+pub fn to_github(outcome: &CheckOutcome) -> String {
+    let mut out = String::new();
+    for change in &outcome.changes {
+        let file = format!("{}{}", outcome.prefix, change.file);
+        for (level, list) in [
+            ("error", &change.report.problems),
+            ("warning", &change.report.warnings),
+        ] {
+            for p in list {
+                out.push_str(&format!(
+                    "::{level} file={},title={}::{}\n",
+                    escape_property(&file),
+                    escape_property(&format!("{} ({})", p.rule.code(), p.subject)),
+                    escape_data(&format!("{}. Fix: {}", p.message, p.hint)),
+                ));
+            }
+        }
+    }
+    out.push_str(&to_text(outcome));
+    out
+}
+
+/// A Markdown table for `$GITHUB_STEP_SUMMARY`: each changed file, version, signer, verdict.
+pub fn summary_markdown(outcome: &CheckOutcome) -> String {
+    let mut out = String::from("### mpk-registry check\n\n| file | package | version | signer | verdict | reason |\n|---|---|---|---|---|---|\n");
+    for change in &outcome.changes {
+        let r = &change.report;
+        let (package, version, signer) = match (&r.bundle, &r.manifest) {
+            (Some(b), _) => (
+                b.package.clone(),
+                b.app_version.clone(),
+                b.signer_id.clone(),
+            ),
+            (None, Some(m)) => {
+                let field = |k: &str| m.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+                (field("package"), field("appVersion"), field("signerId"))
+            }
+            (None, None) => Default::default(),
+        };
+        let verdict = if r.ok { "✅ ok" } else { "❌ refused" };
+        let reason = r
+            .problems
+            .iter()
+            .chain(&r.warnings)
+            .map(|p| format!("`{}` {}", p.rule.code(), p.message))
+            .collect::<Vec<_>>()
+            .join("<br>");
+        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {verdict} | {} |\n",
+            cell(&change.file),
+            cell(&package),
+            cell(&version),
+            cell(&signer),
+            cell(&reason)
+        ));
+    }
+    out
+}
+
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
