@@ -19,6 +19,10 @@ pub struct RegistryConfig {
     /// Accept the public development key. For local test registries only.
     #[serde(default)]
     pub allow_dev_key: bool,
+    /// did:keys allowed to sign `index.json`. Clients pin one of them; to rotate, list the
+    /// new key beside the old one for a while, then sign with it.
+    #[serde(default)]
+    pub index_keys: Vec<String>,
 }
 
 /// `registry-src/<package>/package.toml`.

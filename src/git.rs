@@ -152,6 +152,20 @@ impl WorkTree {
         self.run(&["show", &format!("{commit}:./{path}")])
     }
 
+    /// Number of commits reachable from HEAD and HEAD's commit time (unix seconds): the
+    /// deterministic clock of a build.
+    pub fn head_clock(&self) -> Result<(u64, i64)> {
+        let count = String::from_utf8_lossy(&self.run(&["rev-list", "--count", "HEAD"])?)
+            .trim()
+            .parse()
+            .context("git rev-list --count gave no number")?;
+        let time = String::from_utf8_lossy(&self.run(&["log", "-1", "--format=%ct", "HEAD"])?)
+            .trim()
+            .parse()
+            .context("git log gave no commit time")?;
+        Ok((count, time))
+    }
+
     /// The blob id the work-tree file would have.
     pub fn hash_object(&self, path: &str) -> Result<String> {
         Ok(

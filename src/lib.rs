@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod check;
 pub mod config;
+pub mod fetch;
 pub mod git;
 pub mod identity;
 pub mod keys;

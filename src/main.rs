@@ -39,6 +39,17 @@ enum Command {
         /// Worker threads [default: one per core].
         #[arg(short, long)]
         jobs: Option<usize>,
+        /// Sign index.json with this key file (mero-sign format); its did:key must be listed
+        /// in registry.toml `index_keys`.
+        #[arg(long)]
+        sign_key: Option<PathBuf>,
+        /// Version of the signed index [default: number of commits on the source's branch].
+        #[arg(long, requires = "sign_key")]
+        index_version: Option<u64>,
+        /// How long the signed index stays valid, counted from the HEAD commit's time
+        /// (e.g. 14d, 36h).
+        #[arg(long, default_value = "14d", value_parser = parse_duration)]
+        expires: i64,
     },
     /// The pull-request gate: verify what changed since BASE and enforce ownership,
     /// immutability and version rules.
@@ -55,6 +66,30 @@ enum Command {
         /// Report format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Download a bundle from a static registry, re-verifying the signed index, digests,
+    /// the bundle itself and signer continuity before writing it.
+    Fetch {
+        /// PACKAGE or PACKAGE@VERSION (a yanked version only when named).
+        spec: String,
+        /// The registry: an https:// URL or a folder holding a built site.
+        #[arg(long)]
+        registry: String,
+        /// The registry key to trust (did:key) [default: the one pinned on first use].
+        #[arg(long)]
+        trust: Option<String>,
+        /// Folder to write the bundle into.
+        #[arg(short, long, default_value = ".")]
+        output: PathBuf,
+        /// Trust state file [default: $XDG_STATE_HOME/mpk-registry/trust.json].
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Accept an unsigned index (no protection against stale or mixed files).
+        #[arg(long)]
+        insecure: bool,
+        /// Let the latest version be a prerelease.
+        #[arg(long)]
+        prerelease: bool,
     },
     /// Preview a built site on 127.0.0.1 with the deploy rules (_headers, _redirects) applied.
     Serve {
@@ -125,11 +160,27 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Build { src, output, jobs } => {
+        Command::Build {
+            src,
+            output,
+            jobs,
+            sign_key,
+            index_version,
+            expires,
+        } => {
+            let sign = match sign_key {
+                Some(path) => Some(mpk_registry::site::IndexSigning {
+                    key: KeyFile::load(&path)?,
+                    version: index_version,
+                    expires_after: expires,
+                }),
+                None => None,
+            };
             let outcome = mpk_registry::site::build(&mpk_registry::site::BuildOptions {
                 src,
                 out: output.clone(),
                 jobs,
+                sign,
             })?;
             for report in outcome.refused.iter().chain(&outcome.warnings) {
                 print!("{}", report.to_text());
@@ -194,6 +245,45 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Fetch {
+            spec,
+            registry,
+            trust,
+            output,
+            state,
+            insecure,
+            prerelease,
+        } => {
+            use mpk_registry::fetch::{self, FetchError, FetchOptions};
+            let options = FetchOptions {
+                spec,
+                registry,
+                trust,
+                output,
+                state,
+                insecure,
+                prerelease,
+            };
+            match fetch::fetch(&options) {
+                Ok(got) => {
+                    println!(
+                        "fetched {} {} (signed by {}, sha256 {})",
+                        got.package, got.version, got.signer_id, got.bundle_sha256
+                    );
+                    println!("wrote {}", got.path.display());
+                    println!(
+                        "install it on a node with:\n  meroctl app install --path {}",
+                        got.path.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(FetchError::Refused(reason)) => {
+                    eprintln!("refused: {reason}");
+                    Ok(ExitCode::from(1))
+                }
+                Err(FetchError::Failed(e)) => Err(e),
+            }
         }
         Command::Serve { dir, port } => {
             mpk_registry::serve::serve(&dir, port)?;
@@ -289,6 +379,28 @@ fn pack(
     tmp.persist(output)
         .with_context(|| format!("cannot write {}", output.display()))?;
     Ok(())
+}
+
+/// `14d`, `36h`, `90m` or `600s`, in seconds.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 14d or 36h"))?;
+    let scale = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" | "" => 1,
+        _ => return Err(format!("{text:?}: the unit must be d, h, m or s")),
+    };
+    number
+        .checked_mul(scale)
+        .filter(|s| *s > 0)
+        .ok_or_else(|| format!("{text:?} must be a positive duration"))
 }
 
 /// 2 when a file could not be read at all, else 1 when anything was refused.

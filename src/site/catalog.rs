@@ -84,6 +84,61 @@ pub fn catalog(site: &Site, app_index_bytes: &[Vec<u8>]) -> Value {
     })
 }
 
+/// What a signed catalog carries besides the signature, fixed before writing.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    key: ed25519_dalek::SigningKey,
+    version: u64,
+    expires: i64,
+}
+
+impl Stamp {
+    /// Takes the version and the clock from git, so the same commit gives the same catalog.
+    pub fn new(
+        signing: &super::IndexSigning,
+        source: &crate::source::Source,
+    ) -> anyhow::Result<Stamp> {
+        use anyhow::Context;
+        let signer = crate::keys::did_key(&signing.key.verifying_key());
+        if !source.registry.index_keys.contains(&signer) {
+            anyhow::bail!(
+                "the signing key {signer} is not listed in registry.toml `index_keys`; clients would refuse the index (add it there first)"
+            );
+        }
+        let tree = crate::git::WorkTree::discover(&source.root).context(
+            "signing the index needs the source in a git work tree: its version and expiry come from the commit",
+        )?;
+        let (count, time) = tree.head_clock()?;
+        Ok(Stamp {
+            key: signing.key.clone(),
+            version: signing.version.unwrap_or(count),
+            expires: time + signing.expires_after,
+        })
+    }
+}
+
+/// Signs the catalog like a manifest (RFC 8785 of everything but `signature`, SHA-256,
+/// Ed25519, `signerId` did:key), after adding its `version` and `expires`. An unsigned catalog
+/// says so with `"signature": null`.
+pub fn sign(catalog: &mut Value, stamp: Option<&Stamp>) {
+    let map = catalog.as_object_mut().expect("the catalog is an object");
+    match stamp {
+        Some(stamp) => {
+            map.insert("version".into(), json!(stamp.version));
+            map.insert("expires".into(), json!(rfc3339(stamp.expires)));
+            crate::signature::sign(map, &stamp.key);
+        }
+        None => {
+            map.insert("signature".into(), Value::Null);
+        }
+    }
+}
+
+/// `keys.json`: the public keys that may sign `index.json`.
+pub fn keys(site: &Site) -> Value {
+    json!({"schemaVersion": SCHEMA_VERSION, "indexKeys": site.index_keys})
+}
+
 /// RFC 3339 in UTC, for times that came from git.
 pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)

@@ -24,12 +24,24 @@ use pages::Pages;
 use plan::{App, Site};
 
 /// What to build, from where, to where.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     pub src: PathBuf,
     pub out: PathBuf,
     /// Worker threads; `None` uses every core.
     pub jobs: Option<usize>,
+    /// Sign `index.json` with this registry key.
+    pub sign: Option<IndexSigning>,
+}
+
+/// How to sign the catalog (see [`catalog::sign`]).
+#[derive(Debug, Clone)]
+pub struct IndexSigning {
+    pub key: ed25519_dalek::SigningKey,
+    /// The catalog's version; default: the number of commits on the source's branch.
+    pub version: Option<u64>,
+    /// Seconds from the source's HEAD commit time until clients must refuse the catalog.
+    pub expires_after: i64,
 }
 
 /// What a build did.
@@ -94,14 +106,19 @@ fn build_in_pool(options: &BuildOptions) -> Result<Outcome> {
         outcome.refused = refused;
         return Ok(outcome);
     }
+    let stamp = options
+        .sign
+        .as_ref()
+        .map(|signing| catalog::Stamp::new(signing, &source))
+        .transpose()?;
     let site = Site::plan(&source, checked);
     outcome.apps = site.apps.len();
-    write(&site, &options.out)?;
+    write(&site, stamp.as_ref(), &options.out)?;
     Ok(outcome)
 }
 
 /// Writes every file of the site into a staging folder, then swaps it in.
-fn write(site: &Site, out: &std::path::Path) -> Result<()> {
+fn write(site: &Site, stamp: Option<&catalog::Stamp>, out: &std::path::Path) -> Result<()> {
     let staging = Staging::new(out)?;
     let pages = Pages::new();
     let app_indexes: Vec<Vec<u8>> = site
@@ -110,8 +127,10 @@ fn write(site: &Site, out: &std::path::Path) -> Result<()> {
         .map(|app| write_app(&staging, &pages, site, app))
         .collect::<Result<_>>()?;
 
-    let catalog = catalog::catalog(site, &app_indexes);
+    let mut catalog = catalog::catalog(site, &app_indexes);
+    catalog::sign(&mut catalog, stamp);
     staging.write("index.json", &catalog::to_bytes(&catalog))?;
+    staging.write("keys.json", &catalog::to_bytes(&catalog::keys(site)))?;
     staging.write("index.html", &pages.index(site)?)?;
     staging.write("404.html", &pages.not_found(site)?)?;
     staging.write("feed.xml", &pages.feed(site)?)?;

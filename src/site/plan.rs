@@ -24,6 +24,8 @@ pub struct Site {
     pub base_url: Option<String>,
     /// Sorted by package.
     pub apps: Vec<App>,
+    /// did:keys that may sign the catalog (from registry.toml).
+    pub index_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +101,7 @@ impl Site {
                 }
             }),
             apps,
+            index_keys: source.registry.index_keys.clone(),
         }
     }
 }
