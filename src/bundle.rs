@@ -87,6 +87,9 @@ pub struct Scan {
     pub entries: BTreeMap<String, Vec<Seen>>,
     /// SHA-256 and length of the bundle file; set only when the whole file was read.
     pub file_digest: Option<([u8; 32], u64)>,
+    /// The tar stream was read to its end, so every entry was seen. When it was not, the
+    /// absence of an entry (or the digest of a cut-off one) proves nothing.
+    pub complete: bool,
 }
 
 /// Decides, from the manifest bytes, which entry paths must be recorded. `None` means the
@@ -109,6 +112,7 @@ pub fn scan(
         failure: None,
     };
     let walked = walk(&mut stream, limits, findings, declared, &mut scan);
+    scan.complete = matches!(walked, Ok(Walk::Complete));
     let whole_stream_read = match walked {
         Ok(Walk::Complete) => drain(&mut stream).map(|()| true),
         Ok(Walk::Stopped) => Ok(false),
@@ -167,14 +171,26 @@ fn walk(
         let size = entry.size();
 
         if wanted.is_none() && header_pos >= limits.manifest_window {
-            findings.refuse(
-                Rule::ManifestMissing,
-                "manifest.json",
-                format!(
-                    "no top-level manifest.json within the first {} MiB of the archive",
-                    limits.manifest_window >> 20
-                ),
-            );
+            let window = limits.manifest_window >> 20;
+            if pending_name.is_none()
+                && normalize(&entry.header().path_bytes()).as_deref() == Some("manifest.json")
+            {
+                findings.refuse(
+                    Rule::ManifestOffset,
+                    "manifest.json",
+                    format!(
+                        "starts at byte {header_pos}, after the first {window} MiB of the archive"
+                    ),
+                );
+            } else {
+                findings.refuse(
+                    Rule::ManifestMissing,
+                    "manifest.json",
+                    format!(
+                        "no top-level manifest.json within the first {window} MiB of the archive"
+                    ),
+                );
+            }
             return Ok(Walk::Stopped);
         }
 

@@ -10,6 +10,7 @@
 //! and write the static site).
 
 pub mod bundle;
+pub mod cache;
 pub mod canonical;
 pub mod check;
 pub mod config;

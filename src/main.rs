@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod progress;
+
 use mpk_registry::keys::KeyFile;
 use mpk_registry::report::Rule;
 use mpk_registry::verify::{self, Report};
@@ -50,6 +52,15 @@ enum Command {
         /// (e.g. 14d, 36h).
         #[arg(long, default_value = "14d", value_parser = parse_duration)]
         expires: i64,
+        /// Verification cache folder: unchanged bundles are not verified again. Safe to delete.
+        #[arg(long, default_value = ".mpk-cache")]
+        cache: PathBuf,
+        /// Verify every bundle, ignoring the cache.
+        #[arg(long)]
+        no_cache: bool,
+        /// Print how many bundles were verified and how many came from the cache.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// The pull-request gate: verify what changed since BASE and enforce ownership,
     /// immutability and version rules.
@@ -167,6 +178,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             sign_key,
             index_version,
             expires,
+            cache,
+            no_cache,
+            verbose,
         } => {
             let sign = match sign_key {
                 Some(path) => Some(mpk_registry::site::IndexSigning {
@@ -176,14 +190,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }),
                 None => None,
             };
-            let outcome = mpk_registry::site::build(&mpk_registry::site::BuildOptions {
+            let options = mpk_registry::site::BuildOptions {
                 src,
                 out: output.clone(),
                 jobs,
                 sign,
-            })?;
+                cache: (!no_cache).then_some(cache),
+            };
+            let outcome = mpk_registry::site::build_with(&options, &progress::Bar::default())?;
             for report in outcome.refused.iter().chain(&outcome.warnings) {
                 print!("{}", report.to_text());
+            }
+            for warning in &outcome.cache_warnings {
+                eprintln!("warning: {warning}");
+            }
+            if verbose {
+                println!(
+                    "{} bundle(s): {} verified, {} from the cache",
+                    outcome.bundles,
+                    outcome.verified,
+                    outcome.bundles - outcome.verified
+                );
             }
             if !outcome.untracked.is_empty() {
                 eprintln!(

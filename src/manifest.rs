@@ -14,7 +14,7 @@ use crate::report::{Findings, Rule};
 const MAX_COORDINATE_LEN: usize = 128;
 
 /// Which part of an app an artifact is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ArtifactKind {
     Wasm,
@@ -22,7 +22,7 @@ pub enum ArtifactKind {
 }
 
 /// A declared artifact the node will use: top-level `wasm`/`abi`, or those of each service.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Artifact {
     /// Where it is declared, e.g. `wasm` or `services[1].abi`.
     pub field: String,

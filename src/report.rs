@@ -7,152 +7,88 @@
 
 use serde::Serialize;
 
-/// Every rule the tool enforces. The kebab-case code (`Rule::code`) is part of the JSON report
-/// and never changes meaning once published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Rule {
+/// Declares every rule once: its variant, its stable code, and its fix hint.
+macro_rules! rules {
+    ($($(#[$doc:meta])* $variant:ident => $code:literal, $hint:literal;)*) => {
+        /// Every rule the tool enforces. The kebab-case code (`Rule::code`) is part of the
+        /// JSON report and never changes meaning once published.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Rule {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Rule {
+            pub const ALL: &'static [Rule] = &[$(Rule::$variant,)*];
+
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => $code,)*
+                }
+            }
+
+            /// What a publisher should do about it.
+            pub fn hint(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => $hint,)*
+                }
+            }
+        }
+    };
+}
+
+rules! {
     // Container (spec §1).
-    Io,
-    Gzip,
-    TrailingData,
-    Tar,
-    SizeCap,
-    ExtensionHeader,
-    ManifestMissing,
-    ManifestOffset,
-    ManifestSize,
-    ManifestDuplicate,
-    ManifestNotFile,
-    ArtifactMissing,
-    ArtifactDuplicate,
-    ArtifactNotFile,
+    Io => "io", "check that the file exists and is readable";
+    Gzip => "archive.gzip", "rebuild the bundle with `cargo mero bundle` or `mpk-registry pack`; an .mpk is one gzip member holding a tar archive";
+    TrailingData => "archive.trailing-data", "remove the bytes after the gzip stream; concatenated or padded files are ambiguous";
+    Tar => "archive.tar", "the tar stream is damaged; rebuild the bundle";
+    SizeCap => "archive.size-cap", "keep the decompressed archive under 512 MiB, headers included";
+    ExtensionHeader => "archive.extension-header", "use short entry names; long-name and pax headers are limited to 64 KiB and may not override sizes";
+    ManifestMissing => "archive.manifest-missing", "put manifest.json at the top level of the archive (not in a folder), as the first entry";
+    ManifestOffset => "archive.manifest-offset", "write manifest.json as the first entry of the archive";
+    ManifestSize => "archive.manifest-size", "keep manifest.json under 1 MiB; large icons belong in a URL, not the manifest";
+    ManifestDuplicate => "archive.manifest-duplicate", "keep exactly one manifest.json (./manifest.json is the same entry)";
+    ManifestNotFile => "archive.manifest-not-file", "manifest.json must be a regular file, not a link or directory";
+    ArtifactMissing => "archive.artifact-missing", "add the file to the archive at exactly the path the manifest declares";
+    ArtifactDuplicate => "archive.artifact-duplicate", "keep one entry per declared path (./x and x are the same entry)";
+    ArtifactNotFile => "archive.artifact-not-file", "store the artifact as a regular file, not a symlink, hardlink or directory";
     // Manifest (spec §2).
-    Json,
-    Bom,
-    DuplicateKey,
-    Required,
-    Type,
-    Package,
-    AppVersion,
-    MinRuntimeVersion,
-    ArtifactHash,
-    ArtifactPath,
-    NoWasm,
+    Json => "manifest.json", "manifest.json must be a UTF-8 JSON object";
+    Bom => "manifest.bom", "save manifest.json without a byte-order mark";
+    DuplicateKey => "manifest.duplicate-key", "remove the repeated key; parsers disagree on which copy wins";
+    Required => "manifest.required", "add the field; see the manifest table in the format documentation";
+    Type => "manifest.type", "give the field the documented JSON type";
+    Package => "manifest.package", "use 1-128 characters from A-Z a-z 0-9 . _ - (no '..')";
+    AppVersion => "manifest.app-version", "use a semver version (1-128 characters from A-Z a-z 0-9 . _ -, no '+' build metadata)";
+    MinRuntimeVersion => "manifest.min-runtime-version", "use a semver version such as 0.1.0";
+    ArtifactHash => "manifest.artifact-hash", "set hash to the bare hex SHA-256 of the file (64 characters, no 'sha256:' prefix)";
+    ArtifactPath => "manifest.artifact-path", "use a relative path inside the archive without '..', '\\', a leading '/', or a drive letter";
+    NoWasm => "manifest.no-wasm", "declare a top-level `wasm` artifact or a non-empty `services` list";
     // Signature (spec §3).
-    SignatureMissing,
-    SignatureAlgorithm,
-    SignatureEncoding,
-    SignatureInvalid,
-    SignerIdMismatch,
+    SignatureMissing => "signature.missing", "sign the bundle with `mero-sign`, `cargo mero bundle` or `mpk-registry pack`";
+    SignatureAlgorithm => "signature.algorithm", "set signature.algorithm to exactly \"ed25519\"";
+    SignatureEncoding => "signature.encoding", "encode publicKey (32 bytes) and signature (64 bytes) as base64url without padding";
+    SignatureInvalid => "signature.invalid", "re-sign the bundle after the last edit of manifest.json";
+    SignerIdMismatch => "signature.signer-id", "set signerId to the did:key of signature.publicKey (re-sign with the intended key)";
     // Digests.
-    Digest,
-    Size,
+    Digest => "artifact.digest", "rebuild the bundle so the manifest hashes the files it ships, then re-sign";
+    Size => "artifact.size", "set size to the file's byte length, then re-sign";
     // Registry policy.
-    WellKnownKey,
-    FileName,
-    SignerChange,
-    Immutable,
-    VersionExists,
-    VersionOrder,
-    Ownership,
-    PackageConfig,
-    ServicesOverride,
+    WellKnownKey => "policy.well-known-key", "sign with your own key (`mpk-registry keygen`); this key's private half is public";
+    FileName => "policy.file-name", "name the file registry-src/<package>/<package>-<appVersion>.mpk after its manifest";
+    SignerChange => "policy.signer-change", "sign with the package's key, or have an owner add the new signerId to package.toml `signers`";
+    Immutable => "policy.immutable", "published bundles never change; publish a new version and yank the old one instead";
+    VersionExists => "policy.version-exists", "bump appVersion; a published version cannot be replaced";
+    VersionOrder => "policy.version-order", "this is allowed (a back-port) but will not become the latest version";
+    Ownership => "policy.ownership", "ask an owner of the package (package.toml `owners` or its org) to make this change";
+    PackageConfig => "policy.package-config", "fix package.toml; see the README section on package.toml";
+    ServicesOverride => "manifest.services-override", "drop the top-level wasm/abi when `services` is used; nodes ignore them";
 }
 
 impl Rule {
-    pub fn code(self) -> &'static str {
-        use Rule::*;
-        match self {
-            Io => "io",
-            Gzip => "archive.gzip",
-            TrailingData => "archive.trailing-data",
-            Tar => "archive.tar",
-            SizeCap => "archive.size-cap",
-            ExtensionHeader => "archive.extension-header",
-            ManifestMissing => "archive.manifest-missing",
-            ManifestOffset => "archive.manifest-offset",
-            ManifestSize => "archive.manifest-size",
-            ManifestDuplicate => "archive.manifest-duplicate",
-            ManifestNotFile => "archive.manifest-not-file",
-            ArtifactMissing => "archive.artifact-missing",
-            ArtifactDuplicate => "archive.artifact-duplicate",
-            ArtifactNotFile => "archive.artifact-not-file",
-            Json => "manifest.json",
-            Bom => "manifest.bom",
-            DuplicateKey => "manifest.duplicate-key",
-            Required => "manifest.required",
-            Type => "manifest.type",
-            Package => "manifest.package",
-            AppVersion => "manifest.app-version",
-            MinRuntimeVersion => "manifest.min-runtime-version",
-            ArtifactHash => "manifest.artifact-hash",
-            ArtifactPath => "manifest.artifact-path",
-            NoWasm => "manifest.no-wasm",
-            ServicesOverride => "manifest.services-override",
-            SignatureMissing => "signature.missing",
-            SignatureAlgorithm => "signature.algorithm",
-            SignatureEncoding => "signature.encoding",
-            SignatureInvalid => "signature.invalid",
-            SignerIdMismatch => "signature.signer-id",
-            Digest => "artifact.digest",
-            Size => "artifact.size",
-            WellKnownKey => "policy.well-known-key",
-            FileName => "policy.file-name",
-            SignerChange => "policy.signer-change",
-            Immutable => "policy.immutable",
-            VersionExists => "policy.version-exists",
-            VersionOrder => "policy.version-order",
-            Ownership => "policy.ownership",
-            PackageConfig => "policy.package-config",
-        }
-    }
-
-    /// What a publisher should do about it. Kept next to the code so every rule has one.
-    pub fn hint(self) -> &'static str {
-        use Rule::*;
-        match self {
-            Io => "check that the file exists and is readable",
-            Gzip => "rebuild the bundle with `cargo mero bundle` or `mpk-registry pack`; an .mpk is one gzip member holding a tar archive",
-            TrailingData => "remove the bytes after the gzip stream; concatenated or padded files are ambiguous",
-            Tar => "the tar stream is damaged; rebuild the bundle",
-            SizeCap => "keep the decompressed archive under 512 MiB, headers included",
-            ExtensionHeader => "use short entry names; long-name and pax headers are limited to 64 KiB and may not override sizes",
-            ManifestMissing => "put manifest.json at the top level of the archive (not in a folder), as the first entry",
-            ManifestOffset => "write manifest.json as the first entry of the archive",
-            ManifestSize => "keep manifest.json under 1 MiB; large icons belong in a URL, not the manifest",
-            ManifestDuplicate => "keep exactly one manifest.json (./manifest.json is the same entry)",
-            ManifestNotFile => "manifest.json must be a regular file, not a link or directory",
-            ArtifactMissing => "add the file to the archive at exactly the path the manifest declares",
-            ArtifactDuplicate => "keep one entry per declared path (./x and x are the same entry)",
-            ArtifactNotFile => "store the artifact as a regular file, not a symlink, hardlink or directory",
-            Json => "manifest.json must be a UTF-8 JSON object",
-            Bom => "save manifest.json without a byte-order mark",
-            DuplicateKey => "remove the repeated key; parsers disagree on which copy wins",
-            Required => "add the field; see the manifest table in the format documentation",
-            Type => "give the field the documented JSON type",
-            Package => "use 1-128 characters from A-Z a-z 0-9 . _ - (no '..')",
-            AppVersion => "use a semver version (1-128 characters from A-Z a-z 0-9 . _ -, no '+' build metadata)",
-            MinRuntimeVersion => "use a semver version such as 0.1.0",
-            ArtifactHash => "set hash to the bare hex SHA-256 of the file (64 characters, no 'sha256:' prefix)",
-            ArtifactPath => "use a relative path inside the archive without '..', '\\', a leading '/', or a drive letter",
-            NoWasm => "declare a top-level `wasm` artifact or a non-empty `services` list",
-            ServicesOverride => "drop the top-level wasm/abi when `services` is used; nodes ignore them",
-            SignatureMissing => "sign the bundle with `mero-sign`, `cargo mero bundle` or `mpk-registry pack`",
-            SignatureAlgorithm => "set signature.algorithm to exactly \"ed25519\"",
-            SignatureEncoding => "encode publicKey (32 bytes) and signature (64 bytes) as base64url without padding",
-            SignatureInvalid => "re-sign the bundle after the last edit of manifest.json",
-            SignerIdMismatch => "set signerId to the did:key of signature.publicKey (re-sign with the intended key)",
-            Digest => "rebuild the bundle so the manifest hashes the files it ships, then re-sign",
-            Size => "set size to the file's byte length, then re-sign",
-            WellKnownKey => "sign with your own key (`mpk-registry keygen`); this key's private half is public",
-            FileName => "name the file registry-src/<package>/<package>-<appVersion>.mpk after its manifest",
-            SignerChange => "sign with the package's key, or have an owner add the new signerId to package.toml `signers`",
-            Immutable => "published bundles never change; publish a new version and yank the old one instead",
-            VersionExists => "bump appVersion; a published version cannot be replaced",
-            VersionOrder => "this is allowed (a back-port) but will not become the latest version",
-            Ownership => "ask an owner of the package (package.toml `owners` or its org) to make this change",
-            PackageConfig => "fix package.toml; see the README section on package.toml",
-        }
+    /// The rule with this code, if any.
+    pub fn from_code(code: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|r| r.code() == code)
     }
 }
 
@@ -217,5 +153,21 @@ impl Findings {
 
     pub fn has(&self, rule: Rule) -> bool {
         self.problems.iter().any(|p| p.rule == rule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rule;
+
+    #[test]
+    fn codes_are_unique_and_round_trip() {
+        let mut codes: Vec<&str> = Rule::ALL.iter().map(|r| r.code()).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), Rule::ALL.len());
+        for rule in Rule::ALL {
+            assert_eq!(Rule::from_code(rule.code()), Some(*rule));
+        }
     }
 }

@@ -84,8 +84,18 @@ pub fn verify(manifest: &Map<String, Value>, findings: &mut Findings) -> Option<
             );
             ok = false;
         }
-        // A missing or mistyped signerId is already reported by the field checks.
-        _ => ok = false,
+        // The field checks treat signerId as optional (unsigned manifests lack it), so its
+        // absence from a signed manifest is reported here.
+        None => {
+            findings.refuse(
+                Rule::Required,
+                "signerId",
+                "is required in a signed manifest but missing",
+            );
+            ok = false;
+        }
+        // A mistyped signerId is already reported by the field checks.
+        Some(_) => ok = false,
     }
     ok.then_some(signer)
 }

@@ -50,7 +50,7 @@ pub fn discover(root: &Path) -> Result<Source> {
         );
     }
     let git = WorkTree::discover(root);
-    let (files, added): (Vec<(String, Option<String>)>, BTreeMap<String, i64>) = match &git {
+    let (files, added): (Vec<Listed>, BTreeMap<String, i64>) = match &git {
         Some(tree) => (
             tree.tracked()?
                 .into_iter()
@@ -107,8 +107,11 @@ pub fn discover(root: &Path) -> Result<Source> {
     Ok(source)
 }
 
+/// A listed file: its `/`-separated path relative to the source, and its git blob id.
+type Listed = (String, Option<String>);
+
 /// Every file below `root`, relative and `/`-separated, when there is no git.
-fn walk(root: &Path) -> Result<Vec<(String, Option<String>)>> {
+fn walk(root: &Path) -> Result<Vec<Listed>> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
         let entry = entry.with_context(|| format!("cannot list {}", root.display()))?;

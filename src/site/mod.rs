@@ -13,8 +13,12 @@ pub mod plan;
 
 use std::path::PathBuf;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use anyhow::{Context, Result};
 use rayon::prelude::*;
+
+use crate::cache::Cache;
 
 use crate::policy::{self, Checked};
 use crate::source;
@@ -32,7 +36,20 @@ pub struct BuildOptions {
     pub jobs: Option<usize>,
     /// Sign `index.json` with this registry key.
     pub sign: Option<IndexSigning>,
+    /// The verification cache folder; `None` verifies every bundle.
+    pub cache: Option<PathBuf>,
 }
+
+/// Told how far a build is, for a progress display.
+pub trait Progress: Sync {
+    fn begin(&self, _total: u64) {}
+    fn advance(&self) {}
+    fn end(&self) {}
+}
+
+/// No display.
+pub struct Quiet;
+impl Progress for Quiet {}
 
 /// How to sign the catalog (see [`catalog::sign`]).
 #[derive(Debug, Clone)]
@@ -53,7 +70,11 @@ pub struct Outcome {
     /// Warnings of bundles that were published.
     pub warnings: Vec<Report>,
     pub bundles: usize,
+    /// Bundles verified in this run; the others came from the cache.
+    pub verified: usize,
     pub apps: usize,
+    /// Damaged cache entries ignored, and the like.
+    pub cache_warnings: Vec<String>,
     /// Bundles left out because git does not track them.
     pub untracked: Vec<String>,
 }
@@ -61,28 +82,60 @@ pub struct Outcome {
 /// Runs a whole build. `Err` means the tool could not do its job (unreadable source,
 /// unwritable output); refusals are in the outcome.
 pub fn build(options: &BuildOptions) -> Result<Outcome> {
+    build_with(options, &Quiet)
+}
+
+/// [`build`], reporting progress.
+pub fn build_with(options: &BuildOptions, progress: &dyn Progress) -> Result<Outcome> {
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(jobs) = options.jobs {
         pool = pool.num_threads(jobs.max(1));
     }
     let pool = pool.build().context("cannot start worker threads")?;
-    pool.install(|| build_in_pool(options))
+    pool.install(|| build_in_pool(options, progress))
 }
 
-fn build_in_pool(options: &BuildOptions) -> Result<Outcome> {
+fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outcome> {
     let source = source::discover(&options.src)?;
     let verify_options = verify::Options {
         allow_dev_key: source.registry.allow_dev_key,
         ..Default::default()
     };
+    let cache = options
+        .cache
+        .as_deref()
+        .map(|dir| Cache::open(dir, &verify_options))
+        .transpose()?;
+    progress.begin(source.bundles.len() as u64);
+    let verified = AtomicUsize::new(0);
     let mut checked: Vec<Checked> = source
         .bundles
         .par_iter()
-        .map(|file| Checked {
-            report: verify::verify_file(&file.path, &file.rel, &verify_options),
-            file: file.clone(),
+        .map(|file| {
+            let key = cache.as_ref().map(|c| c.key(file)).transpose()?;
+            let cached = cache
+                .as_ref()
+                .zip(key.as_deref())
+                .and_then(|(c, key)| c.get(key, &file.rel));
+            let report = match cached {
+                Some(report) => report,
+                None => {
+                    verified.fetch_add(1, Ordering::Relaxed);
+                    let report = verify::verify_file(&file.path, &file.rel, &verify_options);
+                    if let (Some(c), Some(key)) = (&cache, &key) {
+                        c.put(key, &report);
+                    }
+                    report
+                }
+            };
+            progress.advance();
+            Ok(Checked {
+                report,
+                file: file.clone(),
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
+    progress.end();
     let mut refused = policy::apply(&source, &mut checked);
     refused.extend(
         checked
@@ -98,6 +151,8 @@ fn build_in_pool(options: &BuildOptions) -> Result<Outcome> {
     let mut outcome = Outcome {
         untracked: source.untracked.clone(),
         bundles: checked.len(),
+        verified: verified.into_inner(),
+        cache_warnings: cache.map(|c| c.take_warnings()).unwrap_or_default(),
         warnings,
         ..Default::default()
     };
@@ -172,8 +227,9 @@ fn write_app(staging: &Staging, pages: &Pages, site: &Site, app: &App) -> Result
             &paths::manifest(&app.package, &b.app_version),
             &b.manifest_bytes,
         )?;
-        staging.link(&paths::content_addressed(&b.bundle_sha256), &r.source)?;
-        staging.link(&paths::artifact(&app.package, &b.app_version), &r.source)?;
+        let content = paths::content_addressed(&b.bundle_sha256);
+        staging.link_content_addressed(&content, &r.source)?;
+        staging.link_staged(&paths::artifact(&app.package, &b.app_version), &content)?;
         staging.write(
             &paths::api_bundle(&app.package, &b.app_version),
             &catalog::to_bytes(&api::version(r)),

@@ -71,8 +71,23 @@ impl Staging {
         fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
     }
 
+    /// Puts a content-addressed file at `rel` (its name is its SHA-256): the previous site's
+    /// copy when there is one (same file system, so nothing is copied again), else `source`.
+    pub fn link_content_addressed(&self, rel: &str, source: &Path) -> Result<()> {
+        let previous = self.out.join(rel);
+        if previous.is_file() && fs::hard_link(&previous, self.target(rel)?).is_ok() {
+            return Ok(());
+        }
+        self.link(rel, source)
+    }
+
+    /// Puts the bytes of the already staged `staged` at `rel` too.
+    pub fn link_staged(&self, rel: &str, staged: &str) -> Result<()> {
+        self.link(rel, &self.dir.path().join(staged))
+    }
+
     /// Puts `source`'s bytes at `rel`: a hardlink where the file system allows, else a copy.
-    pub fn link(&self, rel: &str, source: &Path) -> Result<()> {
+    fn link(&self, rel: &str, source: &Path) -> Result<()> {
         let path = self.target(rel)?;
         if fs::hard_link(source, &path).is_err() {
             fs::copy(source, &path).with_context(|| {

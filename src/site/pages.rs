@@ -99,6 +99,12 @@ struct FeedEntry {
     summary: Option<String>,
 }
 
+impl Default for Pages {
+    fn default() -> Self {
+        Pages::new()
+    }
+}
+
 impl Pages {
     pub fn new() -> Pages {
         let mut env = Environment::new();
