@@ -282,9 +282,12 @@ fn first_published<'a>(head: &'a Source, base: &Base, package: &str) -> Option<&
 fn check_new_version(base: &Base, report: &mut Report) {
     let Some(bundle) = &report.bundle else { return };
     let existing = base.versions(&bundle.package);
-    if let Some((path, _)) = existing
-        .iter()
-        .find(|(_, v)| v.eq_ignore_ascii_case(&bundle.app_version))
+    // Any spelling that maps to the same path on a case-insensitive host, package included.
+    let own_path = format!("{0}/{0}-{1}.mpk", bundle.package, bundle.app_version);
+    if let Some(path) = base
+        .files
+        .keys()
+        .find(|p| p.eq_ignore_ascii_case(&own_path))
     {
         report.problems.push(Problem::new(
             Rule::VersionExists,

@@ -291,9 +291,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 state,
                 insecure,
                 prerelease,
+                now: None,
             };
             match fetch::fetch(&options) {
                 Ok(got) => {
+                    for note in &got.notes {
+                        eprintln!("note: {note}");
+                    }
                     println!(
                         "fetched {} {} (signed by {}, sha256 {})",
                         got.package, got.version, got.signer_id, got.bundle_sha256

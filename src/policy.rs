@@ -36,12 +36,21 @@ pub fn apply(source: &Source, checked: &mut [Checked]) -> Vec<Report> {
     for rel in &source.misplaced {
         settings.push(settings_report(
             rel,
-            Rule::FileName,
-            "bundles live at registry-src/<package>/<package>-<appVersion>.mpk; this one is elsewhere",
+            vec![(
+                Rule::FileName,
+                "bundles live at registry-src/<package>/<package>-<appVersion>.mpk; this one is elsewhere".into(),
+            )],
+        ));
+    }
+    for (rel, message) in &source.invalid_settings {
+        settings.push(settings_report(
+            rel,
+            vec![(Rule::Settings, message.clone())],
         ));
     }
     for c in checked.iter_mut() {
         check_file_name(c);
+        check_reserved_name(c);
     }
     check_collisions(checked);
     check_signers(source, checked);
@@ -61,12 +70,40 @@ fn check_file_name(c: &mut Checked) {
     }
 }
 
+/// Package names the site uses for itself: `artifacts/sha256/` holds the content-addressed
+/// copies, so a package of that name could take their paths.
+const RESERVED_PACKAGES: &[&str] = &["sha256"];
+
+fn check_reserved_name(c: &mut Checked) {
+    let Some(b) = &c.report.bundle else { return };
+    if RESERVED_PACKAGES.contains(&b.package.to_lowercase().as_str()) {
+        let message = format!(
+            "{:?} is reserved: the site uses artifacts/{}/ itself",
+            b.package, b.package
+        );
+        c.refuse(Rule::ReservedName, "package", message);
+    }
+}
+
 /// Two bundles whose coordinates differ only in letter case would share a path on
-/// case-insensitive file systems and CDNs.
+/// case-insensitive file systems and CDNs; so would two spellings of one package.
 fn check_collisions(checked: &mut [Checked]) {
+    let mut spellings: BTreeMap<String, String> = BTreeMap::new();
     let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
     for c in checked.iter_mut() {
         let Some(b) = &c.report.bundle else { continue };
+        let first_spelling = spellings
+            .entry(b.package.to_lowercase())
+            .or_insert_with(|| b.package.clone())
+            .clone();
+        if first_spelling != b.package {
+            let message = format!(
+                "package {} is already published as {first_spelling}; names that differ only in letter case map to the same paths",
+                b.package
+            );
+            c.refuse(Rule::VersionExists, "package", message);
+            continue;
+        }
         let key = (b.package.to_lowercase(), b.app_version.to_lowercase());
         match seen.get(&key) {
             Some(first) => {
@@ -160,18 +197,26 @@ fn check_package_settings(source: &Source) -> Vec<Report> {
                 ));
             }
         }
-        for message in problems {
-            reports.push(settings_report(&file, Rule::PackageConfig, &message));
+        if !problems.is_empty() {
+            let problems = problems
+                .into_iter()
+                .map(|m| (Rule::PackageConfig, m))
+                .collect();
+            reports.push(settings_report(&file, problems));
         }
     }
     reports
 }
 
-fn settings_report(file: &str, rule: Rule, message: &str) -> Report {
+/// A refused file that is not a bundle, with all its problems.
+fn settings_report(file: &str, problems: Vec<(Rule, String)>) -> Report {
     Report {
         file: file.to_owned(),
         ok: false,
-        problems: vec![Problem::new(rule, file, message)],
+        problems: problems
+            .into_iter()
+            .map(|(rule, message)| Problem::new(rule, file, message))
+            .collect(),
         warnings: Vec::new(),
         bundle: None,
         manifest: None,

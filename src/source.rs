@@ -35,6 +35,8 @@ pub struct Source {
     pub bundles: Vec<BundleFile>,
     /// `.mpk` files not at `<package>/<file>.mpk`; they are refused, never ignored.
     pub misplaced: Vec<String>,
+    /// Settings files that could not be read, with why: refused like a bad bundle.
+    pub invalid_settings: Vec<(String, String)>,
     /// Bundles in the work tree that git does not track: not published, but worth a note.
     pub untracked: Vec<String>,
     /// Whether the listing came from git.
@@ -73,15 +75,22 @@ pub fn discover(root: &Path) -> Result<Source> {
         let path = root.join(&rel);
         let parts: Vec<&str> = rel.split('/').collect();
         match parts.as_slice() {
-            ["registry.toml"] => source.registry = config::load(&path)?,
+            ["registry.toml"] => {
+                if let Some(registry) = source.settings(&rel, &path) {
+                    source.registry = registry;
+                }
+            }
             ["orgs", file] if file.ends_with(".toml") => {
-                let org = file.trim_end_matches(".toml").to_owned();
-                source.orgs.insert(org, config::load(&path)?);
+                if let Some(org) = source.settings(&rel, &path) {
+                    source
+                        .orgs
+                        .insert(file.trim_end_matches(".toml").to_owned(), org);
+                }
             }
             [package, "package.toml"] => {
-                source
-                    .packages
-                    .insert((*package).to_owned(), config::load(&path)?);
+                if let Some(config) = source.settings(&rel, &path) {
+                    source.packages.insert((*package).to_owned(), config);
+                }
             }
             [dir, file] if file.ends_with(".mpk") => {
                 if !path.is_file() {
@@ -105,6 +114,19 @@ pub fn discover(root: &Path) -> Result<Source> {
     source.bundles.sort_by(|a, b| a.rel.cmp(&b.rel));
     source.misplaced.sort();
     Ok(source)
+}
+
+impl Source {
+    /// Reads a settings file; one that cannot be read is recorded, to be refused with the
+    /// bundles rather than stopping the run.
+    fn settings<T: serde::de::DeserializeOwned>(&mut self, rel: &str, path: &Path) -> Option<T> {
+        config::load(path)
+            .map_err(|e| {
+                self.invalid_settings
+                    .push((rel.to_owned(), format!("{e:#}")))
+            })
+            .ok()
+    }
 }
 
 /// A listed file: its `/`-separated path relative to the source, and its git blob id.

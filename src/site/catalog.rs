@@ -151,8 +151,22 @@ pub fn rfc3339(unix: i64) -> String {
 }
 
 /// Pretty JSON with a final newline: what every JSON file of the site looks like.
+///
+/// `<`, `>` and `&` are written as `\u003c`, `\u003e`, `\u0026`. They can only occur inside
+/// strings, so parsed values (and signatures over them) do not change, but a host that serves
+/// an API file as `text/html` (GitHub Pages answers `/api/v2/bundles` with `bundles.html`) can
+/// never be made to render markup from a manifest.
 pub fn to_bytes(value: &Value) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).expect("JSON values serialize");
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    for b in text.bytes() {
+        match b {
+            b'<' => bytes.extend_from_slice(b"\\u003c"),
+            b'>' => bytes.extend_from_slice(b"\\u003e"),
+            b'&' => bytes.extend_from_slice(b"\\u0026"),
+            b => bytes.push(b),
+        }
+    }
     bytes.push(b'\n');
     bytes
 }

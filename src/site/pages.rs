@@ -109,6 +109,7 @@ impl Pages {
     pub fn new() -> Pages {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_formatter(escape_markup);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .expect("built-in templates are valid");
@@ -237,6 +238,31 @@ impl Pages {
         );
         self.render("sitemap.xml", context! { urls }).map(Some)
     }
+}
+
+/// Escapes the five characters that matter in HTML and XML text and quoted attributes, and
+/// leaves the rest (minijinja's default also escapes `/`, which makes every URL noisy).
+fn escape_markup(
+    out: &mut minijinja::Output,
+    state: &minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    if state.auto_escape() == minijinja::AutoEscape::None || value.is_safe() {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let text = value.to_string();
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    out.write_str(&escaped).map_err(minijinja::Error::from)
 }
 
 fn card(app: &App) -> CardCtx {

@@ -1,0 +1,674 @@
+//! `fetch` against real HTTP: every way a host, a cache or someone who can push to the served
+//! branch could lie is refused with its reason, and nothing is written when anything fails.
+
+mod registry;
+mod trust;
+
+use mpk_registry::site::catalog::{rfc3339, to_bytes};
+use mpk_registry::site::paths;
+use registry::{bundle_rel, key, sha256_hex, signer, tamper_entry};
+use serde_json::{json, Value};
+use trust::*;
+
+const APP: &str = "com.example.app";
+const OTHER: &str = "com.example.other";
+
+/// A day after the first commit: every 14-day index built in these tests is fresh then.
+const NOW: i64 = T0 + DAY;
+
+/// `APP` 1.0.0 and 1.1.0 by `key(1)`, committed at `T0`, built signed as "v1" and served.
+fn served_app() -> Setup {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.reg.publish(APP, "1.1.0", &key(1));
+    s.commit("Add app 1.0.0 and 1.1.0", T0);
+    s.build("v1", Some(&index_key()));
+    s.serve("v1");
+    s
+}
+
+/// The output folder holds exactly `names` (no bundle from the refused fetch, no temp file).
+#[track_caller]
+fn assert_out(s: &Setup, names: &[&str]) {
+    assert_eq!(s.out_files(), names, "output folder");
+}
+
+fn file_name(package: &str, version: &str) -> String {
+    format!("{package}-{version}.mpk")
+}
+
+/// Re-points the unsigned served site at new bundle bytes for `version` of `package`, as anyone
+/// who can write to the host could: new size and digest in the app index, the app index's new
+/// digest in the catalog.
+fn rewrite_unsigned(s: &Setup, package: &str, version: &str, new_bundle: &[u8]) {
+    let artifact = paths::artifact(package, version);
+    s.serve_bytes(&artifact, new_bundle);
+    let app_rel = paths::app_index(package);
+    let mut app = s.served_json(&app_rel);
+    for v in app["versions"].as_array_mut().unwrap() {
+        if v["version"] == version {
+            v["bundle"]["sha256"] = json!(sha256_hex(new_bundle));
+            v["bundle"]["size"] = json!(new_bundle.len());
+        }
+    }
+    let app_bytes = to_bytes(&app);
+    s.serve_bytes(&app_rel, &app_bytes);
+    let mut catalog = s.served_json("index.json");
+    for a in catalog["apps"].as_array_mut().unwrap() {
+        if a["package"] == package {
+            a["index"]["sha256"] = json!(sha256_hex(&app_bytes));
+        }
+    }
+    s.serve_json("index.json", &catalog);
+}
+
+#[test]
+fn happy_path_fetches_the_latest_and_pins_on_first_use() {
+    let s = served_app();
+    let got = s.fetch_ok(&s.options(APP, NOW));
+
+    let expected = s.reg.read(&bundle_rel(APP, "1.1.0"));
+    assert_eq!(got.package, APP);
+    assert_eq!(got.version, "1.1.0");
+    assert_eq!(got.signer_id, signer(&key(1)));
+    assert_eq!(got.bundle_sha256, sha256_hex(&expected));
+    assert_eq!(got.path, s.out().join(file_name(APP, "1.1.0")));
+    assert_eq!(std::fs::read(&got.path).unwrap(), expected);
+    assert_out(&s, &[&file_name(APP, "1.1.0")]);
+    assert_eq!(got.notes.len(), 2, "{:?}", got.notes);
+    assert_mentions(
+        &got.notes[0],
+        &["pinned index key", &did(&index_key()), "first use"],
+    );
+    assert_mentions(&got.notes[1], &["pinned signer", &signer(&key(1)), APP]);
+
+    // The state file now pins the index key, the version seen and the package's signer.
+    let pins = s.pins();
+    assert_eq!(pins["indexKey"], did(&index_key()));
+    assert_eq!(pins["highestVersion"], 1);
+    assert_eq!(pins["highestVersionSeenAt"], rfc3339(NOW));
+    assert_eq!(pins["packages"][APP]["signerId"], signer(&key(1)));
+    let state_dir = s.state().parent().unwrap().to_path_buf();
+    let leftovers: Vec<_> = std::fs::read_dir(&state_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["trust.json"], "the state is written atomically");
+
+    // A named version, pinned already: nothing new to say.
+    let older = s.fetch_ok(&s.options(&format!("{APP}@1.0.0"), NOW));
+    assert_eq!(older.version, "1.0.0");
+    assert!(older.notes.is_empty(), "{:?}", older.notes);
+    assert_out(&s, &[&file_name(APP, "1.0.0"), &file_name(APP, "1.1.0")]);
+}
+
+#[test]
+fn local_folder_registry_gets_the_same_checks() {
+    let s = served_app();
+    let mut options = s.options(APP, NOW);
+    options.registry = s.served().display().to_string();
+    let got = s.fetch_ok(&options);
+    assert_eq!(got.version, "1.1.0");
+
+    let artifact = paths::artifact(APP, "1.1.0");
+    let mut bytes = s.served_bytes(&artifact);
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    s.serve_bytes(&artifact, &bytes);
+    std::fs::remove_file(&got.path).unwrap();
+    let reason = refusal(mpk_registry::fetch::fetch(&options));
+    assert_mentions(&reason, &["does not match the signed index", "SHA-256"]);
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn tampered_artifact_is_refused() {
+    let s = served_app();
+    let artifact = paths::artifact(APP, "1.1.0");
+    let mut bytes = s.served_bytes(&artifact);
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40; // same size, other bytes
+    s.serve_bytes(&artifact, &bytes);
+
+    let reason = refusal(s.fetch(APP, NOW));
+    assert_mentions(
+        &reason,
+        &[
+            &format!("the bundle served at {artifact} does not match the signed index"),
+            &format!("its SHA-256 is {}", sha256_hex(&bytes)),
+            "replaced or damaged",
+        ],
+    );
+    assert_out(&s, &[]);
+    assert!(!s.state().exists(), "no state is written on a refusal");
+}
+
+#[test]
+fn tampered_artifact_behind_a_rewritten_unsigned_index_fails_node_verification() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.commit("Add app", T0);
+    s.build("unsigned", None);
+    s.serve("unsigned");
+    // The wasm no longer matches the digest its signed manifest declares; the unsigned index
+    // was rewritten to match the new bytes, so only the bundle's own checks can tell.
+    let tampered = tamper_entry(&s.reg.read(&bundle_rel(APP, "1.0.0")), "app.wasm");
+    rewrite_unsigned(&s, APP, "1.0.0", &tampered);
+
+    let mut options = s.options(APP, NOW);
+    options.insecure = true;
+    let reason = refusal(mpk_registry::fetch::fetch(&options));
+    assert_mentions(
+        &reason,
+        &[
+            "does not verify as a node would check it",
+            "[artifact.digest] app.wasm",
+        ],
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn swapped_artifact_of_another_package_is_refused() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.reg.publish(OTHER, "1.0.0", &key(1));
+    s.commit("Add two apps", T0);
+    s.build("v1", Some(&index_key()));
+    s.serve("v1");
+    // A valid bundle, by the same publisher, of another package, at APP's address.
+    let other = s.served_bytes(&paths::artifact(OTHER, "1.0.0"));
+    assert!(mpk_registry::verify::verify_reader(&other[..], "other", &Default::default()).ok);
+    s.serve_bytes(&paths::artifact(APP, "1.0.0"), &other);
+
+    let reason = refusal(s.fetch(APP, NOW));
+    assert_mentions(
+        &reason,
+        &[&format!(
+            "the bundle served at {} does not match the signed index",
+            paths::artifact(APP, "1.0.0")
+        )],
+    );
+    assert!(
+        reason.contains("its SHA-256 is") || reason.contains("bytes, the index declares"),
+        "{reason}"
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn swapped_artifact_behind_a_rewritten_unsigned_index_is_refused_by_identity() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.reg.publish(OTHER, "1.0.0", &key(1));
+    s.commit("Add two apps", T0);
+    s.build("unsigned", None);
+    s.serve("unsigned");
+    let other = s.reg.read(&bundle_rel(OTHER, "1.0.0"));
+    rewrite_unsigned(&s, APP, "1.0.0", &other);
+
+    let mut options = s.options(APP, NOW);
+    options.insecure = true;
+    let reason = refusal(mpk_registry::fetch::fetch(&options));
+    assert_mentions(
+        &reason,
+        &[&format!(
+            "is {OTHER} 1.0.0, not {APP} 1.0.0 as the index says: a valid bundle of another package"
+        )],
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn rolled_back_catalog_is_refused() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.reg.publish(APP, "1.1.0", &key(1));
+    s.commit("Add app 1.0.0 and 1.1.0", T0);
+    s.build("v1", Some(&index_key()));
+    // The fix: 1.1.0 is withdrawn.
+    s.reg.write(
+        &format!("{APP}/package.toml"),
+        "yanked = [{ version = \"1.1.0\", reason = \"corrupts state\" }]\n",
+    );
+    s.commit("Yank app 1.1.0", T0 + 3_600);
+    s.build("v2", Some(&index_key()));
+
+    s.serve("v2");
+    assert_eq!(s.fetch_ok(&s.options(APP, NOW)).version, "1.0.0");
+    assert_eq!(s.pins()["highestVersion"], 2);
+
+    // The old index is validly signed and not expired, and would hand out the yanked version.
+    s.serve("v1");
+    let reason = refusal(s.fetch(APP, NOW + 60));
+    assert_mentions(
+        &reason,
+        &[
+            &format!(
+                "index.json version 1 is lower than version 2 seen on {}",
+                rfc3339(NOW)
+            ),
+            "rolled-back index",
+        ],
+    );
+    assert_out(&s, &[&file_name(APP, "1.0.0")]);
+    assert_eq!(
+        s.pins()["highestVersion"],
+        2,
+        "the refusal changes no state"
+    );
+
+    // A client that never saw version 2 cannot tell (which is why the version is kept).
+    let mut fresh = s.options(APP, NOW + 60);
+    fresh.state = Some(s.path("fresh-state.json"));
+    fresh.output = s.path("fresh-out");
+    assert_eq!(s.fetch_ok(&fresh).version, "1.1.0");
+}
+
+#[test]
+fn expired_catalog_is_refused() {
+    let s = served_app();
+    let expires = T0 + 14 * DAY;
+    assert_eq!(s.served_json("index.json")["expires"], rfc3339(expires));
+
+    // Valid until the last second before `expires`.
+    s.fetch_ok(&s.options(APP, expires - 1));
+    std::fs::remove_dir_all(s.out()).unwrap();
+
+    let reason = refusal(s.fetch(APP, expires + 2 * DAY));
+    assert_mentions(
+        &reason,
+        &[
+            &format!("index.json expired at {} (2d 0h ago", rfc3339(expires)),
+            "stale copy",
+        ],
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn catalog_signed_by_another_key_than_trusted_is_refused() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.commit("Add app", T0);
+    s.build("forged", Some(&other_index_key()));
+    s.serve("forged");
+
+    let mut options = s.options(APP, NOW);
+    options.trust = Some(did(&index_key()));
+    let reason = refusal(mpk_registry::fetch::fetch(&options));
+    assert_mentions(
+        &reason,
+        &[&format!(
+            "index.json is signed by {}, not by the registry key {} (named by --trust)",
+            did(&other_index_key()),
+            did(&index_key())
+        )],
+    );
+    assert_out(&s, &[]);
+    assert!(!s.state().exists());
+}
+
+#[test]
+fn catalog_signed_by_another_key_than_pinned_is_refused_until_trusted_explicitly() {
+    let s = served_app();
+    s.fetch_ok(&s.options(APP, NOW));
+    std::fs::remove_dir_all(s.out()).unwrap();
+
+    // A newer index, signed with another key.
+    s.reg.publish(APP, "1.2.0", &key(1));
+    s.commit("Add app 1.2.0", T0 + 3_600);
+    s.build("v2", Some(&other_index_key()));
+    s.serve("v2");
+    let reason = refusal(s.fetch(APP, NOW));
+    assert_mentions(
+        &reason,
+        &[
+            &format!(
+                "index.json is signed by {}, not by the registry key {} (pinned for this registry on {})",
+                did(&other_index_key()),
+                did(&index_key()),
+                rfc3339(NOW)
+            ),
+            &format!("pass --trust {} once to re-pin it", did(&other_index_key())),
+        ],
+    );
+    assert_out(&s, &[]);
+    assert_eq!(s.pins()["indexKey"], did(&index_key()));
+
+    // Naming the new key is an explicit rotation: accepted, said, and re-pinned.
+    let mut options = s.options(APP, NOW);
+    options.trust = Some(did(&other_index_key()));
+    let got = s.fetch_ok(&options);
+    assert_eq!(got.version, "1.2.0");
+    assert!(
+        got.notes.iter().any(|n| n.contains(&format!(
+            "re-pinned the index key of {} from {} to {} (--trust)",
+            s.server.url(),
+            did(&index_key()),
+            did(&other_index_key())
+        ))),
+        "{:?}",
+        got.notes
+    );
+    assert_eq!(s.pins()["indexKey"], did(&other_index_key()));
+    // From now on the old key is the stranger.
+    s.serve("v1");
+    let reason = refusal(s.fetch(APP, NOW));
+    assert_mentions(
+        &reason,
+        &[&format!("index.json is signed by {}", did(&index_key()))],
+    );
+}
+
+#[test]
+fn catalog_changed_after_signing_is_refused() {
+    let s = served_app();
+    let mut catalog = s.served_json("index.json");
+    catalog["apps"][0]["latestVersion"] = json!("9.9.9");
+    s.serve_json("index.json", &catalog);
+
+    let reason = refusal(s.fetch(APP, NOW));
+    assert_mentions(
+        &reason,
+        &[
+            "the signature of index.json is not valid",
+            "changed after it was signed",
+        ],
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn app_index_from_another_build_is_refused() {
+    let s = served_app();
+    s.reg.publish(APP, "1.2.0", &key(1));
+    s.commit("Add app 1.2.0", T0 + 3_600);
+    s.build("v2", Some(&index_key()));
+    // The new catalog with the old per-app index: mix and match.
+    s.serve("v2");
+    let app_rel = paths::app_index(APP);
+    s.serve_file_from("v1", &app_rel);
+    let old = sha256_hex(&s.served_bytes(&app_rel));
+    let pinned = s.served_json("index.json")["apps"][0]["index"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(old, pinned);
+
+    let reason = refusal(s.fetch(APP, NOW));
+    assert_mentions(
+        &reason,
+        &[
+            &format!("{app_rel} has SHA-256 {old}, but index.json (version 2) pins {pinned}"),
+            "different builds",
+        ],
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn yanked_version_is_skipped_and_fetched_only_by_name() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.reg.publish(APP, "1.1.0", &key(1));
+    s.reg.write(
+        &format!("{APP}/package.toml"),
+        "yanked = [{ version = \"1.1.0\", reason = \"corrupts state\" }]\n",
+    );
+    s.commit("Add app, 1.1.0 yanked", T0);
+    s.build("v1", Some(&index_key()));
+    s.serve("v1");
+
+    let latest = s.fetch_ok(&s.options(APP, NOW));
+    assert_eq!(latest.version, "1.0.0");
+
+    let named = s.fetch_ok(&s.options(&format!("{APP}@1.1.0"), NOW));
+    assert_eq!(named.version, "1.1.0");
+    assert!(
+        named.notes.iter().any(|n| n.contains(
+            "com.example.app 1.1.0 is yanked (corrupts state); fetched because it was named explicitly"
+        )),
+        "{:?}",
+        named.notes
+    );
+}
+
+#[test]
+fn yanked_version_is_refused_as_latest_when_nothing_else_is_left() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.reg.write(
+        &format!("{APP}/package.toml"),
+        "yanked = [{ version = \"1.0.0\", reason = \"broken\" }]\n",
+    );
+    s.commit("Add app, yanked", T0);
+    s.build("v1", Some(&index_key()));
+    s.serve("v1");
+
+    let reason = refusal(s.fetch(APP, NOW));
+    assert_mentions(
+        &reason,
+        &[
+            "com.example.app has no version to fetch as the latest: 1 yanked, 0 prereleases",
+            "name a version (PACKAGE@VERSION) to fetch a yanked one",
+        ],
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn latest_skips_prereleases_unless_asked() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.reg.publish(APP, "2.0.0-rc.1", &key(1));
+    s.commit("Add app 1.0.0 and 2.0.0-rc.1", T0);
+    s.build("v1", Some(&index_key()));
+    s.serve("v1");
+
+    assert_eq!(s.fetch_ok(&s.options(APP, NOW)).version, "1.0.0");
+    let mut options = s.options(APP, NOW);
+    options.prerelease = true;
+    assert_eq!(s.fetch_ok(&options).version, "2.0.0-rc.1");
+}
+
+#[test]
+fn signer_change_is_refused() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.commit("Add app 1.0.0", T0);
+    s.build("v1", Some(&index_key()));
+    s.serve("v1");
+    s.fetch_ok(&s.options(APP, NOW));
+    assert_eq!(s.pins()["packages"][APP]["signerId"], signer(&key(1)));
+
+    // The registry let a second key sign (package.toml `signers`), and 1.1.0 is signed by it.
+    s.reg.write(
+        &format!("{APP}/package.toml"),
+        format!("signers = [\"{}\"]\n", signer(&key(2))),
+    );
+    s.reg.publish(APP, "1.1.0", &key(2));
+    s.commit("Add app 1.1.0 signed by a new key", T0 + 3_600);
+    s.build("v2", Some(&index_key()));
+    s.serve("v2");
+
+    let reason = refusal(s.fetch(APP, NOW));
+    assert_mentions(
+        &reason,
+        &[
+            &format!(
+                "com.example.app 1.1.0 is signed by {}, but this client pinned signer {} for com.example.app on {}",
+                signer(&key(2)),
+                signer(&key(1)),
+                rfc3339(NOW)
+            ),
+            "ApplicationId changes",
+        ],
+    );
+    assert_out(&s, &[&file_name(APP, "1.0.0")]);
+    assert_eq!(
+        s.pins()["highestVersion"],
+        1,
+        "the refusal changes no state"
+    );
+
+    // The old signer's versions are still fine.
+    s.fetch_ok(&s.options(&format!("{APP}@1.0.0"), NOW));
+}
+
+#[test]
+fn unsigned_catalog_is_refused_unless_insecure() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.commit("Add app", T0);
+    s.build("unsigned", None);
+    s.serve("unsigned");
+    assert_eq!(s.served_json("index.json")["signature"], Value::Null);
+
+    let reason = refusal(s.fetch(APP, NOW));
+    assert_mentions(
+        &reason,
+        &[
+            "index.json is not signed (\"signature\": null)",
+            "--insecure",
+        ],
+    );
+    assert_out(&s, &[]);
+
+    let mut options = s.options(APP, NOW);
+    options.insecure = true;
+    let got = s.fetch_ok(&options);
+    assert_eq!(got.version, "1.0.0");
+    assert!(got.notes[0].contains("accepted because of --insecure"));
+    // The signer is pinned even so; no index key or version is.
+    let pins = s.pins();
+    assert_eq!(pins["packages"][APP]["signerId"], signer(&key(1)));
+    assert!(pins.get("indexKey").is_none() && pins.get("highestVersion").is_none());
+}
+
+#[test]
+fn stripped_signature_is_refused_even_with_insecure() {
+    let s = served_app();
+    s.fetch_ok(&s.options(APP, NOW));
+    std::fs::remove_dir_all(s.out()).unwrap();
+
+    let mut catalog = s.served_json("index.json");
+    catalog["signature"] = Value::Null;
+    s.serve_json("index.json", &catalog);
+    let mut options = s.options(APP, NOW);
+    options.insecure = true;
+    let reason = refusal(mpk_registry::fetch::fetch(&options));
+    assert_mentions(
+        &reason,
+        &[
+            &format!(
+                "index.json is not signed, but this client expects it signed by {}",
+                did(&index_key())
+            ),
+            "signature was stripped",
+        ],
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn duplicate_keys_in_the_catalog_are_refused() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.commit("Add app", T0);
+    s.build("unsigned", None);
+    s.serve("unsigned");
+    let text = String::from_utf8(s.served_bytes("index.json")).unwrap();
+    let doubled = text.replacen("{", "{\n  \"apps\": [],", 1);
+    s.serve_bytes("index.json", doubled.as_bytes());
+
+    let mut options = s.options(APP, NOW);
+    options.insecure = true;
+    let reason = refusal(mpk_registry::fetch::fetch(&options));
+    assert_mentions(
+        &reason,
+        &[
+            "index.json is not a valid registry document",
+            "`apps` appears more than once",
+        ],
+    );
+}
+
+#[test]
+fn redirects_are_not_followed() {
+    let s = served_app();
+    let artifact = paths::artifact(APP, "1.1.0");
+    s.server
+        .redirects
+        .lock()
+        .unwrap()
+        .insert(artifact.clone(), format!("{}elsewhere.mpk", s.server.url()));
+
+    let message = failure(s.fetch(APP, NOW));
+    assert_mentions(&message, &[&artifact, "302", "follows no redirects"]);
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn unknown_package_or_version_is_a_failure_not_a_refusal() {
+    let s = served_app();
+    assert_mentions(
+        &failure(s.fetch("com.example.none", NOW)),
+        &["has no package com.example.none"],
+    );
+    assert_mentions(
+        &failure(s.fetch(&format!("{APP}@3.0.0"), NOW)),
+        &["com.example.app has no version 3.0.0"],
+    );
+    assert_mentions(&failure(s.fetch("../etc@1", NOW)), &["the package must be"]);
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn command_line_exit_codes() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.commit("Add app", T0);
+    // The command judges expiry by the real clock.
+    s.build_with("v1", Some(&index_key()), 100 * 365 * DAY);
+    s.serve("v1");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mpk-registry"))
+            .args(["fetch", APP, "--registry", &s.server.url(), "-o"])
+            .arg(s.out())
+            .arg("--state")
+            .arg(s.state())
+            .args(extra)
+            .output()
+            .expect("the command runs")
+    };
+    let ok = run(&[]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{stdout}");
+    assert_mentions(
+        &stdout,
+        &[
+            "fetched com.example.app 1.0.0",
+            "meroctl app install --path",
+        ],
+    );
+    assert_mentions(
+        &String::from_utf8_lossy(&ok.stderr),
+        &["note: pinned index key"],
+    );
+
+    let refused = run(&["--trust", &did(&other_index_key())]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_mentions(
+        &String::from_utf8_lossy(&refused.stderr),
+        &["refused: index.json is signed by"],
+    );
+
+    let failed = run(&["--trust", "did:key:nonsense"]);
+    assert_eq!(failed.status.code(), Some(2));
+    // The bundle that `add` wrote and the one fetched are the same bytes.
+    assert_eq!(
+        std::fs::read(s.out().join(file_name(APP, "1.0.0"))).unwrap(),
+        s.reg.read(&bundle_rel(APP, "1.0.0"))
+    );
+}
