@@ -131,7 +131,7 @@ impl Base {
 pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
     let Some(tree) = WorkTree::discover(&options.src) else {
         bail!(
-            "{} is not inside a git work tree; check compares with a git revision",
+            "{} is not inside a git work tree; check compares with a git revision, so run it in a clone of the registry repository",
             options.src.display()
         );
     };
@@ -281,7 +281,32 @@ fn first_published<'a>(head: &'a Source, base: &Base, package: &str) -> Option<&
 /// back-port, allowed with a warning.
 fn check_new_version(base: &Base, report: &mut Report) {
     let Some(bundle) = &report.bundle else { return };
+    if report
+        .problems
+        .iter()
+        .any(|p| p.rule == Rule::VersionExists)
+    {
+        return; // already found among the bundles the policy compared
+    }
     let existing = base.versions(&bundle.package);
+    // Another spelling of a published package shares its paths on a case-insensitive host.
+    if let Some(dir) = base
+        .files
+        .keys()
+        .filter(|p| p.ends_with(".mpk"))
+        .filter_map(|p| p.split_once('/').map(|(dir, _)| dir))
+        .find(|dir| *dir != bundle.package && dir.eq_ignore_ascii_case(&bundle.package))
+    {
+        report.problems.push(Problem::new(
+            Rule::VersionExists,
+            "package",
+            format!(
+                "package {} is already published as {dir}; names that differ only in letter case map to the same paths",
+                bundle.package
+            ),
+        ));
+        return;
+    }
     // Any spelling that maps to the same path on a case-insensitive host, package included.
     let own_path = format!("{0}/{0}-{1}.mpk", bundle.package, bundle.app_version);
     if let Some(path) = base
@@ -329,6 +354,14 @@ fn check_ownership(
     for path in changed.keys() {
         let parts: Vec<&str> = path.split('/').collect();
         let message = match parts.as_slice() {
+            ["registry.toml"] => (!base
+                .registry
+                .maintainers
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(actor)))
+            .then(|| {
+                format!("{actor} is not a registry maintainer (registry.toml `maintainers`), so cannot change the registry's settings")
+            }),
             ["orgs", org] => {
                 let org = org.trim_end_matches(".toml");
                 match base.orgs.get(org) {

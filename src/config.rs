@@ -23,6 +23,9 @@ pub struct RegistryConfig {
     /// new key beside the old one for a while, then sign with it.
     #[serde(default)]
     pub index_keys: Vec<String>,
+    /// GitHub logins who may change this file through a checked pull request.
+    #[serde(default)]
+    pub maintainers: Vec<String>,
 }
 
 /// `registry-src/<package>/package.toml`.

@@ -90,7 +90,11 @@ fn check_reserved_name(c: &mut Checked) {
 fn check_collisions(checked: &mut [Checked]) {
     let mut spellings: BTreeMap<String, String> = BTreeMap::new();
     let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
-    for c in checked.iter_mut() {
+    // The spelling published first keeps its paths; the later one is refused.
+    let mut order: Vec<usize> = (0..checked.len()).collect();
+    order.sort_by_key(|&i| (checked[i].file.added.unwrap_or(i64::MAX), i));
+    for i in order {
+        let c = &mut checked[i];
         let Some(b) = &c.report.bundle else { continue };
         let first_spelling = spellings
             .entry(b.package.to_lowercase())

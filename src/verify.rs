@@ -62,7 +62,13 @@ pub struct Verified {
 
 /// Verifies the bundle at `path`; `file` is the name reports use for it.
 pub fn verify_file(path: &Path, file: &str, options: &Options) -> Report {
-    match File::open(path) {
+    // A folder opens fine on Unix but fails on the first read, which would be reported as
+    // a damaged gzip stream; it is a file that cannot be read.
+    let opened = File::open(path).and_then(|f| match f.metadata()?.is_dir() {
+        true => Err(std::io::Error::other("it is a directory")),
+        false => Ok(f),
+    });
+    match opened {
         Ok(f) => verify_reader(f, file, options),
         Err(e) => {
             let mut findings = Findings::default();
