@@ -1,10 +1,761 @@
-//! `serve`: a local preview of a built site.
+//! `serve`: a local preview of a built site that answers as the deployed site does.
+//!
+//! Each request is resolved the way static hosts resolve it — forced rewrites from `_redirects`,
+//! then the file, `x/index.html` or `x.html`, then the other rewrites, then `404.html` — and gets
+//! the headers the site's own `_headers` file gives its path. The rules are read from the site
+//! itself, so a preview that works means the deploy rules work.
 
-use std::path::Path;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
-use anyhow::Result;
+use anyhow::{anyhow, bail, Context, Result};
 
-/// Serves `dir` on 127.0.0.1:`port` until interrupted.
-pub fn serve(_dir: &Path, _port: u16) -> Result<()> {
-    anyhow::bail!("not yet")
+use crate::site::hosting::{self, HeaderRule, Rewrite};
+
+/// What an unknown package or version answers on the read API (spec §5).
+const API_NOT_FOUND: &str = "/api/v2/not-found.json";
+/// The page for everything else that does not exist.
+const NOT_FOUND_PAGE: &str = "/404.html";
+/// Requests answered at once; more wait for a free worker.
+const WORKERS: usize = 8;
+
+/// Serves `dir` on 127.0.0.1:`port` (0 picks a free port) until the process is stopped.
+/// Prints the address it listens on first, so scripts can read the port.
+pub fn serve(dir: &Path, port: u16) -> Result<()> {
+    let server = bind(dir, port)?.logging(true);
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "serving {} on {}", dir.display(), server.url())?;
+    stdout.flush()?;
+    drop(stdout);
+    server.run();
+    Ok(())
+}
+
+/// Opens the site in `dir` and listens on 127.0.0.1:`port`; nothing is answered until
+/// [`Server::run`] or [`Server::start`].
+pub fn bind(dir: &Path, port: u16) -> Result<Server> {
+    let site = Site::open(dir)?;
+    let http = tiny_http::Server::http(("127.0.0.1", port))
+        .map_err(|e| anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let port = http
+        .server_addr()
+        .to_ip()
+        .map(|addr| addr.port())
+        .context("the server is not listening on an IP address")?;
+    Ok(Server {
+        http: Arc::new(http),
+        site: Arc::new(site),
+        port,
+        log: false,
+    })
+}
+
+/// A site bound to a port.
+pub struct Server {
+    http: Arc<tiny_http::Server>,
+    site: Arc<Site>,
+    port: u16,
+    log: bool,
+}
+
+impl Server {
+    /// The port it listens on (the one picked, when 0 was asked for).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT/`
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Whether to print one line per request on stderr.
+    pub fn logging(mut self, on: bool) -> Server {
+        self.log = on;
+        self
+    }
+
+    /// Answers requests on background threads until the handle is stopped or dropped.
+    pub fn start(self) -> Running {
+        let stopping = Arc::new(AtomicBool::new(false));
+        let workers = (0..WORKERS)
+            .map(|_| {
+                let (http, site, stopping) =
+                    (self.http.clone(), self.site.clone(), stopping.clone());
+                let log = self.log;
+                std::thread::spawn(move || loop {
+                    match http.recv() {
+                        Ok(request) => respond(&site, request, log),
+                        Err(_) if stopping.load(Ordering::SeqCst) => break,
+                        Err(_) => {}
+                    }
+                })
+            })
+            .collect();
+        Running {
+            http: self.http,
+            port: self.port,
+            stopping,
+            workers,
+        }
+    }
+
+    /// Answers requests until the process is stopped.
+    pub fn run(self) {
+        let mut running = self.start();
+        for worker in std::mem::take(&mut running.workers) {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// A server answering on background threads; stops when dropped.
+pub struct Running {
+    http: Arc<tiny_http::Server>,
+    port: u16,
+    stopping: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT/`
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Stops answering (requests being answered are finished first) and closes the port.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for _ in &self.workers {
+            self.http.unblock();
+        }
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// A built site and the host rules it ships.
+#[derive(Debug)]
+pub struct Site {
+    root: PathBuf,
+    headers: Vec<HeaderRule>,
+    rewrites: Vec<Rewrite>,
+}
+
+/// How a request is answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    /// Every header to send, `Content-Type` included.
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// A file of the site, streamed.
+    File(PathBuf),
+    /// A short message of the server's own.
+    Text(String),
+    Empty,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Where a site path led.
+enum Found {
+    File(PathBuf),
+    /// A folder asked for without its trailing slash: its pages link relative to `path/`.
+    Folder,
+}
+
+impl Site {
+    /// Opens a site written by `build`, with its `_headers` and `_redirects` (none if absent).
+    pub fn open(dir: &Path) -> Result<Site> {
+        if !dir.is_dir() {
+            bail!(
+                "cannot serve {}: no such folder (write a site there with `mpk-registry build -o {}`)",
+                dir.display(),
+                dir.display()
+            );
+        }
+        if !dir.join("index.json").is_file() {
+            bail!(
+                "cannot serve {}: it has no index.json, so it is not a site written by `mpk-registry build`",
+                dir.display()
+            );
+        }
+        let read = |name: &str| -> Result<String> {
+            let path = dir.join(name);
+            match fs::read_to_string(&path) {
+                Ok(text) => Ok(text),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+                Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+            }
+        };
+        Ok(Site {
+            root: dir.to_path_buf(),
+            headers: hosting::parse_headers(&read("_headers")?),
+            rewrites: hosting::parse_redirects(&read("_redirects")?),
+        })
+    }
+
+    /// The answer to `GET target`, where `target` is the request line's path and query.
+    pub fn answer(&self, target: &str) -> Answer {
+        let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
+        let raw_path = raw_path.split_once('#').map_or(raw_path, |(p, _)| p);
+        let Some(path) = decode_path(raw_path) else {
+            return self.not_found(raw_path);
+        };
+        let query = parse_query(raw_query);
+
+        for rule in self.rewrites.iter().filter(|r| r.force) {
+            if let Some(to) = rule.apply(&path, &query) {
+                return match self.file(&to) {
+                    Some(file) => self.file_answer(&path, rule.status, file),
+                    None => match self.file(API_NOT_FOUND) {
+                        Some(file) => self.file_answer(&path, 404, file),
+                        None => self.not_found(&path),
+                    },
+                };
+            }
+        }
+
+        match self.lookup(&path) {
+            Some(Found::File(file)) => return self.file_answer(&path, 200, file),
+            Some(Found::Folder) => {
+                let mut location = format!("{path}/");
+                if !raw_query.is_empty() {
+                    location = format!("{location}?{raw_query}");
+                }
+                let mut headers = hosting::headers_for(&self.headers, &path);
+                headers.retain(|(n, _)| !n.eq_ignore_ascii_case("Content-Type"));
+                headers.push(("Location".into(), location));
+                return Answer {
+                    status: 301,
+                    headers,
+                    body: Body::Empty,
+                };
+            }
+            None => {}
+        }
+
+        for rule in self.rewrites.iter().filter(|r| !r.force) {
+            if let Some(file) = rule.apply(&path, &query).and_then(|to| self.file(&to)) {
+                return self.file_answer(&path, rule.status, file);
+            }
+        }
+
+        self.not_found(&path)
+    }
+
+    /// A file of the site served for `path`: its type by extension, then the `_headers` rules.
+    fn file_answer(&self, path: &str, status: u16, file: PathBuf) -> Answer {
+        let mut headers = vec![("Content-Type".to_owned(), content_type(&file).to_owned())];
+        for (name, value) in hosting::headers_for(&self.headers, path) {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+            headers.push((name, value));
+        }
+        Answer {
+            status,
+            headers,
+            body: Body::File(file),
+        }
+    }
+
+    /// `404.html` for `path`. The rules of `path` still add their headers (CORS on every
+    /// response), but not the type or caching of what would have been there: a missing
+    /// artifact is an HTML page, and not one to cache for a year.
+    fn not_found(&self, path: &str) -> Answer {
+        let mut headers: Vec<(String, String)> = hosting::headers_for(&self.headers, path)
+            .into_iter()
+            .filter(|(n, _)| {
+                !n.eq_ignore_ascii_case("Content-Type") && !n.eq_ignore_ascii_case("Cache-Control")
+            })
+            .collect();
+        let (content_type, body) = match self.file(NOT_FOUND_PAGE) {
+            Some(file) => (self::content_type(&file), Body::File(file)),
+            None => (
+                "text/plain; charset=utf-8",
+                Body::Text("404 not found\n".into()),
+            ),
+        };
+        headers.insert(0, ("Content-Type".into(), content_type.into()));
+        Answer {
+            status: 404,
+            headers,
+            body,
+        }
+    }
+
+    /// The file at site path `path` exactly (rewrite targets), if it may be served.
+    fn file(&self, path: &str) -> Option<PathBuf> {
+        let file = self.fs_path(path)?;
+        file.is_file().then_some(file)
+    }
+
+    /// The file a host serves for `path`: the file itself; for a folder, `index.html` (asked
+    /// for with the trailing slash) or else `folder.html`; else `path.html`.
+    fn lookup(&self, path: &str) -> Option<Found> {
+        let fs_path = self.fs_path(path)?;
+        if path.ends_with('/') {
+            let index = fs_path.join("index.html");
+            return index.is_file().then_some(Found::File(index));
+        }
+        if fs_path.is_file() {
+            return Some(Found::File(fs_path));
+        }
+        let html = self
+            .fs_path(&format!("{path}.html"))
+            .filter(|f| f.is_file());
+        if fs_path.is_dir() {
+            // `/api/v2/bundles` is both `bundles.html` and `bundles/index.html`: answer the
+            // file, as clients of the API follow no redirect.
+            return match html {
+                Some(file) => Some(Found::File(file)),
+                None => fs_path
+                    .join("index.html")
+                    .is_file()
+                    .then_some(Found::Folder),
+            };
+        }
+        html.map(Found::File)
+    }
+
+    /// Where site path `path` lives on disk, if it may be served at all: no hidden files,
+    /// and not the host rule files, which hosts read but do not publish.
+    fn fs_path(&self, path: &str) -> Option<PathBuf> {
+        let mut fs_path = self.root.clone();
+        for (i, segment) in path.split('/').filter(|s| !s.is_empty()).enumerate() {
+            if segment.starts_with('.')
+                || segment.contains(['\\', '\0'])
+                || (i == 0 && (segment == "_headers" || segment == "_redirects"))
+            {
+                return None;
+            }
+            fs_path.push(segment);
+        }
+        Some(fs_path)
+    }
+}
+
+/// Answers one request over HTTP.
+fn respond(site: &Site, request: tiny_http::Request, log: bool) {
+    use tiny_http::Method;
+    let answer = match request.method() {
+        Method::Get | Method::Head => site.answer(request.url()),
+        _ => Answer {
+            status: 405,
+            headers: vec![
+                ("Allow".into(), "GET, HEAD".into()),
+                ("Content-Type".into(), "text/plain; charset=utf-8".into()),
+            ],
+            body: Body::Text("405 method not allowed: this is a static site\n".into()),
+        },
+    };
+    if log {
+        eprintln!("{} {} {}", request.method(), request.url(), answer.status);
+    }
+    let headers: Vec<tiny_http::Header> = answer
+        .headers
+        .iter()
+        .filter_map(|(n, v)| tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()).ok())
+        .collect();
+    let status = tiny_http::StatusCode(answer.status);
+    // A known length is always sent as Content-Length, never chunked: downloaders show
+    // progress and check sizes by it.
+    let result = match answer.body {
+        Body::File(path) => match File::open(&path) {
+            Ok(file) => {
+                let length = file.metadata().ok().map(|m| m.len() as usize);
+                request.respond(
+                    tiny_http::Response::new(status, headers, file, length, None)
+                        .with_chunked_threshold(usize::MAX),
+                )
+            }
+            Err(e) => request.respond(
+                tiny_http::Response::from_string(format!(
+                    "500 cannot read {}: {e}\n",
+                    path.display()
+                ))
+                .with_status_code(500),
+            ),
+        },
+        Body::Text(text) => {
+            let length = text.len();
+            request.respond(
+                tiny_http::Response::new(status, headers, text.as_bytes(), Some(length), None)
+                    .with_chunked_threshold(usize::MAX),
+            )
+        }
+        Body::Empty => request.respond(tiny_http::Response::new(
+            status,
+            headers,
+            io::empty(),
+            Some(0),
+            None,
+        )),
+    };
+    if let (Err(e), true) = (result, log) {
+        eprintln!("  could not answer: {e}");
+    }
+}
+
+/// The media type a host gives a file by its extension.
+fn content_type(file: &Path) -> &'static str {
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "json" => "application/json; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "xml" => "application/xml; charset=utf-8",
+        "txt" => "text/plain; charset=utf-8",
+        "mpk" => "application/gzip",
+        "png" => "image/png",
+        "svg" => "image/svg+xml",
+        "ico" => "image/x-icon",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The decoded path of a request, or `None` when it is malformed or climbs out of the site
+/// (`..`, NUL, backslash), which is answered as not found.
+fn decode_path(raw: &str) -> Option<String> {
+    if !raw.starts_with('/') {
+        return None;
+    }
+    let path = String::from_utf8(percent_decode(raw, false)?).ok()?;
+    if path.contains(['\0', '\\']) || path.split('/').any(|s| s == "..") {
+        return None;
+    }
+    Some(path)
+}
+
+/// `a=1&b=2` as decoded pairs (`+` is a space); a pair that cannot be decoded is kept raw.
+fn parse_query(raw: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_decode(s, true)
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_else(|| s.to_owned())
+    };
+    raw.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// `%XX` escapes (and `+` when `plus_is_space`) decoded; `None` for a broken escape.
+fn percent_decode(s: &str, plus_is_space: bool) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small site with the rules `build` writes.
+    fn site() -> (tempfile::TempDir, Site) {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            ("index.json", "{}"),
+            ("index.html", "<h1>catalog</h1>"),
+            ("404.html", "<h1>not found</h1>"),
+            ("apps/a.b/index.html", "<h1>a.b</h1>"),
+            ("api/v2/bundles.html", "[1]"),
+            ("api/v2/bundles/index.html", "[1]"),
+            ("api/v2/bundles/a.b/1.0.0.html", "{}"),
+            ("api/v2/packages/a.b/latest.json", "[1]"),
+            ("api/v2/packages/a.b/all.json", "[1, 0]"),
+            ("api/v2/not-found.json", r#"{"error":"not_found"}"#),
+            ("artifacts/a.b/1.0.0/a.b-1.0.0.mpk", "gzip bytes"),
+            ("assets/style.css", "body{}"),
+            (".mpk-registry", "marker"),
+        ];
+        for (rel, text) in files {
+            let path = dir.path().join(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        let rules = hosting::render_headers(&hosting::header_rules());
+        fs::write(dir.path().join("_headers"), rules).unwrap();
+        let rules = hosting::render_redirects(&hosting::rewrites());
+        fs::write(dir.path().join("_redirects"), rules).unwrap();
+        let site = Site::open(dir.path()).unwrap();
+        (dir, site)
+    }
+
+    /// `(status, file relative to the site, Content-Type)`.
+    fn get(site: &Site, target: &str) -> (u16, String, String) {
+        let answer = site.answer(target);
+        let file = match &answer.body {
+            Body::File(f) => f
+                .strip_prefix(&site.root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/"),
+            Body::Text(t) => format!("text:{t}"),
+            Body::Empty => format!("location:{}", answer.header("Location").unwrap_or("")),
+        };
+        let content_type = answer.header("Content-Type").unwrap_or("").to_owned();
+        (answer.status, file, content_type)
+    }
+
+    const JSON: &str = "application/json; charset=utf-8";
+    const HTML: &str = "text/html; charset=utf-8";
+
+    #[test]
+    fn query_rewrites_answer_from_the_package_files() {
+        let (_dir, site) = site();
+        assert_eq!(
+            get(&site, "/api/v2/bundles?package=a.b"),
+            (200, "api/v2/packages/a.b/latest.json".into(), JSON.into())
+        );
+        assert_eq!(
+            get(&site, "/api/v2/bundles?all_versions=true&package=a.b"),
+            (200, "api/v2/packages/a.b/all.json".into(), JSON.into())
+        );
+        assert_eq!(
+            get(&site, "/api/v2/bundles?package=a%2Eb&all_versions=true"),
+            (200, "api/v2/packages/a.b/all.json".into(), JSON.into())
+        );
+    }
+
+    #[test]
+    fn an_unknown_package_is_the_api_not_found() {
+        let (_dir, site) = site();
+        assert_eq!(
+            get(&site, "/api/v2/bundles?package=x.y"),
+            (404, "api/v2/not-found.json".into(), JSON.into())
+        );
+    }
+
+    #[test]
+    fn a_query_that_no_rule_takes_gets_the_full_list() {
+        let (_dir, site) = site();
+        for target in [
+            "/api/v2/bundles",
+            "/api/v2/bundles?package=../etc",
+            "/api/v2/bundles?other=1",
+        ] {
+            assert_eq!(
+                get(&site, target),
+                (200, "api/v2/bundles.html".into(), JSON.into()),
+                "{target}"
+            );
+        }
+        assert_eq!(
+            get(&site, "/api/v2/bundles/"),
+            (200, "api/v2/bundles/index.html".into(), JSON.into())
+        );
+    }
+
+    #[test]
+    fn a_version_is_answered_by_its_html_file_as_json() {
+        let (_dir, site) = site();
+        assert_eq!(
+            get(&site, "/api/v2/bundles/a.b/1.0.0"),
+            (200, "api/v2/bundles/a.b/1.0.0.html".into(), JSON.into())
+        );
+        assert_eq!(
+            get(&site, "/api/v2/bundles/a.b/9.9.9"),
+            (404, "api/v2/not-found.json".into(), JSON.into())
+        );
+        assert_eq!(
+            get(&site, "/api/v2/bundles/x.y"),
+            (404, "api/v2/not-found.json".into(), JSON.into())
+        );
+    }
+
+    #[test]
+    fn pages_folders_and_artifacts() {
+        let (_dir, site) = site();
+        assert_eq!(get(&site, "/"), (200, "index.html".into(), HTML.into()));
+        assert_eq!(
+            get(&site, "/index"),
+            (200, "index.html".into(), HTML.into())
+        );
+        assert_eq!(
+            get(&site, "/apps/a.b/"),
+            (200, "apps/a.b/index.html".into(), HTML.into())
+        );
+        assert_eq!(
+            get(&site, "/apps/a.b/index.html"),
+            (200, "apps/a.b/index.html".into(), HTML.into())
+        );
+        assert_eq!(
+            get(&site, "/assets/style.css"),
+            (
+                200,
+                "assets/style.css".into(),
+                "text/css; charset=utf-8".into()
+            )
+        );
+        assert_eq!(
+            get(&site, "/artifacts/a.b/1.0.0/a.b-1.0.0.mpk"),
+            (
+                200,
+                "artifacts/a.b/1.0.0/a.b-1.0.0.mpk".into(),
+                "application/gzip".into()
+            )
+        );
+        assert_eq!(
+            get(&site, "/artifacts/a%2Eb/1.0.0/a.b-1.0.0.mpk").0,
+            200,
+            "paths are percent-decoded"
+        );
+    }
+
+    #[test]
+    fn a_folder_without_its_slash_is_redirected_keeping_the_query() {
+        let (_dir, site) = site();
+        assert_eq!(get(&site, "/apps/a.b").1, "location:/apps/a.b/");
+        assert_eq!(get(&site, "/apps/a.b?q=x").1, "location:/apps/a.b/?q=x");
+        assert_eq!(get(&site, "/apps/a.b").0, 301);
+    }
+
+    #[test]
+    fn every_answer_allows_any_origin() {
+        let (_dir, site) = site();
+        for target in [
+            "/",
+            "/index.json",
+            "/api/v2/bundles?package=a.b",
+            "/api/v2/bundles/a.b/9.9.9",
+            "/artifacts/a.b/1.0.0/a.b-1.0.0.mpk",
+            "/nope",
+            "/../x",
+            "/apps/a.b",
+        ] {
+            assert_eq!(
+                site.answer(target).header("Access-Control-Allow-Origin"),
+                Some("*"),
+                "{target}"
+            );
+        }
+    }
+
+    #[test]
+    fn artifacts_are_cached_forever_but_their_404_is_not() {
+        let (_dir, site) = site();
+        let found = site.answer("/artifacts/a.b/1.0.0/a.b-1.0.0.mpk");
+        assert_eq!(
+            found.header("Cache-Control"),
+            Some("public, max-age=31536000, immutable")
+        );
+        let missing = site.answer("/artifacts/a.b/9.9.9/a.b-9.9.9.mpk");
+        assert_eq!(missing.status, 404);
+        assert_eq!(missing.header("Content-Type"), Some(HTML));
+        assert_eq!(missing.header("Cache-Control"), None);
+    }
+
+    #[test]
+    fn anything_else_is_the_404_page() {
+        let (_dir, site) = site();
+        assert_eq!(get(&site, "/nope"), (404, "404.html".into(), HTML.into()));
+        assert_eq!(
+            get(&site, "/apps/x.y/"),
+            (404, "404.html".into(), HTML.into())
+        );
+    }
+
+    #[test]
+    fn traversal_and_hidden_files_are_not_found() {
+        let (_dir, site) = site();
+        for target in [
+            "/../Cargo.toml",
+            "/%2e%2e/Cargo.toml",
+            "/apps/..%2f..%2fCargo.toml",
+            "/apps/../index.json",
+            "/a%00b",
+            "/..%5cCargo.toml",
+            "/.mpk-registry",
+            "/_headers",
+            "/_redirects",
+            "/%zz",
+            "relative",
+        ] {
+            assert_eq!(get(&site, target).0, 404, "{target}");
+            assert_eq!(get(&site, target).1, "404.html", "{target}");
+        }
+    }
+
+    #[test]
+    fn decoding() {
+        assert_eq!(decode_path("/a%20b").as_deref(), Some("/a b"));
+        assert_eq!(decode_path("/a+b").as_deref(), Some("/a+b"));
+        assert_eq!(decode_path("/a/%2E%2E/b"), None);
+        assert_eq!(decode_path("/%"), None);
+        assert_eq!(decode_path("/%ff"), None);
+        assert_eq!(
+            parse_query("package=a.b&all_versions=true&x&y=a+b%21"),
+            vec![
+                ("package".into(), "a.b".into()),
+                ("all_versions".into(), "true".into()),
+                ("x".into(), String::new()),
+                ("y".into(), "a b!".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_folder_that_is_not_a_site_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Site::open(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("no index.json"), "{e}");
+        let e = Site::open(&dir.path().join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no such folder"), "{e}");
+    }
 }
