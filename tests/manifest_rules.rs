@@ -1,0 +1,725 @@
+//! Manifest rules (spec §2): strict JSON, required fields and types, coordinates, artifacts.
+
+mod common;
+
+use common::*;
+use mpk_registry::report::Rule;
+use serde_json::{json, Map, Value};
+
+/// A bundle whose manifest is exactly `text`, with the usual artifacts.
+fn raw_manifest(text: &[u8]) -> Vec<u8> {
+    bundle(|t| {
+        t.file("manifest.json", text)?;
+        t.file("app.wasm", WASM)?;
+        t.file("abi.json", ABI)
+    })
+}
+
+fn signed_text() -> String {
+    String::from_utf8(to_bytes(&signed(base_manifest(), &key()))).expect("UTF-8")
+}
+
+fn set(key: &'static str, value: Value) -> impl FnOnce(&mut Map<String, Value>) {
+    move |m| {
+        m.insert(key.into(), value);
+    }
+}
+
+fn remove(key: &'static str) -> impl FnOnce(&mut Map<String, Value>) {
+    move |m| {
+        m.remove(key);
+    }
+}
+
+/// Edits the object at `m[outer]`.
+fn in_object(
+    outer: &'static str,
+    edit: impl FnOnce(&mut Map<String, Value>),
+) -> impl FnOnce(&mut Map<String, Value>) {
+    move |m| edit(m[outer].as_object_mut().expect("an object"))
+}
+
+// --- JSON -----------------------------------------------------------------------------------
+
+#[test]
+fn json_invalid() {
+    assert_ok(&verify(&raw_manifest(signed_text().as_bytes())));
+    let text = signed_text();
+    for broken in [
+        &text[..text.len() / 2],
+        "",
+        "{\"version\": \"1.0\",}",
+        "{'version': '1.0'}",
+    ] {
+        let report = verify(&raw_manifest(broken.as_bytes()));
+        assert_refused(&report, Rule::Json, "manifest.json");
+    }
+    // Text after the object.
+    let trailing = format!("{text} {{}}");
+    assert_refused(
+        &verify(&raw_manifest(trailing.as_bytes())),
+        Rule::Json,
+        "manifest.json",
+    );
+}
+
+#[test]
+fn json_not_utf8() {
+    assert_ok(&verify(&raw_manifest(signed_text().as_bytes())));
+    let mut bytes = signed_text().into_bytes();
+    let at = bytes.len() - 10;
+    bytes.insert(at, 0xff);
+    assert_refused(&verify(&raw_manifest(&bytes)), Rule::Json, "manifest.json");
+}
+
+#[test]
+fn json_not_an_object() {
+    assert_ok(&verify(&raw_manifest(signed_text().as_bytes())));
+    for text in [
+        "[]",
+        "[{\"version\":\"1.0\"}]",
+        "\"manifest\"",
+        "null",
+        "42",
+    ] {
+        let report = verify(&raw_manifest(text.as_bytes()));
+        assert_refused(&report, Rule::Json, "manifest.json");
+        assert!(report.manifest.is_none());
+    }
+}
+
+#[test]
+fn bom() {
+    assert_ok(&verify(&raw_manifest(signed_text().as_bytes())));
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(signed_text().into_bytes());
+    assert_refused(&verify(&raw_manifest(&bytes)), Rule::Bom, "manifest.json");
+}
+
+#[test]
+fn whitespace_and_key_order_do_not_matter() {
+    // The signature covers the canonical form, not the bytes.
+    let compact = serde_json::to_vec(&signed(base_manifest(), &key())).expect("serialize");
+    assert_ok(&verify(&raw_manifest(&compact)));
+    let spaced = format!("\n\n  {}  \n", signed_text());
+    assert_ok(&verify(&raw_manifest(spaced.as_bytes())));
+}
+
+#[test]
+fn duplicate_key_top_level() {
+    // The last copy is the signed one, so a node (last wins) would accept this.
+    let text = signed_text();
+    let duplicated = text.replacen('{', "{\"package\": \"com.example.evil\",", 1);
+    assert_ok(&verify(&raw_manifest(text.as_bytes())));
+    let report = verify(&raw_manifest(duplicated.as_bytes()));
+    assert_refused(&report, Rule::DuplicateKey, "manifest.json");
+    assert!(report.problems[0].message.contains("`package`"));
+}
+
+#[test]
+fn duplicate_key_nested() {
+    let text = signed_text();
+    assert!(text.contains("\"metadata\": {"));
+    let duplicated = text.replacen("\"metadata\": {", "\"metadata\": {\"name\": \"Evil\",", 1);
+    let report = verify(&raw_manifest(duplicated.as_bytes()));
+    assert_refused(&report, Rule::DuplicateKey, "manifest.json");
+    assert!(report.problems[0].message.contains("`metadata.name`"));
+
+    // Inside an object in an array.
+    let mut manifest = services_manifest();
+    manifest = signed(manifest, &key());
+    let text = String::from_utf8(to_bytes(&manifest)).expect("UTF-8");
+    let duplicated = text.replacen(
+        "\"name\": \"auth\"",
+        "\"name\": \"x\", \"name\": \"auth\"",
+        1,
+    );
+    assert_ne!(duplicated, text);
+    let build = |text: &str| {
+        bundle(|t| {
+            t.file("manifest.json", text.as_bytes())?;
+            for (path, bytes) in services_files() {
+                t.file(path, bytes)?;
+            }
+            Ok(())
+        })
+    };
+    assert_ok(&verify(&build(&text)));
+    let report = verify(&build(&duplicated));
+    assert_refused(&report, Rule::DuplicateKey, "manifest.json");
+    assert!(report.problems[0].message.contains("`services[1].name`"));
+}
+
+#[test]
+fn duplicate_key_in_the_signature() {
+    assert_ok(&verify(&raw_manifest(signed_text().as_bytes())));
+    let text = signed_text();
+    let duplicated = text.replacen(
+        "\"algorithm\": \"ed25519\"",
+        "\"algorithm\": \"none\", \"algorithm\": \"ed25519\"",
+        1,
+    );
+    assert_ne!(duplicated, text);
+    let report = verify(&raw_manifest(duplicated.as_bytes()));
+    assert_refused(&report, Rule::DuplicateKey, "manifest.json");
+}
+
+// --- required fields ------------------------------------------------------------------------
+
+#[test]
+fn required_top_level_fields() {
+    for field in ["version", "package", "appVersion", "minRuntimeVersion"] {
+        assert_manifest_defect(remove(field), Rule::Required, field);
+    }
+}
+
+#[test]
+fn required_artifact_fields() {
+    for artifact in ["wasm", "abi"] {
+        for field in ["path", "size"] {
+            assert_manifest_defect(
+                in_object(artifact, move |a| {
+                    a.remove(field);
+                }),
+                Rule::Required,
+                &format!("{artifact}.{field}"),
+            );
+        }
+        // A missing hash is a hash problem (as is a null one).
+        assert_manifest_defect(
+            in_object(artifact, |a| {
+                a.remove("hash");
+            }),
+            Rule::ArtifactHash,
+            &format!("{artifact}.hash"),
+        );
+    }
+}
+
+#[test]
+fn required_metadata_name() {
+    assert_manifest_defect(
+        in_object("metadata", |m| {
+            m.remove("name");
+        }),
+        Rule::Required,
+        "metadata.name",
+    );
+    // metadata itself is optional.
+    assert_ok(&verify(&standard_with(remove("metadata"))));
+}
+
+/// A services bundle changed by `edit` (before signing) with the services files.
+fn services_with(edit: impl FnOnce(&mut Map<String, Value>)) -> Vec<u8> {
+    let mut manifest = services_manifest();
+    edit(&mut manifest);
+    services_bundle(&signed(manifest, &key()))
+}
+
+fn service(
+    i: usize,
+    edit: impl FnOnce(&mut Map<String, Value>),
+) -> impl FnOnce(&mut Map<String, Value>) {
+    move |m| edit(m["services"][i].as_object_mut().expect("a service object"))
+}
+
+#[test]
+fn required_service_fields() {
+    assert_ok(&verify(&services_with(|_| {})));
+    let report = verify(&services_with(service(0, |s| {
+        s.remove("name");
+    })));
+    assert_refused(&report, Rule::Required, "services[0].name");
+
+    let report = verify(&services_with(service(1, |s| {
+        s.remove("wasm");
+    })));
+    assert_refused(&report, Rule::Required, "services[1].wasm");
+
+    let report = verify(&services_with(service(1, |s| {
+        s.insert("wasm".into(), Value::Null);
+    })));
+    assert_refused(&report, Rule::Required, "services[1].wasm");
+
+    let report = verify(&services_with(service(0, |s| {
+        s["wasm"].as_object_mut().expect("artifact").remove("path");
+    })));
+    assert_refused(&report, Rule::Required, "services[0].wasm.path");
+}
+
+// --- types ----------------------------------------------------------------------------------
+
+#[test]
+fn type_errors() {
+    assert_ok(&verify(&standard_with(|_| {})));
+    type Edit = Box<dyn FnOnce(&mut Map<String, Value>)>;
+    let cases: Vec<(Edit, &str)> = vec![
+        (Box::new(set("version", json!(1.0))), "version"),
+        (
+            Box::new(set("package", json!(["com.example.app"]))),
+            "package",
+        ),
+        (Box::new(set("appVersion", json!(1))), "appVersion"),
+        (
+            Box::new(set("minRuntimeVersion", json!(null))),
+            "minRuntimeVersion",
+        ),
+        (Box::new(set("metadata", json!("App"))), "metadata"),
+        (
+            Box::new(in_object("metadata", |m| {
+                m.insert("tags".into(), json!(["ok", 1]));
+            })),
+            "metadata.tags",
+        ),
+        (
+            Box::new(in_object("metadata", |m| {
+                m.insert("description".into(), json!({"en": "x"}));
+            })),
+            "metadata.description",
+        ),
+        (
+            Box::new(set("handlers", json!({"slug": 5}))),
+            "handlers.slug",
+        ),
+        (
+            Box::new(set("interfaces", json!({"exports": "a"}))),
+            "interfaces.exports",
+        ),
+        (
+            Box::new(set("links", json!({"frontend": true}))),
+            "links.frontend",
+        ),
+        (Box::new(set("wasm", json!("app.wasm"))), "wasm"),
+        (Box::new(set("services", json!({"name": "x"}))), "services"),
+        (Box::new(set("services", json!(["store"]))), "services[0]"),
+    ];
+    for (edit, subject) in cases {
+        let report = verify(&standard_with(edit));
+        let type_problems: Vec<&str> = report
+            .problems
+            .iter()
+            .filter(|p| p.rule == Rule::Type)
+            .map(|p| p.subject.as_str())
+            .collect();
+        assert!(!report.ok, "{subject}");
+        assert!(
+            type_problems.contains(&subject),
+            "{subject}: {:?}",
+            report.problems
+        );
+    }
+}
+
+#[test]
+fn type_error_alone_for_an_optional_field() {
+    assert_manifest_defect(
+        set("links", json!(["https://example.com"])),
+        Rule::Type,
+        "links",
+    );
+}
+
+#[test]
+fn artifact_size_must_be_a_non_negative_integer() {
+    for size in [json!(-1), json!(15.5), json!("15"), json!(null)] {
+        assert_manifest_defect(
+            in_object("wasm", move |a| {
+                a.insert("size".into(), size);
+            }),
+            Rule::Type,
+            "wasm.size",
+        );
+    }
+}
+
+// --- package and appVersion -----------------------------------------------------------------
+
+#[test]
+fn package_rules() {
+    for bad in [
+        "",                // empty
+        "com..example",    // '..'
+        "..",              // '..'
+        "com/example",     // '/'
+        "com\\example",    // '\'
+        "com\0example",    // NUL
+        "c:example",       // ':' as 2nd byte
+        &"a".repeat(129),  // over 128
+        "com.example app", // outside the charset
+        "com.exämple",     // non-ASCII
+        "com.example+x",
+        "com:example",
+    ] {
+        let bad = bad.to_owned();
+        assert_manifest_defect(set("package", json!(bad)), Rule::Package, "package");
+    }
+}
+
+#[test]
+fn package_limits_accepted() {
+    for good in ["a", "A-Z_a-z.0-9", &"p".repeat(128), "com.example.app-2_x"] {
+        let good = good.to_owned();
+        let report = verify(&standard_with(set("package", json!(good.clone()))));
+        assert_ok(&report);
+        assert_eq!(report.bundle.expect("verified").package, good);
+    }
+}
+
+#[test]
+fn app_version_rules() {
+    for bad in [
+        "",
+        "1.0.0+build.5", // '+' build metadata
+        "+",
+        "1..0",
+        "1.0/0",
+        "1.0\\0",
+        "1:0",
+        "1.0.0 beta",
+        &format!("1.0.0-{}", "r".repeat(123)), // 129 bytes
+    ] {
+        let bad = bad.to_owned();
+        assert_manifest_defect(
+            set("appVersion", json!(bad)),
+            Rule::AppVersion,
+            "appVersion",
+        );
+    }
+}
+
+#[test]
+fn app_version_need_not_be_semver() {
+    for good in [
+        "2.0.0-rc.1",
+        "2024.01",
+        "v1",
+        "1.0",
+        &format!("1.0.0-{}", "r".repeat(122)),
+    ] {
+        let good = good.to_owned();
+        let report = verify(&standard_with(set("appVersion", json!(good.clone()))));
+        assert_ok(&report);
+        assert_eq!(report.bundle.expect("verified").app_version, good);
+    }
+}
+
+#[test]
+fn min_runtime_version_must_be_semver() {
+    for bad in ["0.1", "latest", "v0.1.0", "", "0.1.0+", "01.0.0"] {
+        assert_manifest_defect(
+            set("minRuntimeVersion", json!(bad)),
+            Rule::MinRuntimeVersion,
+            "minRuntimeVersion",
+        );
+    }
+    for good in ["0.2.0", "1.0.0-alpha.1", "0.1.0+build"] {
+        assert_ok(&verify(&standard_with(set(
+            "minRuntimeVersion",
+            json!(good),
+        ))));
+    }
+}
+
+// --- artifact hash and path -----------------------------------------------------------------
+
+fn set_hash(artifact: &'static str, hash: Value) -> impl FnOnce(&mut Map<String, Value>) {
+    in_object(artifact, move |a| {
+        a.insert("hash".into(), hash);
+    })
+}
+
+#[test]
+fn artifact_hash_rules() {
+    let hex = sha256_hex(WASM);
+    let cases = [
+        json!(null),
+        json!(format!("sha256:{hex}")),
+        json!(&hex[..63]),
+        json!(format!("{hex}0")),
+        json!(format!("{}g", &hex[..63])),
+        json!(""),
+        json!(42),
+        json!([hex.clone()]),
+    ];
+    for hash in cases {
+        assert_manifest_defect(set_hash("wasm", hash), Rule::ArtifactHash, "wasm.hash");
+    }
+    assert_manifest_defect(set_hash("abi", json!(null)), Rule::ArtifactHash, "abi.hash");
+    // The message says what to remove, not just that the value is wrong.
+    let prefixed = json!(format!("sha256:{hex}"));
+    let report = verify(&standard_with(set_hash("wasm", prefixed)));
+    assert!(
+        report.problems[0].message.contains("prefix"),
+        "{}",
+        report.problems[0]
+    );
+}
+
+#[test]
+fn artifact_hash_uppercase_is_accepted() {
+    let upper = sha256_hex(WASM).to_ascii_uppercase();
+    let report = verify(&standard_with(set_hash("wasm", json!(upper))));
+    assert_ok(&report);
+    // Reported in the canonical lowercase form.
+    let bundle = report.bundle.expect("verified");
+    assert_eq!(bundle.artifacts[0].sha256, sha256_hex(WASM));
+}
+
+/// A bundle declaring `wasm.path` = `path`, with the wasm stored at exactly that name.
+fn wasm_at(path: &str) -> Vec<u8> {
+    let mut manifest = base_manifest();
+    manifest.insert("wasm".into(), artifact(path, WASM));
+    let manifest = to_bytes(&signed(manifest, &key()));
+    bundle(|t| {
+        t.file("manifest.json", &manifest)?;
+        t.file(path, WASM)?;
+        t.file("abi.json", ABI)
+    })
+}
+
+#[test]
+fn artifact_path_rules() {
+    assert_ok(&verify(&wasm_at("app.wasm")));
+    for bad in [
+        "",
+        "app\0.wasm",
+        "build\\app.wasm",
+        "/app.wasm",
+        "c:app.wasm",
+        "C:/app.wasm",
+        "../app.wasm",
+        "build/../app.wasm",
+        "build/..",
+        "..",
+    ] {
+        let report = verify(&wasm_at(bad));
+        assert_refused(&report, Rule::ArtifactPath, "wasm.path");
+    }
+}
+
+#[test]
+fn artifact_paths_in_subfolders_are_accepted() {
+    for good in [
+        "build/app.wasm",
+        "a/b/c/app.wasm",
+        "app..wasm",
+        "..app.wasm",
+        "x/.../app.wasm",
+    ] {
+        assert_ok(&verify(&wasm_at(good)));
+    }
+}
+
+#[test]
+fn artifact_path_rules_apply_to_services() {
+    assert_ok(&verify(&services_with(|_| {})));
+    let report = verify(&services_with(service(1, |s| {
+        s["wasm"]["path"] = json!("../auth.wasm");
+    })));
+    assert_refused(&report, Rule::ArtifactPath, "services[1].wasm.path");
+}
+
+#[test]
+fn artifact_path_rules_apply_to_an_overridden_top_level_wasm() {
+    assert_ok(&verify(&services_with(|_| {})));
+    let report = verify(&services_with(set("wasm", artifact("/abs.wasm", WASM))));
+    assert_refused(&report, Rule::ArtifactPath, "wasm.path");
+}
+
+// --- which wasm -----------------------------------------------------------------------------
+
+#[test]
+fn no_wasm() {
+    assert_manifest_defect(remove("wasm"), Rule::NoWasm, "wasm");
+    assert_manifest_defect(set("wasm", Value::Null), Rule::NoWasm, "wasm");
+    assert_manifest_defect(
+        |m| {
+            m.remove("wasm");
+            m.insert("services".into(), json!([]));
+        },
+        Rule::NoWasm,
+        "wasm",
+    );
+}
+
+#[test]
+fn abi_is_optional_and_may_be_null() {
+    let manifest = signed(
+        {
+            let mut m = base_manifest();
+            m.insert("abi".into(), Value::Null);
+            m
+        },
+        &key(),
+    );
+    let text = to_bytes(&manifest);
+    let bytes = bundle(|t| {
+        t.file("manifest.json", &text)?;
+        t.file("app.wasm", WASM)
+    });
+    let report = verify(&bytes);
+    assert_ok(&report);
+    assert_eq!(report.bundle.expect("verified").artifacts.len(), 1);
+}
+
+#[test]
+fn services_override_top_level_wasm() {
+    // services wins; the top-level wasm is not required in the archive, only warned about.
+    let report = verify(&services_with(|m| {
+        m.insert("wasm".into(), artifact("legacy.wasm", WASM));
+        m.insert("abi".into(), artifact("legacy-abi.json", ABI));
+    }));
+    assert_ok(&report);
+    let warned: Vec<Rule> = report.warnings.iter().map(|w| w.rule).collect();
+    assert_eq!(warned, [Rule::ServicesOverride]);
+    let fields: Vec<String> = report
+        .bundle
+        .expect("verified")
+        .artifacts
+        .iter()
+        .map(|a| a.field.clone())
+        .collect();
+    assert_eq!(
+        fields,
+        ["services[0].wasm", "services[0].abi", "services[1].wasm"]
+    );
+
+    // Without the top-level wasm there is nothing to warn about.
+    let report = verify(&services_with(|_| {}));
+    assert_ok(&report);
+    assert!(report.warnings.is_empty());
+}
+
+#[test]
+fn services_with_a_shared_path() {
+    let mut manifest = services_manifest();
+    manifest["services"][1]["wasm"] = artifact("services/store.wasm", WASM);
+    let text = to_bytes(&signed(manifest, &key()));
+    let bytes = bundle(|t| {
+        t.file("manifest.json", &text)?;
+        t.file("services/store.wasm", WASM)?;
+        t.file("services/store-abi.json", ABI)
+    });
+    let report = verify(&bytes);
+    assert_ok(&report);
+    let services: Vec<Option<String>> = report
+        .bundle
+        .expect("verified")
+        .artifacts
+        .iter()
+        .map(|a| a.service.clone())
+        .collect();
+    assert_eq!(
+        services,
+        [
+            Some("store".into()),
+            Some("store".into()),
+            Some("auth".into())
+        ]
+    );
+}
+
+// --- what is signed -------------------------------------------------------------------------
+
+#[test]
+fn unknown_fields_are_kept_and_signed() {
+    let edit = |m: &mut Map<String, Value>| {
+        m.insert("migrations".into(), json!([]));
+        m.insert(
+            "x-extra".into(),
+            json!({"ratio": 1.5e3, "big": 1e21, "list": [1, "two"]}),
+        );
+    };
+    let mut manifest = base_manifest();
+    edit(&mut manifest);
+    let manifest = signed(manifest, &key());
+    let report = verify(&standard(&manifest));
+    assert_ok(&report);
+    let parsed = report.manifest.expect("parsed");
+    assert_eq!(parsed["migrations"], json!([]));
+    assert_eq!(parsed["x-extra"]["list"], json!([1, "two"]));
+    let canonical = mpk_registry::canonical::signed_bytes(&parsed);
+    let canonical = String::from_utf8(canonical).expect("UTF-8");
+    assert!(canonical.contains("\"x-extra\":{\"big\":1e+21,\"list\":[1,\"two\"],\"ratio\":1500}"));
+
+    // Changing an unknown field after signing breaks the signature.
+    let mut changed = manifest.clone();
+    changed["x-extra"]["ratio"] = json!(1501);
+    assert_refused(
+        &verify(&standard(&changed)),
+        Rule::SignatureInvalid,
+        "signature.signature",
+    );
+    let mut removed = manifest;
+    removed.remove("migrations");
+    assert_refused(
+        &verify(&standard(&removed)),
+        Rule::SignatureInvalid,
+        "signature.signature",
+    );
+}
+
+#[test]
+fn top_level_underscore_keys_are_not_signed() {
+    let mut manifest = signed(base_manifest(), &key());
+    manifest.insert("_local".into(), json!("added after signing"));
+    manifest.insert("_".into(), json!({"any": 1}));
+    let report = verify(&standard(&manifest));
+    assert_ok(&report);
+    assert_eq!(
+        report.manifest.expect("parsed")["_local"],
+        json!("added after signing")
+    );
+}
+
+#[test]
+fn nested_underscore_keys_are_signed() {
+    let mut with_note = base_manifest();
+    with_note["metadata"]["_note"] = json!("signed");
+    assert_ok(&verify(&standard(&signed(with_note, &key()))));
+
+    let mut manifest = signed(base_manifest(), &key());
+    manifest["metadata"]["_note"] = json!("added after signing");
+    assert_refused(
+        &verify(&standard(&manifest)),
+        Rule::SignatureInvalid,
+        "signature.signature",
+    );
+}
+
+#[test]
+fn equal_numbers_in_other_forms_keep_the_signature() {
+    // 1.5e3 and 1500 are one number to JCS, so rewriting it keeps the signature valid.
+    let mut manifest = base_manifest();
+    manifest.insert("x-n".into(), json!(1500));
+    let text = String::from_utf8(to_bytes(&signed(manifest, &key()))).expect("UTF-8");
+    assert!(text.contains("\"x-n\": 1500"));
+    let rewritten = text.replacen("\"x-n\": 1500", "\"x-n\": 1.5e3", 1);
+    assert_ok(&verify(&raw_manifest(rewritten.as_bytes())));
+}
+
+// --- many problems at once ------------------------------------------------------------------
+
+#[test]
+fn every_manifest_problem_is_listed() {
+    let report = verify(&standard_with(|m| {
+        m.insert("package".into(), json!("bad/package"));
+        m.insert("appVersion".into(), json!("1.0.0+meta"));
+        m.insert("minRuntimeVersion".into(), json!("soon"));
+        m.remove("version");
+        m["wasm"]["hash"] = Value::Null;
+        m["abi"]["path"] = json!("../abi.json");
+    }));
+    assert_rules(
+        &report,
+        &[
+            Rule::Package,
+            Rule::AppVersion,
+            Rule::MinRuntimeVersion,
+            Rule::Required,
+            Rule::ArtifactHash,
+            Rule::ArtifactPath,
+        ],
+    );
+    assert_eq!(report.problems.len(), 6);
+}
