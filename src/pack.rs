@@ -15,27 +15,33 @@ use sha2::{Digest, Sha256};
 
 use crate::signature;
 
-/// Where an artifact is declared in a manifest (`wasm`, `abi`, `services[i].wasm|abi`).
+/// The artifact objects of a manifest in cargo-mero's order: `wasm`, `abi`, then each
+/// service's `wasm` and `abi`.
 fn artifact_slots(manifest: &mut Map<String, Value>) -> Vec<&mut Map<String, Value>> {
-    let mut slots = Vec::new();
-    let mut services = None;
-    for (key, value) in manifest.iter_mut() {
+    let (mut slots, services) = wasm_abi_services(manifest);
+    for service in services.into_iter().flatten() {
+        if let Value::Object(service) = service {
+            slots.extend(wasm_abi_services(service).0);
+        }
+    }
+    slots
+}
+
+/// An object's `wasm` then `abi` artifact objects, and its `services` array.
+#[allow(clippy::type_complexity)]
+fn wasm_abi_services(
+    object: &mut Map<String, Value>,
+) -> (Vec<&mut Map<String, Value>>, Option<&mut Vec<Value>>) {
+    let (mut wasm, mut abi, mut services) = (None, None, None);
+    for (key, value) in object.iter_mut() {
         match (key.as_str(), value) {
-            ("wasm" | "abi", Value::Object(a)) => slots.push(a),
+            ("wasm", Value::Object(a)) => wasm = Some(a),
+            ("abi", Value::Object(a)) => abi = Some(a),
             ("services", Value::Array(s)) => services = Some(s),
             _ => {}
         }
     }
-    for service in services.into_iter().flatten() {
-        if let Value::Object(service) = service {
-            for (key, value) in service.iter_mut() {
-                if let ("wasm" | "abi", Value::Object(a)) = (key.as_str(), value) {
-                    slots.push(a);
-                }
-            }
-        }
-    }
-    slots
+    (wasm.into_iter().chain(abi).collect(), services)
 }
 
 /// Fills in each artifact's `hash` and `size` from the files under `root`, signs the manifest
