@@ -361,11 +361,13 @@ fn trim_nul(mut name: Vec<u8>) -> Vec<u8> {
     name
 }
 
-/// The path a node compares against: UTF-8 with one leading `./` dropped. Names that are not
-/// UTF-8 can never equal a declared path.
+/// The path a node compares against: UTF-8 with one leading `./` dropped (and the trailing
+/// `/` tar writes on folder names, so a folder at a declared path is named as such). Names
+/// that are not UTF-8 can never equal a declared path.
 fn normalize(raw: &[u8]) -> Option<String> {
     let name = std::str::from_utf8(raw).ok()?;
-    Some(name.strip_prefix("./").unwrap_or(name).to_owned())
+    let name = name.strip_prefix("./").unwrap_or(name);
+    Some(name.strip_suffix('/').unwrap_or(name).to_owned())
 }
 
 fn hash(reader: &mut impl Read) -> io::Result<[u8; 32]> {

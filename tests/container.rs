@@ -642,6 +642,12 @@ fn artifact_not_file_hardlink() {
 }
 
 #[test]
+fn artifact_not_file_directory_with_trailing_slash() {
+    let report = verify(&artifact_layout(|t| t.directory("app.wasm/")));
+    assert_rules(&report, &[Rule::ArtifactNotFile]);
+}
+
+#[test]
 fn artifact_not_file_directory() {
     assert_ok(&verify(&artifact_layout(|t| t.file("app.wasm", WASM))));
     let report = verify(&artifact_layout(|t| t.directory("app.wasm")));
