@@ -1,8 +1,9 @@
 //! The verification cache: an unchanged bundle is not verified twice.
 //!
-//! Entries are keyed by the bundle's content identity — its git blob id when git tracks it
-//! unmodified, else its SHA-256 — together with the tool version and every policy input. Never
-//! by path, mtime or size: an edited bundle always gets a new key. Only passing verdicts are
+//! Entries are keyed by the bundle's content identity — the SHA-256 of its bytes — together with
+//! the tool version and every policy input. Never by path, mtime or size: an edited bundle
+//! always gets a new key. (Git blob ids would be free only while git's index is fresh; right
+//! after a clone git re-hashes every file to tell, which costs more than hashing them here.) Only passing verdicts are
 //! stored. Each entry carries a digest of itself; a damaged one is ignored with a warning and
 //! the bundle is verified again. Deleting the folder is always safe.
 
@@ -70,18 +71,13 @@ impl Cache {
 
     /// The key of a bundle: its content identity plus the salt.
     pub fn key(&self, file: &BundleFile) -> Result<String> {
-        let identity = match &file.blob {
-            Some(blob) => format!("git-blob:{blob}"),
-            None => {
-                let mut hasher = Sha256::new();
-                let mut f = fs::File::open(&file.path)
-                    .with_context(|| format!("cannot read {}", file.path.display()))?;
-                std::io::copy(&mut f, &mut hasher)?;
-                format!("sha256:{}", hex::encode(hasher.finalize()))
-            }
-        };
+        let mut hasher = Sha256::new();
+        fs::File::open(&file.path)
+            .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
+            .with_context(|| format!("cannot read {}", file.path.display()))?;
+        let identity = hex::encode(hasher.finalize());
         Ok(hex::encode(Sha256::digest(format!(
-            "{}\n{identity}",
+            "{}\nsha256:{identity}",
             self.salt
         ))))
     }

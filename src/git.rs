@@ -54,6 +54,12 @@ impl WorkTree {
         Ok(out.stdout)
     }
 
+    /// Every tracked file below the directory. Reads only the index: unlike asking which files
+    /// are modified, it never makes git re-hash a freshly checked-out tree.
+    pub fn tracked_paths(&self) -> Result<Vec<String>> {
+        Ok(split_nul(&self.run(&["ls-files", "-z", "--", "."])?))
+    }
+
     /// Every tracked file below the directory, with its blob id.
     pub fn tracked(&self) -> Result<Vec<Tracked>> {
         let modified: BTreeSet<String> =

@@ -21,8 +21,6 @@ pub struct BundleFile {
     pub dir: String,
     /// Unix time of the commit that added it, when git knows.
     pub added: Option<i64>,
-    /// Git blob id when tracked and unmodified: a content identity that costs nothing.
-    pub blob: Option<String>,
 }
 
 /// Everything `build` and `check` read from the source folder.
@@ -52,14 +50,8 @@ pub fn discover(root: &Path) -> Result<Source> {
         );
     }
     let git = WorkTree::discover(root);
-    let (files, added): (Vec<Listed>, BTreeMap<String, i64>) = match &git {
-        Some(tree) => (
-            tree.tracked()?
-                .into_iter()
-                .map(|t| (t.path, t.blob))
-                .collect(),
-            tree.added_times()?,
-        ),
+    let (files, added) = match &git {
+        Some(tree) => (tree.tracked_paths()?, tree.added_times()?),
         None => (walk(root)?, BTreeMap::new()),
     };
     let mut source = Source {
@@ -71,7 +63,7 @@ pub fn discover(root: &Path) -> Result<Source> {
         },
         ..Default::default()
     };
-    for (rel, blob) in files {
+    for rel in files {
         let path = root.join(&rel);
         let parts: Vec<&str> = rel.split('/').collect();
         match parts.as_slice() {
@@ -104,7 +96,6 @@ pub fn discover(root: &Path) -> Result<Source> {
                     dir: (*dir).to_owned(),
                     rel,
                     path,
-                    blob,
                 });
             }
             _ if rel.ends_with(".mpk") => source.misplaced.push(rel),
@@ -129,11 +120,8 @@ impl Source {
     }
 }
 
-/// A listed file: its `/`-separated path relative to the source, and its git blob id.
-type Listed = (String, Option<String>);
-
 /// Every file below `root`, relative and `/`-separated, when there is no git.
-fn walk(root: &Path) -> Result<Vec<Listed>> {
+fn walk(root: &Path) -> Result<Vec<String>> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
         let entry = entry.with_context(|| format!("cannot list {}", root.display()))?;
@@ -148,7 +136,7 @@ fn walk(root: &Path) -> Result<Vec<Listed>> {
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect();
-        files.push((rel.join("/"), None));
+        files.push(rel.join("/"));
     }
     Ok(files)
 }

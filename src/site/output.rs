@@ -3,9 +3,11 @@
 //! Everything goes into a fresh folder beside the output; only a complete build replaces the
 //! output, by swapping the two folders in one step where the OS allows it.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
@@ -18,6 +20,8 @@ const MARKER_TEXT: &str =
 pub struct Staging {
     dir: tempfile::TempDir,
     out: PathBuf,
+    /// Folders already created, so each is made once rather than once per file.
+    made: Mutex<HashSet<PathBuf>>,
 }
 
 impl Staging {
@@ -51,6 +55,7 @@ impl Staging {
         let staging = Staging {
             dir,
             out: out.to_path_buf(),
+            made: Mutex::new(HashSet::new()),
         };
         staging.write(MARKER, MARKER_TEXT.as_bytes())?;
         Ok(staging)
@@ -59,8 +64,14 @@ impl Staging {
     fn target(&self, rel: &str) -> Result<PathBuf> {
         let path = self.dir.path().join(rel);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
+            if !self.made.lock().expect("folders lock").contains(parent) {
+                fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+                self.made
+                    .lock()
+                    .expect("folders lock")
+                    .insert(parent.to_path_buf());
+            }
         }
         Ok(path)
     }
@@ -114,7 +125,24 @@ fn swap(new: &Path, out: &Path) -> io::Result<()> {
         return fs::rename(new, out);
     }
     exchange(new, out)?;
-    fs::remove_dir_all(new)
+    remove_tree(new)
+}
+
+/// Removes a previous site, its top-level folders in parallel (a large site has tens of
+/// thousands of files).
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    use rayon::prelude::*;
+    let children: Vec<PathBuf> = fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<io::Result<_>>()?;
+    children.par_iter().try_for_each(|child| {
+        if child.is_dir() {
+            fs::remove_dir_all(child)
+        } else {
+            fs::remove_file(child)
+        }
+    })?;
+    fs::remove_dir(dir)
 }
 
 /// Swaps two paths in one step (Linux `renameat2(RENAME_EXCHANGE)`), so there is no moment
