@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# Measures `mpk-registry build` against the floor (read + gunzip + SHA-256 of every bundle, on
+# all cores), on generated corpora, and writes the numbers to target/bench/results.md.
+#
+#   bench/run.sh                 everything (about 7 minutes on 2 cores, plus about 3 to
+#                                generate the corpora the first time)
+#   REPS=5 bench/run.sh          more repetitions of each 10k-corpus step (default 3)
+#   SKIP_100K=1 SKIP_VARIANTS=1 SKIP_HUGE=1 bench/run.sh   a quick run
+#   BENCH_DIR=/dev/shm/mpk-bench bench/run.sh    on tmpfs (no disk effects; needs ~6 GiB of RAM,
+#                                which stays in use until the folder is deleted)
+#   SYNC=1 ...                   sync before every measured step (all earlier writes on disk)
+#   DISK_DIR=target/bench-disk   also the 10k corpus on disk, page cache warm and dropped
+#   BENCH_DIR=/tmp/b C10K_APPS=20 C100K_APPS=50 HUGE_BYTES=1048576 REPS=1 bench/run.sh   a dry run
+#
+# Corpora live in $BENCH_DIR/<name> (default target/bench) and are reused when their
+# parameters match. Every step runs under /usr/bin/time -v (wall time from the shell clock,
+# peak RSS and CPU time from time). Steps run with a warm page cache: the floor gets a
+# discarded warm-up run first, so floor and build see the same cache state. With DISK_DIR the
+# 10k corpus is also measured on disk, including from a dropped page cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BENCH=${BENCH_DIR:-$ROOT/target/bench}
+BIN=$BENCH/bin
+LOGS=$BENCH/logs
+TSV=$BENCH/results.tsv
+REPS=${REPS:-3}
+REPS_100K=${REPS_100K:-1}
+mkdir -p "$BENCH" "$BIN" "$LOGS"
+rm -f "$LOGS"/* "$TSV"
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+if [[ ! -x /usr/bin/time ]]; then
+  say "installing GNU time"
+  apt-get install -y time >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y time >/dev/null; }
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Binaries. The default build is the crate's own release build; the variants differ only in
+# the inflate / SHA-256 backend and share one separate target folder.
+
+say "building release binaries"
+cargo build --release --quiet --bin mpk-registry --example bench_floor --example bench_corpus
+mkdir -p "$BIN/default"
+cp target/release/mpk-registry target/release/examples/bench_floor target/release/examples/bench_corpus "$BIN/default/"
+
+declare -A VARIANT_FEATURES=(
+  [miniz]="--no-default-features --features miniz"
+  [zlib-rs-nodetect]="--no-default-features --features flate2/zlib-rs"
+  [soft-sha]="--features soft-sha"
+)
+VARIANTS=(miniz zlib-rs-nodetect soft-sha)
+if [[ -z ${SKIP_VARIANTS:-} ]]; then
+  for v in "${VARIANTS[@]}"; do
+    say "building variant $v (${VARIANT_FEATURES[$v]})"
+    # shellcheck disable=SC2086
+    CARGO_TARGET_DIR=$ROOT/target/bench-variants cargo build --release --quiet \
+      --bin mpk-registry --example bench_floor ${VARIANT_FEATURES[$v]}
+    mkdir -p "$BIN/$v"
+    cp target/bench-variants/release/mpk-registry target/bench-variants/release/examples/bench_floor "$BIN/$v/"
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Corpora
+
+# corpus NAME APPS VERSIONS WASM_BYTES [ALPHABET]: generates target/bench/NAME unless it is
+# already there with the same parameters (and puts it back at its base commit).
+corpus() {
+  local name=$1 apps=$2 versions=$3 wasm=$4 alphabet=${5:-256}
+  local dir=$BENCH/$name
+  local params="--apps $apps --versions $versions --wasm-bytes $wasm --alphabet $alphabet --seed 1"
+  if [[ -f $dir/.params ]] && [[ $(head -1 "$dir/.params") == "$params" ]]; then
+    local base
+    base=$(sed -n 2p "$dir/.params")
+    if [[ $(git -C "$dir" rev-parse HEAD) != "$base" ]]; then
+      git -C "$dir" reset -q --hard "$base"
+      git -C "$dir" clean -qfd registry-src
+    fi
+    say "reusing corpus $name ($params)"
+  else
+    say "generating corpus $name ($params)"
+    local t0=$(date +%s%N)
+    # shellcheck disable=SC2086
+    "$BIN/default/bench_corpus" "$dir" $params >&2
+    printf '%s\n%s\n' "$params" "$(git -C "$dir" rev-parse HEAD)" >"$dir/.params"
+    echo "generated $name in $(( ($(date +%s%N) - t0) / 1000000 )) ms" >&2
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Measuring
+
+# measure CORPUS STEP REP CMD...: one timed run, appended to results.tsv.
+measure() {
+  local corpus=$1 step=$2 rep=$3
+  shift 3
+  local log=$LOGS/$corpus.${step//\//_}.$rep.log tv=$LOGS/$corpus.${step//\//_}.$rep.time
+  local load t0 t1
+  [[ -n ${SYNC:-} ]] && sync
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  t0=$(date +%s%N)
+  if ! /usr/bin/time -v -o "$tv" "$@" >"$log" 2>&1; then
+    echo "FAILED: $corpus $step: $*" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  t1=$(date +%s%N)
+  local rss user sys
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tv")
+  user=$(awk -F': ' '/User time/ {print $2}' "$tv")
+  sys=$(awk -F': ' '/System time/ {print $2}' "$tv")
+  printf '%s\t%s\t%s\t%.3f\t%.1f\t%s\t%s\t%s\n' "$corpus" "$step" "$rep" \
+    "$(echo "($t1 - $t0) / 1000000000" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
+    "$user" "$sys" "$load" >>"$TSV"
+  printf '  %-10s %-22s rep %s: %6.3f s, %6.1f MiB (load %s)\n' "$corpus" "$step" "$rep" \
+    "$(echo "($t1 - $t0) / 1000000000" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$load" >&2
+}
+
+# The line `build -v` prints; fails unless exactly EXPECTED bundles were verified.
+expect_verified() {
+  local log=$1 expected=$2 line
+  line=$(grep -E '^[0-9]+ bundle\(s\): [0-9]+ verified' "$log")
+  if [[ $(awk '{print $3}' <<<"$line") != "$expected" ]]; then
+    echo "expected $expected verified bundle(s), got: $line" >&2
+    exit 1
+  fi
+  echo "$line" >>"$BENCH/verified.txt"
+}
+
+can_drop() { sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; }
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# Moves a corpus' site and cache out of the way (a rename; deleted at the end, since deleting
+# tens of thousands of files can take minutes on some disks).
+fresh() {
+  local dir=$BENCH/$1 n
+  mkdir -p "$BENCH/trash"
+  for x in out cache; do
+    if [[ -e $dir/$x ]]; then
+      n=$(mktemp -u "$BENCH/trash/$1.$x.XXXXXX")
+      mv "$dir/$x" "$n"
+    fi
+  done
+}
+
+TRASH_MS=0
+empty_trash() {
+  local t0
+  t0=$(date +%s%N)
+  rm -rf "$BENCH/trash"
+  TRASH_MS=$((TRASH_MS + ($(date +%s%N) - t0) / 1000000))
+}
+
+# build_cold CORPUS STEP REP [BIN]: empty cache, no previous site, and a git index whose stat
+# data matches the work tree, as after a fresh checkout in CI. (A build hard-links the bundles
+# into the site, which changes their ctime, so git's index would otherwise look stale.)
+build_cold() {
+  local corpus=$1 step=$2 rep=$3 bin=${4:-$BIN/default} dir=$BENCH/$1
+  fresh "$corpus"
+  git -C "$dir" update-index -q --refresh >/dev/null || true
+  measure "$corpus" "$step" "$rep" "$bin/mpk-registry" build "$dir/registry-src" \
+    -o "$dir/out" --cache "$dir/cache" -v
+  expect_verified "$LOGS/$corpus.${step//\//_}.$rep.log" "$(git -C "$dir" ls-files -- '*.mpk' | wc -l)"
+}
+
+# build_again CORPUS STEP REP EXPECTED [ENV...]: the same build again, keeping site and cache.
+build_again() {
+  local corpus=$1 step=$2 rep=$3 expected=$4 dir=$BENCH/$1
+  shift 4
+  measure "$corpus" "$step" "$rep" env "$@" "$BIN/default/mpk-registry" build "$dir/registry-src" \
+    -o "$dir/out" --cache "$dir/cache" -v
+  expect_verified "$LOGS/$corpus.${step//\//_}.$rep.log" "$expected"
+}
+
+floor() {
+  local corpus=$1 step=$2 rep=$3 bin=${4:-$BIN/default}
+  shift $(($# < 4 ? $# : 4))
+  measure "$corpus" "$step" "$rep" "$bin/bench_floor" "$BENCH/$corpus/registry-src" "$@"
+}
+
+# The full sequence on one corpus: floor (and its parts), cold, warm, warm after adding one
+# bundle, sizes. The floor steps are cheap, so they get at least 5 interleaved repetitions.
+suite() {
+  local corpus=$1 reps=$2 dir=$BENCH/$1
+  local floor_reps=$((reps > 5 ? reps : 5))
+  "$BIN/default/bench_floor" "$dir/registry-src" >/dev/null # warm the page cache
+  for r in $(seq "$floor_reps"); do
+    floor "$corpus" floor "$r"
+    floor "$corpus" floor+file-sha "$r" "$BIN/default" --hash-file
+    floor "$corpus" read+gunzip "$r" "$BIN/default" --no-sha
+    floor "$corpus" read-only "$r" "$BIN/default" --read-only
+    # Reading and hashing every file: what computing every cache key costs.
+    floor "$corpus" read+file-sha "$r" "$BIN/default" --read-only --hash-file
+  done
+  # The git commands `build` runs to list the source (src/source.rs, src/git.rs), on their own.
+  for r in $(seq "$floor_reps"); do
+    measure "$corpus" git-listing "$r" bash -c 'cd "$1" &&
+      git rev-parse --is-inside-work-tree >/dev/null &&
+      git -c core.quotePath=false ls-files -z -- . >/dev/null &&
+      git -c core.quotePath=false ls-files -z --others --exclude-standard -- "*.mpk" >/dev/null &&
+      git -c core.quotePath=false log --diff-filter=A --no-renames --relative --format=%x01%ct --name-only -- . >/dev/null' \
+      _ "$dir/registry-src"
+  done
+  for r in $(seq "$reps"); do build_cold "$corpus" cold "$r"; done
+  for r in $(seq "$reps"); do build_again "$corpus" warm "$r" 0; done
+  # Each repetition adds another new version of app 0 (one day after the corpus commit).
+  for r in $(seq "$reps"); do
+    # shellcheck disable=SC2046
+    "$BIN/default/bench_corpus" "$dir" --add-one $(sed -n 1p "$dir/.params") >&2
+    build_again "$corpus" warm+add-one "$r" 1
+  done
+  sizes "$corpus"
+  git -C "$dir" reset -q --hard "$(sed -n 2p "$dir/.params")"
+}
+
+sizes() {
+  local corpus=$1 out=$BENCH/$1/out
+  {
+    printf '%s\t%s\t' "$corpus" "$(stat -c %s "$out/index.json")"
+    printf '%s\t' "$(stat -c %s "$out/apps/com.bench.app00001/index.json")"
+    printf '%s\t' "$(find "$out" -type f | wc -l)"
+    printf '%s\t' "$(find "$out" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')"
+    printf '%s\t' "$(find "$out" -type f ! -name '*.mpk' -printf '%s\n' | awk '{s+=$1} END {print s}')"
+    printf '%s\n' "$(find "$BENCH/$1/cache" -type f -printf '%s\n' | awk '{s+=$1; n++} END {print n "\t" s}')"
+  } >>"$BENCH/sizes.tsv"
+}
+
+rm -f "$BENCH/sizes.tsv" "$BENCH/verified.txt" "$BENCH/sha.txt"
+
+# ---------------------------------------------------------------------------------------------
+# Machine
+
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, flags: $(grep -o -w -E 'sha_ni|avx2|avx512f|pclmulqdq' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+  echo "ram: $(free -m | awk '/Mem:/ {print $2}') MiB"
+  echo "kernel: $(uname -sr)"
+  echo "rustc: $(rustc --version)"
+  echo "file system: $(df -T "$BENCH" | awk 'NR==2 {print $2 " on " $1}')"
+  echo "load at start: $(cat /proc/loadavg)"
+} >"$BENCH/machine.txt"
+cat "$BENCH/machine.txt" >&2
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+# Smaller sizes (C10K_APPS=20 ...) only for trying the script out.
+corpus c10k "${C10K_APPS:-1000}" 10 65536
+[[ -z ${SKIP_100K:-} ]] && corpus c100k "${C100K_APPS:-10000}" 10 300
+[[ -z ${SKIP_HUGE:-} ]] && corpus one-400m 1 1 "${HUGE_BYTES:-419430400}" && corpus one-small 1 1 300
+
+say "10,000 bundles"
+suite c10k "$REPS"
+
+if [[ -z ${SKIP_VARIANTS:-} ]]; then
+  say "backends (10,000 bundles)"
+  # Interleaved, so drift in the machine's load hits every variant alike.
+  ALL=(default "${VARIANTS[@]}")
+  for r in $(seq $((REPS > 5 ? REPS : 5))); do
+    for v in "${ALL[@]}"; do floor c10k "floor/$v" "$r" "$BIN/$v"; done
+    for v in "${ALL[@]}"; do floor c10k "read+gunzip/$v" "$r" "$BIN/$v" --no-sha; done
+  done
+  for r in $(seq "$REPS"); do
+    for v in "${ALL[@]}"; do build_cold c10k "cold/$v" "$r" "$BIN/$v"; done
+  done
+  # The same on data deflate can shrink (16 byte values: LZ77 matches and 4-bit Huffman codes),
+  # where the inflate backend matters more than on incompressible wasm.
+  corpus c1k-a16 100 10 65536 16
+  "$BIN/default/bench_floor" "$BENCH/c1k-a16/registry-src" >/dev/null
+  for r in $(seq $((REPS > 5 ? REPS : 5))); do
+    for v in "${ALL[@]}"; do floor c1k-a16 "floor/$v" "$r" "$BIN/$v"; done
+    for v in "${ALL[@]}"; do floor c1k-a16 "read+gunzip/$v" "$r" "$BIN/$v" --no-sha; done
+  done
+  for r in $(seq "$REPS"); do
+    for v in "${ALL[@]}"; do build_cold c1k-a16 "cold/$v" "$r" "$BIN/$v"; done
+  done
+  for r in 1 2 3; do
+    for v in default soft-sha; do
+      "$BIN/$v/bench_floor" --sha-only 1G | tee -a "$BENCH/sha.txt" >&2
+    done
+  done
+fi
+
+echo "page cache: warm for every step unless the step says cold-page-cache" >>"$BENCH/machine.txt"
+
+empty_trash
+if [[ -z ${SKIP_HUGE:-} ]]; then
+  say "one bundle: 400 MiB wasm vs 300 bytes"
+  for c in one-small one-400m; do
+    "$BIN/default/bench_floor" "$BENCH/$c/registry-src" >/dev/null
+    for r in $(seq 2); do build_cold "$c" cold "$r"; done
+    floor "$c" floor 1
+  done
+fi
+
+# On disk (DISK_DIR=target/bench-disk): the 10k corpus, cloned from the one above, with the
+# page cache warm and dropped. A site is removed right after the step that made it, before
+# its blocks reach the disk: on file systems mounted with `discard`, deleting files already
+# written back costs milliseconds each, which the last step shows on purpose.
+if [[ -n ${DISK_DIR:-} ]]; then
+  say "10,000 bundles on disk ($DISK_DIR)"
+  mkdir -p "$DISK_DIR"
+  DISK_DIR=$(cd "$DISK_DIR" && pwd)
+  dd=$DISK_DIR/c10k
+  if [[ ! -f $dd/.params ]] || [[ $(cat "$dd/.params") != "$(cat "$BENCH/c10k/.params")" ]]; then
+    rm -rf "$dd"
+    git clone -q --no-hardlinks "$BENCH/c10k" "$dd"
+    cp "$BENCH/c10k/.params" "$dd/.params"
+  fi
+  git -C "$dd" reset -q --hard "$(sed -n 2p "$dd/.params")"
+  disk_build() { # STEP REP
+    measure c10k-disk "$1" "$2" "$BIN/default/mpk-registry" build "$dd/registry-src" \
+      -o "$dd/out" --cache "$dd/cache" -v
+  }
+  disk_fresh() { rm -rf "$dd/out" "$dd/cache"; git -C "$dd" update-index -q --refresh >/dev/null || true; }
+  disk_fresh
+  "$BIN/default/bench_floor" "$dd/registry-src" >/dev/null
+  for r in 1 2 3; do measure c10k-disk floor "$r" "$BIN/default/bench_floor" "$dd/registry-src"; done
+  for r in 1 2; do disk_fresh; disk_build cold "$r"; done
+  disk_build warm 1
+  if can_drop; then
+    for r in 1 2; do
+      drop_caches
+      measure c10k-disk floor/cold-page-cache "$r" "$BIN/default/bench_floor" "$dd/registry-src"
+      disk_fresh
+      drop_caches
+      disk_build cold/cold-page-cache "$r"
+    done
+    echo "drop_caches: yes (c10k-disk)" >>"$BENCH/machine.txt"
+  fi
+  sync
+  disk_build warm/after-sync 1
+  t0=$(date +%s%N)
+  disk_fresh
+  echo "c10k-disk: removing the last site and cache (written back) took $(( ($(date +%s%N) - t0) / 1000000 )) ms" >>"$BENCH/machine.txt"
+fi
+
+if [[ -z ${SKIP_100K:-} ]]; then
+  say "100,000 bundles"
+  suite c100k "$REPS_100K"
+fi
+
+echo "load at end: $(cat /proc/loadavg)" >>"$BENCH/machine.txt"
+empty_trash
+echo "removing the sites and caches of earlier steps (not timed as a step) took $TRASH_MS ms in all" >>"$BENCH/machine.txt"
+python3 "$ROOT/bench/report.py" "$BENCH" >"$BENCH/results.md"
+say "wrote $BENCH/results.md"
+cat "$BENCH/results.md"
