@@ -75,11 +75,12 @@ impl Cache {
         fs::File::open(&file.path)
             .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
             .with_context(|| format!("cannot read {}", file.path.display()))?;
-        let identity = hex::encode(hasher.finalize());
-        Ok(hex::encode(Sha256::digest(format!(
-            "{}\nsha256:{identity}",
-            self.salt
-        ))))
+        Ok(self.key_for(&hex::encode(hasher.finalize())))
+    }
+
+    /// The key of the bundle whose bytes have this SHA-256.
+    fn key_for(&self, sha256: &str) -> String {
+        hex::encode(Sha256::digest(format!("{}\nsha256:{sha256}", self.salt)))
     }
 
     fn path(&self, key: &str) -> PathBuf {
@@ -102,9 +103,15 @@ impl Cache {
         }
     }
 
-    /// Stores a passing verdict; others are not cached. Failing to write only costs time.
-    pub fn put(&self, key: &str, report: &Report) {
-        let Some(entry) = encode(key, report) else {
+    /// Stores a passing verdict; others are not cached. The key comes from the digest of the
+    /// bytes that were verified, so a file replaced in between is never cached under the
+    /// old bytes' key. Failing to write only costs time.
+    pub fn put(&self, report: &Report) {
+        let Some(bundle) = report.bundle.as_ref().filter(|_| report.ok) else {
+            return;
+        };
+        let key = self.key_for(&bundle.bundle_sha256);
+        let Some(entry) = encode(&key, report) else {
             return;
         };
         let json = serde_json::to_vec(&entry).expect("entries serialize");
@@ -112,7 +119,7 @@ impl Cache {
             digest: hex::encode(Sha256::digest(&json)),
             entry,
         };
-        let path = self.path(key);
+        let path = self.path(&key);
         let written = path
             .parent()
             .map(fs::create_dir_all)

@@ -122,8 +122,8 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
                 None => {
                     verified.fetch_add(1, Ordering::Relaxed);
                     let report = verify::verify_file(&file.path, &file.rel, &verify_options);
-                    if let (Some(c), Some(key)) = (&cache, &key) {
-                        c.put(key, &report);
+                    if let Some(c) = &cache {
+                        c.put(&report);
                     }
                     report
                 }

@@ -1,0 +1,156 @@
+//! The verification cache: what it skips, what it never trusts.
+
+mod registry;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use mpk_registry::site::{self, Outcome};
+use registry::*;
+
+/// Builds with a cache folder of its own; the tool itself must not fail.
+fn build_cached(reg: &Registry, cache: &Path) -> Outcome {
+    let mut options = reg.options(&reg.out(), Some(2));
+    options.cache = Some(cache.to_path_buf());
+    site::build(&options).expect("build runs")
+}
+
+fn cache_entries(cache: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walk(cache);
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).expect("read cache folder") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn two_bundle_registry() -> (Registry, tempfile::TempDir) {
+    let reg = Registry::new();
+    let owner = key(31);
+    reg.publish("com.example.cached", "1.0.0", &owner);
+    reg.publish("com.example.cached", "1.1.0", &owner);
+    (reg, tempfile::tempdir().expect("cache folder"))
+}
+
+#[test]
+fn unchanged_bundles_are_not_verified_again() {
+    let (reg, cache) = two_bundle_registry();
+    assert_eq!(build_cached(&reg, cache.path()).verified, 2);
+    let warm = build_cached(&reg, cache.path());
+    assert!(warm.refused.is_empty());
+    assert_eq!(warm.verified, 0);
+    assert_eq!(warm.bundles, 2);
+}
+
+#[test]
+fn a_new_bundle_is_the_only_one_verified() {
+    let (reg, cache) = two_bundle_registry();
+    build_cached(&reg, cache.path());
+    reg.publish("com.example.cached", "1.2.0", &key(31));
+    let outcome = build_cached(&reg, cache.path());
+    assert_eq!((outcome.bundles, outcome.verified), (3, 1));
+}
+
+#[test]
+fn an_edited_bundle_is_verified_again_even_with_the_same_size_and_mtime() {
+    let (reg, cache) = two_bundle_registry();
+    build_cached(&reg, cache.path());
+    let rel = bundle_rel("com.example.cached", "1.0.0");
+    let path = reg.src().join(&rel);
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    // Flip one byte inside the gzip stream: same size, and the mtime is put back.
+    let mut bytes = reg.read(&rel);
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    reg.write(&rel, &bytes);
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(mtime))
+        .unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+
+    let outcome = build_cached(&reg, cache.path());
+    assert_eq!(outcome.verified, 1, "the edited bundle is verified again");
+    assert!(
+        outcome.refused.iter().any(|r| r.file == rel),
+        "the damaged bundle is refused, not served from the cache"
+    );
+}
+
+#[test]
+fn a_damaged_cache_entry_is_ignored_with_a_warning() {
+    let (reg, cache) = two_bundle_registry();
+    build_cached(&reg, cache.path());
+    let entries = cache_entries(cache.path());
+    assert_eq!(entries.len(), 2);
+    // One entry altered inside (still valid JSON), one cut short.
+    let text = fs::read_to_string(&entries[0]).unwrap();
+    let altered = text.replacen("com.example.cached", "com.example.forged", 1);
+    assert_ne!(altered, text);
+    fs::write(&entries[0], altered).unwrap();
+    let bytes = fs::read(&entries[1]).unwrap();
+    fs::write(&entries[1], &bytes[..bytes.len() / 2]).unwrap();
+
+    let outcome = build_cached(&reg, cache.path());
+    assert!(outcome.refused.is_empty());
+    assert_eq!(outcome.verified, 2, "neither damaged entry is trusted");
+    assert_eq!(
+        outcome.cache_warnings.len(),
+        2,
+        "{:?}",
+        outcome.cache_warnings
+    );
+    assert!(outcome.cache_warnings.iter().all(|w| w.contains("damaged")));
+    let catalog = fs::read_to_string(reg.out().join("index.json")).unwrap();
+    assert!(!catalog.contains("forged"));
+    // The entries were rewritten, so the next build uses them again.
+    assert_eq!(build_cached(&reg, cache.path()).verified, 0);
+}
+
+#[test]
+fn a_policy_change_does_not_reuse_verdicts() {
+    let (reg, cache) = two_bundle_registry();
+    build_cached(&reg, cache.path());
+    reg.write("registry.toml", "allow_dev_key = true\n");
+    assert_eq!(build_cached(&reg, cache.path()).verified, 2);
+}
+
+#[test]
+fn refused_bundles_are_not_cached() {
+    let (reg, cache) = two_bundle_registry();
+    let rel = bundle_rel("com.example.cached", "1.0.0");
+    let mut bytes = reg.read(&rel);
+    bytes.extend_from_slice(b"trailing");
+    reg.write(&rel, &bytes);
+    let first = build_cached(&reg, cache.path());
+    assert!(!first.refused.is_empty());
+    assert_eq!(cache_entries(cache.path()).len(), 1);
+    let again = build_cached(&reg, cache.path());
+    assert_eq!(
+        again.verified, 1,
+        "the refused bundle is checked every time"
+    );
+}
+
+#[test]
+fn deleting_the_cache_only_costs_time() {
+    let (reg, cache) = two_bundle_registry();
+    build_cached(&reg, cache.path());
+    let before = tree(&reg.out());
+    fs::remove_dir_all(cache.path()).unwrap();
+    let outcome = build_cached(&reg, cache.path());
+    assert_eq!(outcome.verified, 2);
+    assert_eq!(tree(&reg.out()), before, "the same site either way");
+}
