@@ -16,7 +16,7 @@ use crate::config::{self, OrgConfig, PackageConfig, RegistryConfig};
 use crate::git::WorkTree;
 use crate::policy::{self, Checked};
 use crate::report::{Problem, Rule};
-use crate::source::{self, BundleFile, Source};
+use crate::source::{self, version_in_path, BundleFile, Source};
 use crate::verify::{self, Report};
 use crate::version;
 
@@ -106,25 +106,26 @@ impl Base {
     /// Published versions of `package` at the base, from their file names (which the build
     /// that published them checked against the manifests).
     fn versions(&self, package: &str) -> Vec<(String, String)> {
-        let prefix = format!("{package}/{package}-");
         self.files
             .keys()
-            .filter_map(|path| {
-                let version = path.strip_prefix(&prefix)?.strip_suffix(".mpk")?;
-                Some((path.clone(), version.to_owned()))
-            })
+            .filter_map(|path| Some((path.clone(), version_in_path(package, path)?.to_owned())))
             .collect()
     }
 
     fn may_change(&self, package: &str, actor: &str) -> bool {
         self.packages.get(package).is_some_and(|p| {
-            p.owners.iter().any(|o| o.eq_ignore_ascii_case(actor))
+            names(&p.owners, actor)
                 || p.org
                     .as_ref()
                     .and_then(|org| self.orgs.get(org))
-                    .is_some_and(|org| org.members.iter().any(|m| m.eq_ignore_ascii_case(actor)))
+                    .is_some_and(|org| names(&org.members, actor))
         })
     }
+}
+
+/// Whether a list of GitHub logins names `actor` (logins are case-insensitive).
+fn names(logins: &[String], actor: &str) -> bool {
+    logins.iter().any(|l| l.eq_ignore_ascii_case(actor))
 }
 
 /// Runs the gate. `Err` means it could not run (not a git work tree, unknown revision).
@@ -167,7 +168,7 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
 
     let mut reports: BTreeMap<String, Report> = changed
         .keys()
-        .map(|path| (path.clone(), empty_report(path)))
+        .map(|path| (path.clone(), Report::for_file(path, Vec::new())))
         .collect();
 
     // Bundles: verify the added ones, and the first version of every package they touch.
@@ -247,33 +248,17 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
     })
 }
 
-fn empty_report(file: &str) -> Report {
-    Report {
-        file: file.to_owned(),
-        ok: true,
-        problems: Vec::new(),
-        warnings: Vec::new(),
-        bundle: None,
-        manifest: None,
-    }
-}
-
 /// The bundle that decides a package's owner: its earliest published at the base.
 fn first_published<'a>(head: &'a Source, base: &Base, package: &str) -> Option<&'a BundleFile> {
     head.bundles
         .iter()
         .filter(|b| b.dir == package && base.files.contains_key(&b.rel))
         .min_by(|a, b| {
-            let version = |f: &BundleFile| {
-                f.rel
-                    .trim_start_matches(&format!("{package}/{package}-"))
-                    .trim_end_matches(".mpk")
-                    .to_owned()
-            };
+            let version = |f: &'a BundleFile| version_in_path(package, &f.rel).unwrap_or(&f.rel);
             a.added
                 .unwrap_or(i64::MAX)
                 .cmp(&b.added.unwrap_or(i64::MAX))
-                .then_with(|| version::compare(&version(a), &version(b)))
+                .then_with(|| version::compare(version(a), version(b)))
         })
 }
 
@@ -354,25 +339,18 @@ fn check_ownership(
     for path in changed.keys() {
         let parts: Vec<&str> = path.split('/').collect();
         let message = match parts.as_slice() {
-            ["registry.toml"] => (!base
-                .registry
-                .maintainers
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(actor)))
-            .then(|| {
+            ["registry.toml"] => (!names(&base.registry.maintainers, actor)).then(|| {
                 format!("{actor} is not a registry maintainer (registry.toml `maintainers`), so cannot change the registry's settings")
             }),
             ["orgs", org] => {
                 let org = org.trim_end_matches(".toml");
                 match base.orgs.get(org) {
-                    Some(o) if !o.members.iter().any(|m| m.eq_ignore_ascii_case(actor)) => {
+                    Some(o) if !names(&o.members, actor) => {
                         Some(format!(
                             "{actor} is not a member of org {org}, so cannot change its members"
                         ))
                     }
-                    None if !head.orgs.get(org).is_some_and(|o| {
-                        o.members.iter().any(|m| m.eq_ignore_ascii_case(actor))
-                    }) =>
+                    None if !head.orgs.get(org).is_some_and(|o| names(&o.members, actor)) =>
                     {
                         Some(format!("a new org must list {actor} among its members"))
                     }
@@ -394,7 +372,7 @@ fn check_ownership(
                     let names_actor = head
                         .packages
                         .get(*package)
-                        .is_some_and(|p| p.owners.iter().any(|o| o.eq_ignore_ascii_case(actor)));
+                        .is_some_and(|p| names(&p.owners, actor));
                     (!names_actor).then(|| {
                         format!(
                             "{package} is a new package: add {package}/package.toml with owners = [\"{actor}\"]"

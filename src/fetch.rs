@@ -366,9 +366,7 @@ impl Want {
 fn coordinate(text: &str) -> bool {
     (1..=128).contains(&text.len())
         && !text.contains("..")
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && text.bytes().all(crate::manifest::is_coordinate_byte)
 }
 
 /// A path the registry's JSON names: relative, `/`-separated, plain segments only.
@@ -378,9 +376,7 @@ fn site_path(text: &str) -> bool {
             !segment.is_empty()
                 && segment != "."
                 && segment != ".."
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && segment.bytes().all(crate::manifest::is_coordinate_byte)
         })
 }
 

@@ -13,6 +13,12 @@ use crate::report::{Findings, Rule};
 /// Longest `package` / `appVersion` merod's registry client will fetch.
 const MAX_COORDINATE_LEN: usize = 128;
 
+/// Whether a byte may appear in a `package` or `appVersion`: `[A-Za-z0-9._-]`, the
+/// characters merod's registry client fetches.
+pub fn is_coordinate_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
+}
+
 /// Which part of an app an artifact is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -323,7 +329,7 @@ impl Fields<'_> {
         } else {
             value
                 .chars()
-                .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+                .find(|c| !(c.is_ascii() && is_coordinate_byte(*c as u8)))
                 .map(|c| format!("{value:?} contains {c:?}, outside [A-Za-z0-9._-]"))
         };
         match problem {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::identity::application_id;
 use crate::keys::parse_did_key;
 use crate::report::{Problem, Rule};
-use crate::source::{BundleFile, Source};
+use crate::source::{version_in_path, BundleFile, Source};
 use crate::verify::Report;
 use crate::version;
 
@@ -172,11 +172,10 @@ fn check_package_settings(source: &Source) -> Vec<Report> {
     let mut reports = Vec::new();
     for (package, config) in &source.packages {
         let file = format!("{package}/package.toml");
-        let prefix = format!("{package}/{package}-");
         let versions: BTreeSet<&str> = source
             .bundles
             .iter()
-            .filter_map(|b| b.rel.strip_prefix(&prefix)?.strip_suffix(".mpk"))
+            .filter_map(|b| version_in_path(package, &b.rel))
             .collect();
         let mut problems = Vec::new();
         for yank in &config.yanked {
@@ -214,15 +213,9 @@ fn check_package_settings(source: &Source) -> Vec<Report> {
 
 /// A refused file that is not a bundle, with all its problems.
 fn settings_report(file: &str, problems: Vec<(Rule, String)>) -> Report {
-    Report {
-        file: file.to_owned(),
-        ok: false,
-        problems: problems
-            .into_iter()
-            .map(|(rule, message)| Problem::new(rule, file, message))
-            .collect(),
-        warnings: Vec::new(),
-        bundle: None,
-        manifest: None,
-    }
+    let problems = problems
+        .into_iter()
+        .map(|(rule, message)| Problem::new(rule, file, message))
+        .collect();
+    Report::for_file(file, problems)
 }

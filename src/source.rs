@@ -23,6 +23,16 @@ pub struct BundleFile {
     pub added: Option<i64>,
 }
 
+/// The version in a bundle's path `<package>/<package>-<version>.mpk`, if it has that shape.
+/// The file-name rule ties it to the manifest, so it can stand in for the manifest's version.
+pub fn version_in_path<'a>(package: &str, rel: &'a str) -> Option<&'a str> {
+    rel.strip_prefix(package)?
+        .strip_prefix('/')?
+        .strip_prefix(package)?
+        .strip_prefix('-')?
+        .strip_suffix(".mpk")
+}
+
 /// Everything `build` and `check` read from the source folder.
 #[derive(Debug, Clone, Default)]
 pub struct Source {

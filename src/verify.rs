@@ -245,6 +245,19 @@ pub fn inspect_json(report: &Report) -> String {
 }
 
 impl Report {
+    /// A report on a file that is not a bundle (a settings file, a deleted path), with these
+    /// problems; ok when there are none.
+    pub fn for_file(file: &str, problems: Vec<crate::report::Problem>) -> Report {
+        Report {
+            file: file.to_owned(),
+            ok: problems.is_empty(),
+            problems,
+            warnings: Vec::new(),
+            bundle: None,
+            manifest: None,
+        }
+    }
+
     /// The human verdict: a line per bundle, then each problem with its fix.
     pub fn to_text(&self) -> String {
         use std::fmt::Write;

@@ -199,9 +199,7 @@ impl Rewrite {
                     // Captured values become paths: only plain coordinates may pass.
                     if value.is_empty()
                         || value.contains("..")
-                        || !value
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                        || !value.bytes().all(crate::manifest::is_coordinate_byte)
                     {
                         return None;
                     }
