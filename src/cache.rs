@@ -1,11 +1,13 @@
 //! The verification cache: an unchanged bundle is not verified twice.
 //!
-//! Entries are keyed by the bundle's content identity — the SHA-256 of its bytes — together with
-//! the tool version and every policy input. Never by path, mtime or size: an edited bundle
-//! always gets a new key. (Git blob ids would be free only while git's index is fresh; right
-//! after a clone git re-hashes every file to tell, which costs more than hashing them here.) Only passing verdicts are
-//! stored. Each entry carries a digest of itself; a damaged one is ignored with a warning and
-//! the bundle is verified again. Deleting the folder is always safe.
+//! Entries are keyed by the bundle's content identity ([`ContentId`]: its git blob id or its
+//! SHA-256) together with the tool version and every policy input. Never by path, mtime or
+//! size: an edited bundle always gets a new key. Only passing verdicts are stored. Each file
+//! carries a digest of its contents; a damaged one is ignored with a warning and the bundle
+//! is verified again. Deleting the folder is always safe.
+//!
+//! The cache also remembers, per build fingerprint, what a finished build reported
+//! ([`BuildRecord`]), so a build whose inputs did not change can say so without redoing it.
 
 use std::fs;
 use std::io::Write;
@@ -14,16 +16,18 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use base64::Engine;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use crate::content_id::ContentId;
 use crate::manifest::{self, Artifact};
 use crate::report::{Findings, Problem, Rule};
-use crate::source::BundleFile;
 use crate::verify::{self, Report, Verified};
 
 /// Bumped whenever the entry format or the meaning of a verdict changes.
-const FORMAT: &str = "mpk-registry-cache-v1";
+const FORMAT: &str = "mpk-registry-cache-v2";
 
 pub struct Cache {
     dir: PathBuf,
@@ -46,16 +50,37 @@ struct Entry {
     bundle_size: u64,
     manifest_sha256: String,
     artifacts: Vec<Artifact>,
-    /// `(rule code, subject, message)` of each warning.
-    warnings: Vec<(String, String, String)>,
+    warnings: Vec<StoredProblem>,
     manifest: String,
 }
 
+/// `(rule code, subject, message)` of a warning.
+type StoredProblem = (String, String, String);
+
+/// What a finished build reported, under the fingerprint of its inputs.
 #[derive(Serialize, Deserialize)]
-struct Stored {
-    /// SHA-256 of the JSON of `entry`, so damage is detected rather than trusted.
+#[serde(rename_all = "camelCase")]
+struct StoredBuild {
+    fingerprint: String,
+    apps: usize,
+    /// Warnings of published bundles, by file.
+    warnings: Vec<(String, Vec<StoredProblem>)>,
+}
+
+/// The parts of a finished build's outcome that a build of the same inputs reports again.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRecord {
+    pub apps: usize,
+    /// Reports of published bundles that had warnings.
+    pub warnings: Vec<Report>,
+}
+
+/// A cache file: `{"digest": SHA-256 of the entry's JSON text, "entry": …}`.
+#[derive(Deserialize)]
+struct Framed<'a> {
     digest: String,
-    entry: Entry,
+    #[serde(borrow)]
+    entry: &'a RawValue,
 }
 
 impl Cache {
@@ -69,18 +94,9 @@ impl Cache {
         })
     }
 
-    /// The key of a bundle: its content identity plus the salt.
-    pub fn key(&self, file: &BundleFile) -> Result<String> {
-        let mut hasher = Sha256::new();
-        fs::File::open(&file.path)
-            .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
-            .with_context(|| format!("cannot read {}", file.path.display()))?;
-        Ok(self.key_for(&hex::encode(hasher.finalize())))
-    }
-
-    /// The key of the bundle whose bytes have this SHA-256.
-    fn key_for(&self, sha256: &str) -> String {
-        hex::encode(Sha256::digest(format!("{}\nsha256:{sha256}", self.salt)))
+    /// The key of a bundle's verdict: its content identity plus the salt.
+    pub fn key(&self, id: &ContentId) -> String {
+        hex::encode(Sha256::digest(format!("{}\n{id}", self.salt)))
     }
 
     fn path(&self, key: &str) -> PathBuf {
@@ -90,52 +106,112 @@ impl Cache {
     /// The stored verdict for `key`, reported under the name `file`.
     pub fn get(&self, key: &str, file: &str) -> Option<Report> {
         let path = self.path(key);
-        let bytes = fs::read(&path).ok()?;
-        match decode(&bytes, key, file) {
-            Some(report) => Some(report),
-            None => {
-                self.warnings.lock().expect("warnings lock").push(format!(
-                    "ignored a damaged cache entry {} (verifying {file} again)",
-                    path.display()
-                ));
-                None
-            }
+        let entry: Entry = self.load(&path, &format!("verifying {file} again"))?;
+        let report = (entry.key == key).then(|| decode(entry, file)).flatten();
+        if report.is_none() {
+            self.damaged(&path, &format!("verifying {file} again"));
+        }
+        report
+    }
+
+    /// Stores a passing verdict under `key`; others are not cached. The caller makes sure
+    /// `key` names the bytes that were verified.
+    pub fn put(&self, key: &str, report: &Report) {
+        if let Some(entry) = encode(key, report) {
+            self.store(&self.path(key), &entry);
         }
     }
 
-    /// Stores a passing verdict; others are not cached. The key comes from the digest of the
-    /// bytes that were verified, so a file replaced in between is never cached under the
-    /// old bytes' key. Failing to write only costs time.
-    pub fn put(&self, report: &Report) {
-        let Some(bundle) = report.bundle.as_ref().filter(|_| report.ok) else {
-            return;
+    /// What the build with this fingerprint reported, if it finished before.
+    pub fn build_record(&self, fingerprint: &str) -> Option<BuildRecord> {
+        let path = self.build_path(fingerprint);
+        let stored: StoredBuild = self.load(&path, "building again")?;
+        let warnings = (stored.fingerprint == fingerprint)
+            .then(|| {
+                stored
+                    .warnings
+                    .into_iter()
+                    .map(|(file, warnings)| {
+                        Some(Report {
+                            warnings: decode_problems(warnings)?,
+                            ..Report::for_file(&file, Vec::new())
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()
+            })
+            .flatten();
+        if warnings.is_none() {
+            self.damaged(&path, "building again");
+        }
+        Some(BuildRecord {
+            apps: stored.apps,
+            warnings: warnings?,
+        })
+    }
+
+    /// Remembers what the build with this fingerprint reported.
+    pub fn put_build_record(&self, fingerprint: &str, record: &BuildRecord) {
+        let stored = StoredBuild {
+            fingerprint: fingerprint.to_owned(),
+            apps: record.apps,
+            warnings: record
+                .warnings
+                .iter()
+                .map(|r| (r.file.clone(), encode_problems(&r.warnings)))
+                .collect(),
         };
-        let key = self.key_for(&bundle.bundle_sha256);
-        let Some(entry) = encode(&key, report) else {
-            return;
-        };
-        let json = serde_json::to_vec(&entry).expect("entries serialize");
-        let stored = Stored {
-            digest: hex::encode(Sha256::digest(&json)),
-            entry,
-        };
-        let path = self.path(&key);
-        let written = path
-            .parent()
-            .map(fs::create_dir_all)
-            .transpose()
-            .and_then(|_| {
-                let mut tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(&self.dir))?;
-                tmp.write_all(&serde_json::to_vec(&stored).expect("entries serialize"))?;
-                tmp.persist(&path).map_err(|e| e.error)?;
-                Ok(())
-            });
+        self.store(&self.build_path(fingerprint), &stored);
+    }
+
+    fn build_path(&self, fingerprint: &str) -> PathBuf {
+        self.dir.join("builds").join(format!("{fingerprint}.json"))
+    }
+
+    /// Reads a cache file; `None` when it is missing or damaged (with a warning).
+    fn load<T: DeserializeOwned>(&self, path: &Path, consequence: &str) -> Option<T> {
+        let bytes = fs::read(path).ok()?;
+        let entry = serde_json::from_slice::<Framed>(&bytes)
+            .ok()
+            .filter(|f| hex::encode(Sha256::digest(f.entry.get())) == f.digest)
+            .and_then(|f| serde_json::from_str(f.entry.get()).ok());
+        if entry.is_none() {
+            self.damaged(path, consequence);
+        }
+        entry
+    }
+
+    fn damaged(&self, path: &Path, consequence: &str) {
+        self.warn(format!(
+            "ignored a damaged cache entry {} ({consequence})",
+            path.display()
+        ));
+    }
+
+    /// Writes a cache file whole (a reader never sees part of one). Failing to write only
+    /// costs time, so it is a warning.
+    fn store<T: Serialize>(&self, path: &Path, entry: &T) {
+        let json = serde_json::to_string(entry).expect("cache entries serialize");
+        let framed = format!(
+            "{{\"digest\":\"{}\",\"entry\":{json}}}",
+            hex::encode(Sha256::digest(&json))
+        );
+        let dir = path.parent().unwrap_or(&self.dir);
+        let written = fs::create_dir_all(dir).and_then(|()| {
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            tmp.write_all(framed.as_bytes())?;
+            tmp.persist(path).map_err(|e| e.error)?;
+            Ok(())
+        });
         if let Err(e) = written {
-            self.warnings.lock().expect("warnings lock").push(format!(
+            self.warn(format!(
                 "cannot write the cache entry {}: {e}",
                 path.display()
             ));
         }
+    }
+
+    fn warn(&self, warning: String) {
+        self.warnings.lock().expect("warnings lock").push(warning);
     }
 
     /// Warnings gathered so far (damaged entries, unwritable folder).
@@ -157,29 +233,35 @@ fn encode(key: &str, report: &Report) -> Option<Entry> {
         bundle_size: b.bundle_size,
         manifest_sha256: b.manifest_sha256.clone(),
         artifacts: b.artifacts.clone(),
-        warnings: report
-            .warnings
-            .iter()
-            .map(|w| {
-                (
-                    w.rule.code().to_owned(),
-                    w.subject.clone(),
-                    w.message.clone(),
-                )
-            })
-            .collect(),
+        warnings: encode_problems(&report.warnings),
         manifest: base64::engine::general_purpose::STANDARD.encode(&b.manifest_bytes),
     })
 }
 
+fn encode_problems(problems: &[Problem]) -> Vec<StoredProblem> {
+    problems
+        .iter()
+        .map(|p| {
+            (
+                p.rule.code().to_owned(),
+                p.subject.clone(),
+                p.message.clone(),
+            )
+        })
+        .collect()
+}
+
+fn decode_problems(stored: Vec<StoredProblem>) -> Option<Vec<Problem>> {
+    stored
+        .into_iter()
+        .map(|(code, subject, message)| {
+            Some(Problem::new(Rule::from_code(&code)?, subject, message))
+        })
+        .collect()
+}
+
 /// Rebuilds a report, or `None` when anything about the entry does not hold together.
-fn decode(bytes: &[u8], key: &str, file: &str) -> Option<Report> {
-    let stored: Stored = serde_json::from_slice(bytes).ok()?;
-    let json = serde_json::to_vec(&stored.entry).ok()?;
-    if hex::encode(Sha256::digest(&json)) != stored.digest || stored.entry.key != key {
-        return None;
-    }
-    let e = stored.entry;
+fn decode(e: Entry, file: &str) -> Option<Report> {
     let manifest_bytes = base64::engine::general_purpose::STANDARD
         .decode(&e.manifest)
         .ok()?;
@@ -187,13 +269,7 @@ fn decode(bytes: &[u8], key: &str, file: &str) -> Option<Report> {
         return None;
     }
     let manifest = manifest::parse(&manifest_bytes, &mut Findings::default())?;
-    let warnings = e
-        .warnings
-        .into_iter()
-        .map(|(code, subject, message)| {
-            Some(Problem::new(Rule::from_code(&code)?, subject, message))
-        })
-        .collect::<Option<Vec<_>>>()?;
+    let warnings = decode_problems(e.warnings)?;
     Some(Report {
         file: file.to_owned(),
         ok: true,

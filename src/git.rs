@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 
@@ -11,6 +12,13 @@ use anyhow::{bail, Context, Result};
 #[derive(Debug, Clone)]
 pub struct WorkTree {
     dir: PathBuf,
+}
+
+/// How a repository names its objects (`git rev-parse --show-object-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectFormat {
+    Sha1,
+    Sha256,
 }
 
 /// A tracked file, relative to the directory asked about.
@@ -62,24 +70,61 @@ impl WorkTree {
 
     /// Every tracked file below the directory, with its blob id.
     pub fn tracked(&self) -> Result<Vec<Tracked>> {
-        let modified: BTreeSet<String> =
-            split_nul(&self.run(&["ls-files", "-z", "-m", "--", "."])?)
-                .into_iter()
-                .collect();
+        let modified = self.modified()?;
+        let mut staged = self.staged_blobs()?;
+        Ok(self
+            .tracked_paths()?
+            .into_iter()
+            .map(|path| Tracked {
+                blob: staged.remove(&path).filter(|_| !modified.contains(&path)),
+                path,
+            })
+            .collect())
+    }
+
+    /// The blob id the index holds for each tracked file below the directory. Says nothing
+    /// about whether the work-tree file still has those bytes: see [`WorkTree::modified`].
+    pub fn staged_blobs(&self) -> Result<BTreeMap<String, String>> {
         let staged = self.run(&["ls-files", "-z", "-s", "--", "."])?;
-        let mut files = Vec::new();
-        for record in split_nul(&staged) {
-            // "<mode> <blob> <stage>\t<path>"
-            let Some((meta, path)) = record.split_once('\t') else {
-                continue;
-            };
-            let blob = meta.split(' ').nth(1).map(str::to_owned);
-            files.push(Tracked {
-                blob: blob.filter(|_| !modified.contains(path)),
-                path: path.to_owned(),
-            });
+        Ok(split_nul(&staged)
+            .into_iter()
+            .filter_map(|record| {
+                // "<mode> <blob> <stage>\t<path>"; a conflicted path has stages 1-3 instead
+                // of 0 and no single blob.
+                let (meta, path) = record.split_once('\t')?;
+                let mut meta = meta.split(' ');
+                let blob = meta.nth(1)?;
+                (meta.next()? == "0").then(|| (path.to_owned(), blob.to_owned()))
+            })
+            .collect())
+    }
+
+    /// Tracked files whose work-tree bytes differ from the index. Git compares stat data and
+    /// re-hashes (serially) every file whose stat data changed or is too recent to trust.
+    pub fn modified(&self) -> Result<BTreeSet<String>> {
+        Ok(split_nul(&self.run(&["ls-files", "-z", "-m", "--", "."])?)
+            .into_iter()
+            .collect())
+    }
+
+    /// The hash that names this repository's objects.
+    pub fn object_format(&self) -> Result<ObjectFormat> {
+        let out = self.run(&["rev-parse", "--show-object-format"])?;
+        match String::from_utf8_lossy(&out).trim() {
+            "sha1" => Ok(ObjectFormat::Sha1),
+            "sha256" => Ok(ObjectFormat::Sha256),
+            other => bail!("unknown git object format {other:?}"),
         }
-        Ok(files)
+    }
+
+    /// When git last wrote its index. A file changed in or after that second is one git
+    /// cannot vouch for from stat data alone, so asking it about the file means re-hashing.
+    pub fn index_written(&self) -> Result<SystemTime> {
+        let out = self.run(&["rev-parse", "--git-path", "index"])?;
+        let index = self.dir.join(String::from_utf8_lossy(&out).trim());
+        std::fs::metadata(&index)
+            .and_then(|m| m.modified())
+            .with_context(|| format!("cannot read {}", index.display()))
     }
 
     /// `.mpk` files below the directory that git does not track (and does not ignore).

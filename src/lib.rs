@@ -14,6 +14,7 @@ pub mod cache;
 pub mod canonical;
 pub mod check;
 pub mod config;
+pub mod content_id;
 pub mod fetch;
 pub mod git;
 pub mod identity;

@@ -55,7 +55,7 @@ enum Command {
         /// Verification cache folder: unchanged bundles are not verified again. Safe to delete.
         #[arg(long, default_value = ".mpk-cache")]
         cache: PathBuf,
-        /// Verify every bundle, ignoring the cache.
+        /// Verify every bundle and write the whole site, ignoring the cache.
         #[arg(long)]
         no_cache: bool,
         /// Print how many bundles were verified and how many came from the cache.
@@ -204,12 +204,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for warning in &outcome.cache_warnings {
                 eprintln!("warning: {warning}");
             }
-            if verbose {
+            if verbose && outcome.up_to_date {
                 println!(
-                    "{} bundle(s): {} verified, {} from the cache",
+                    "{} bundle(s): 0 verified ({} identified by git's index); inputs unchanged since the site at {} was built",
+                    outcome.bundles,
+                    outcome.identified_by_git,
+                    output.display()
+                );
+            } else if verbose {
+                println!(
+                    "{} bundle(s): {} verified, {} from the cache ({} identified by git's index)",
                     outcome.bundles,
                     outcome.verified,
-                    outcome.bundles - outcome.verified
+                    outcome.bundles - outcome.verified,
+                    outcome.identified_by_git
                 );
             }
             if !outcome.untracked.is_empty() {
@@ -219,7 +227,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     outcome.untracked.join(", ")
                 );
             }
-            if outcome.refused.is_empty() {
+            if outcome.up_to_date {
+                println!(
+                    "up to date {}: {} apps, {} bundles (nothing changed since it was built; --no-cache rebuilds)",
+                    output.display(),
+                    outcome.apps,
+                    outcome.bundles
+                );
+                Ok(ExitCode::SUCCESS)
+            } else if outcome.refused.is_empty() {
                 println!(
                     "built {}: {} apps, {} bundles",
                     output.display(),

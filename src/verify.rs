@@ -14,6 +14,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::bundle::{self, EntryKind, Limits, Scan};
+use crate::content_id::{BlobReader, ContentId};
+use crate::git::ObjectFormat;
 use crate::identity::application_id;
 use crate::keys::{well_known_key, DEV_KEY_SIGNER};
 use crate::manifest::{self, Artifact, Manifest};
@@ -62,20 +64,45 @@ pub struct Verified {
 
 /// Verifies the bundle at `path`; `file` is the name reports use for it.
 pub fn verify_file(path: &Path, file: &str, options: &Options) -> Report {
+    match open(path) {
+        Ok((f, _)) => verify_reader(f, file, options),
+        Err(e) => cannot_open(file, e),
+    }
+}
+
+/// [`verify_file`], also naming the bytes it read as a git blob: the id under which the
+/// verdict may be cached, whatever happened to the file meanwhile.
+pub fn verify_file_as_blob(
+    path: &Path,
+    file: &str,
+    options: &Options,
+    format: ObjectFormat,
+) -> (Report, Option<ContentId>) {
+    match open(path) {
+        Ok((f, len)) => {
+            let mut reader = BlobReader::new(f, format, len);
+            (verify_reader(&mut reader, file, options), reader.finish())
+        }
+        Err(e) => (cannot_open(file, e), None),
+    }
+}
+
+/// Opens a bundle file, with its length.
+fn open(path: &Path) -> std::io::Result<(File, u64)> {
+    let f = File::open(path)?;
+    let meta = f.metadata()?;
     // A folder opens fine on Unix but fails on the first read, which would be reported as
     // a damaged gzip stream; it is a file that cannot be read.
-    let opened = File::open(path).and_then(|f| match f.metadata()?.is_dir() {
-        true => Err(std::io::Error::other("it is a directory")),
-        false => Ok(f),
-    });
-    match opened {
-        Ok(f) => verify_reader(f, file, options),
-        Err(e) => {
-            let mut findings = Findings::default();
-            findings.refuse(Rule::Io, file, format!("cannot open: {e}"));
-            finish(file, findings, None, None)
-        }
+    if meta.is_dir() {
+        return Err(std::io::Error::other("it is a directory"));
     }
+    Ok((f, meta.len()))
+}
+
+fn cannot_open(file: &str, e: std::io::Error) -> Report {
+    let mut findings = Findings::default();
+    findings.refuse(Rule::Io, file, format!("cannot open: {e}"));
+    finish(file, findings, None, None)
 }
 
 /// Verifies a bundle read from `input`.

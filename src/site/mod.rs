@@ -1,10 +1,12 @@
 //! `build`: the registry source folder in, a static site out.
 //!
-//! discover → verify (parallel) → policy → plan → write. Nothing is written unless every bundle
-//! passed; the site is staged beside the output and swapped in whole.
+//! discover → identify → verify (parallel, cached) → policy → plan → write. Nothing is written
+//! unless every bundle passed; the site is staged beside the output and swapped in whole. When
+//! the fingerprint of the inputs is the one the current site was built from, nothing is done.
 
 pub mod api;
 pub mod catalog;
+pub mod fingerprint;
 pub mod hosting;
 pub mod output;
 pub mod pages;
@@ -18,10 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 
-use crate::cache::Cache;
-
+use crate::cache::{BuildRecord, Cache};
+use crate::content_id::{self, ContentId};
 use crate::policy::{self, Checked};
-use crate::source;
+use crate::source::{self, BundleFile, Source};
 use crate::verify::{self, Report};
 use output::Staging;
 use pages::Pages;
@@ -77,6 +79,10 @@ pub struct Outcome {
     pub cache_warnings: Vec<String>,
     /// Bundles left out because git does not track them.
     pub untracked: Vec<String>,
+    /// The inputs were those of the site already at the output, which was left as it was.
+    pub up_to_date: bool,
+    /// Bundles whose content identity came from git's index rather than from reading them.
+    pub identified_by_git: usize,
 }
 
 /// Runs a whole build. `Err` means the tool could not do its job (unreadable source,
@@ -106,36 +112,61 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
         .as_deref()
         .map(|dir| Cache::open(dir, &verify_options))
         .transpose()?;
+    let stamp = options
+        .sign
+        .as_ref()
+        .map(|signing| catalog::Stamp::new(signing, &source))
+        .transpose()?;
+    let mut outcome = Outcome {
+        untracked: source.untracked.clone(),
+        bundles: source.bundles.len(),
+        ..Default::default()
+    };
+
+    // Content identities are needed only to look verdicts up.
+    let ids = match &cache {
+        Some(_) => identify(&source, &mut outcome)?,
+        None => vec![None; source.bundles.len()],
+    };
+    let fingerprint = cache
+        .as_ref()
+        .and_then(|_| fingerprint::fingerprint(&source, &ids, stamp.as_ref()));
+    if let (Some(cache), Some(fp)) = (&cache, &fingerprint) {
+        if output::built_from(&options.out).as_ref() == Some(fp) {
+            if let Some(record) = cache.build_record(fp) {
+                outcome.up_to_date = true;
+                outcome.apps = record.apps;
+                outcome.warnings = record.warnings;
+                return Ok(outcome);
+            }
+        }
+    }
+
     progress.begin(source.bundles.len() as u64);
     let verified = AtomicUsize::new(0);
+    // Whether every bundle verified had the bytes its identity names (none changed meanwhile).
+    let unchanged = std::sync::atomic::AtomicBool::new(true);
     let mut checked: Vec<Checked> = source
         .bundles
         .par_iter()
-        .map(|file| {
-            let key = cache.as_ref().map(|c| c.key(file)).transpose()?;
-            let cached = cache
-                .as_ref()
-                .zip(key.as_deref())
-                .and_then(|(c, key)| c.get(key, &file.rel));
-            let report = match cached {
-                Some(report) => report,
-                None => {
-                    verified.fetch_add(1, Ordering::Relaxed);
-                    let report = verify::verify_file(&file.path, &file.rel, &verify_options);
-                    if let Some(c) = &cache {
-                        c.put(&report);
-                    }
-                    report
+        .zip(&ids)
+        .map(|(file, id)| {
+            let (report, fresh) = verdict(file, id.as_ref(), cache.as_ref(), &verify_options);
+            if let Some(same) = fresh {
+                verified.fetch_add(1, Ordering::Relaxed);
+                if !same {
+                    unchanged.store(false, Ordering::Relaxed);
                 }
-            };
+            }
             progress.advance();
-            Ok(Checked {
+            Checked {
                 report,
                 file: file.clone(),
-            })
+            }
         })
-        .collect::<Result<_>>()?;
+        .collect();
     progress.end();
+    outcome.verified = verified.into_inner();
     let mut refused = policy::apply(&source, &mut checked);
     refused.extend(
         checked
@@ -143,38 +174,90 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
             .filter(|c| !c.report.ok)
             .map(|c| c.report.clone()),
     );
-    let warnings = checked
+    outcome.warnings = checked
         .iter()
         .filter(|c| c.report.ok && !c.report.warnings.is_empty())
         .map(|c| c.report.clone())
         .collect();
-    let mut outcome = Outcome {
-        untracked: source.untracked.clone(),
-        bundles: checked.len(),
-        verified: verified.into_inner(),
-        cache_warnings: cache.map(|c| c.take_warnings()).unwrap_or_default(),
-        warnings,
-        ..Default::default()
-    };
+    if let Some(cache) = &cache {
+        outcome.cache_warnings = cache.take_warnings();
+    }
     if !refused.is_empty() {
         refused.sort_by(|a, b| a.file.cmp(&b.file));
         outcome.refused = refused;
         return Ok(outcome);
     }
-    let stamp = options
-        .sign
-        .as_ref()
-        .map(|signing| catalog::Stamp::new(signing, &source))
-        .transpose()?;
     let site = Site::plan(&source, checked);
     outcome.apps = site.apps.len();
-    write(&site, stamp.as_ref(), &options.out)?;
+    let fingerprint = fingerprint.filter(|_| unchanged.into_inner());
+    write(&site, stamp.as_ref(), &options.out, fingerprint.as_deref())?;
+    if let (Some(cache), Some(fp)) = (&cache, &fingerprint) {
+        let record = BuildRecord {
+            apps: outcome.apps,
+            warnings: outcome.warnings.clone(),
+        };
+        cache.put_build_record(fp, &record);
+        outcome.cache_warnings.extend(cache.take_warnings());
+    }
     Ok(outcome)
 }
 
+/// Each bundle's content identity: git's blob id where git vouches for it, else the SHA-256
+/// of its bytes (`None` when it cannot be read; verifying it will say why).
+fn identify(source: &Source, outcome: &mut Outcome) -> Result<Vec<Option<ContentId>>> {
+    let claimed = content_id::claimed_by_git(source)?;
+    outcome.identified_by_git = claimed.iter().flatten().count();
+    Ok(source
+        .bundles
+        .par_iter()
+        .zip(claimed)
+        .map(|(file, claimed)| claimed.or_else(|| content_id::sha256_of_file(&file.path).ok()))
+        .collect())
+}
+
+/// The verdict on one bundle: from the cache when its identity is there, else verified and
+/// then cached, if it passed and the bytes read are the ones `id` names. The flag is `None`
+/// for a cached verdict, else whether the bytes read were those `id` names.
+fn verdict(
+    file: &BundleFile,
+    id: Option<&ContentId>,
+    cache: Option<&Cache>,
+    options: &verify::Options,
+) -> (Report, Option<bool>) {
+    let key = cache.zip(id).map(|(cache, id)| cache.key(id));
+    if let (Some(cache), Some(key)) = (cache, &key) {
+        if let Some(report) = cache.get(key, &file.rel) {
+            return (report, None);
+        }
+    }
+    let (report, read) = match id {
+        Some(ContentId::GitBlob(format, _)) => {
+            verify::verify_file_as_blob(&file.path, &file.rel, options, *format)
+        }
+        _ => {
+            let report = verify::verify_file(&file.path, &file.rel, options);
+            let read = report
+                .bundle
+                .as_ref()
+                .map(|b| ContentId::Sha256(b.bundle_sha256.clone()));
+            (report, read)
+        }
+    };
+    let same = read.as_ref() == id;
+    if let (Some(cache), Some(key), true) = (cache, &key, same) {
+        cache.put(key, &report);
+    }
+    (report, Some(same))
+}
+
 /// Writes every file of the site into a staging folder, then swaps it in.
-fn write(site: &Site, stamp: Option<&catalog::Stamp>, out: &std::path::Path) -> Result<()> {
-    let staging = Staging::new(out)?;
+fn write(
+    site: &Site,
+    stamp: Option<&catalog::Stamp>,
+    out: &std::path::Path,
+    fingerprint: Option<&str>,
+) -> Result<()> {
+    let staging = Staging::new(out, fingerprint)?;
     let pages = Pages::new();
     let app_indexes: Vec<Vec<u8>> = site
         .apps
@@ -228,7 +311,7 @@ fn write_app(staging: &Staging, pages: &Pages, site: &Site, app: &App) -> Result
             &b.manifest_bytes,
         )?;
         let content = paths::content_addressed(&b.bundle_sha256);
-        staging.link_content_addressed(&content, &r.source)?;
+        staging.put_content_addressed(&content, &r.source)?;
         staging.link_staged(&paths::artifact(&app.package, &b.app_version), &content)?;
         staging.write(
             &paths::api_bundle(&app.package, &b.app_version),

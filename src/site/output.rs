@@ -15,6 +15,17 @@ use anyhow::{bail, Context, Result};
 const MARKER: &str = ".mpk-registry";
 const MARKER_TEXT: &str =
     "Written by `mpk-registry build`. The whole folder is replaced on every build.\n";
+/// Starts the marker's line naming the fingerprint of the inputs the site was built from.
+const INPUTS: &str = "inputs: ";
+
+/// The fingerprint of the inputs the site at `out` was built from, if it says.
+pub fn built_from(out: &Path) -> Option<String> {
+    let marker = fs::read_to_string(out.join(MARKER)).ok()?;
+    marker
+        .lines()
+        .find_map(|line| line.strip_prefix(INPUTS))
+        .map(str::to_owned)
+}
 
 /// A site being written.
 pub struct Staging {
@@ -25,9 +36,10 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// Prepares a staging folder next to `out`. Refuses when `out` exists and is neither
-    /// empty nor a site written by this tool.
-    pub fn new(out: &Path) -> Result<Staging> {
+    /// Prepares a staging folder next to `out`, for a site built from inputs with this
+    /// fingerprint. Refuses when `out` exists and is neither empty nor a site written by
+    /// this tool.
+    pub fn new(out: &Path, fingerprint: Option<&str>) -> Result<Staging> {
         if out.exists() {
             let is_ours = out.join(MARKER).is_file();
             let is_empty = out.is_dir()
@@ -57,7 +69,11 @@ impl Staging {
             out: out.to_path_buf(),
             made: Mutex::new(HashSet::new()),
         };
-        staging.write(MARKER, MARKER_TEXT.as_bytes())?;
+        let marker = match fingerprint {
+            Some(fp) => format!("{MARKER_TEXT}{INPUTS}{fp}\n"),
+            None => MARKER_TEXT.to_owned(),
+        };
+        staging.write(MARKER, marker.as_bytes())?;
         Ok(staging)
     }
 
@@ -83,25 +99,27 @@ impl Staging {
     }
 
     /// Puts a content-addressed file at `rel` (its name is its SHA-256): the previous site's
-    /// copy when there is one (same file system, so nothing is copied again), else `source`.
-    pub fn link_content_addressed(&self, rel: &str, source: &Path) -> Result<()> {
+    /// copy when there is one (same file system, so nothing is copied again), else a copy of
+    /// `source`. Never a link to `source`: the site must not change when the source file is
+    /// rewritten, and linking would change the file's inode data, making git re-read it.
+    pub fn put_content_addressed(&self, rel: &str, source: &Path) -> Result<()> {
+        let path = self.target(rel)?;
         let previous = self.out.join(rel);
-        if previous.is_file() && fs::hard_link(&previous, self.target(rel)?).is_ok() {
+        if previous.is_file() && fs::hard_link(&previous, &path).is_ok() {
             return Ok(());
         }
-        self.link(rel, source)
+        fs::copy(source, &path)
+            .map(drop)
+            .with_context(|| format!("cannot copy {} to {}", source.display(), path.display()))
     }
 
-    /// Puts the bytes of the already staged `staged` at `rel` too.
+    /// Puts the bytes of the already staged `staged` at `rel` too: a hardlink where the file
+    /// system allows, else a copy.
     pub fn link_staged(&self, rel: &str, staged: &str) -> Result<()> {
-        self.link(rel, &self.dir.path().join(staged))
-    }
-
-    /// Puts `source`'s bytes at `rel`: a hardlink where the file system allows, else a copy.
-    fn link(&self, rel: &str, source: &Path) -> Result<()> {
+        let source = self.dir.path().join(staged);
         let path = self.target(rel)?;
-        if fs::hard_link(source, &path).is_err() {
-            fs::copy(source, &path).with_context(|| {
+        if fs::hard_link(&source, &path).is_err() {
+            fs::copy(&source, &path).with_context(|| {
                 format!("cannot copy {} to {}", source.display(), path.display())
             })?;
         }

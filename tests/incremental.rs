@@ -1,0 +1,342 @@
+//! Rebuilding cheaply: a build whose inputs did not change leaves the site alone, and bundles
+//! git vouches for are named by their blob ids instead of being read.
+
+mod registry;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use mpk_registry::content_id::ContentId;
+use mpk_registry::git::ObjectFormat;
+use mpk_registry::keys::did_key;
+use mpk_registry::report::Rule;
+use mpk_registry::site::{self, IndexSigning, Outcome};
+use mpk_registry::verify;
+use registry::*;
+use serde_json::json;
+
+const PACKAGE: &str = "com.example.incremental";
+
+fn build_cached(reg: &Registry, cache: &Path) -> Outcome {
+    let mut options = reg.options(&reg.out(), Some(2));
+    options.cache = Some(cache.to_path_buf());
+    site::build(&options).expect("build runs")
+}
+
+/// A registry with `versions` versions of one app, and a cache folder.
+fn registry(versions: usize) -> (Registry, tempfile::TempDir) {
+    let reg = Registry::new();
+    for minor in 0..versions {
+        reg.publish(PACKAGE, &format!("1.{minor}.0"), &key(41));
+    }
+    (reg, tempfile::tempdir().expect("cache folder"))
+}
+
+/// The inode of a site file: a file written again gets a new one (sites are staged, then
+/// swapped in).
+fn inode(reg: &Registry, rel: &str) -> u64 {
+    fs::metadata(reg.out().join(rel)).unwrap().ino()
+}
+
+/// Commits everything, then lets a second pass and rewrites git's index, so its stat data is
+/// older than nothing in the work tree: git can vouch for every file without reading it.
+fn commit_with_settled_index(reg: &Registry) {
+    reg.git_init();
+    reg.commit(&["."], "publish", 1_700_000_000);
+    std::thread::sleep(Duration::from_millis(1100));
+    fs::remove_file(reg.root().join(".git/index")).unwrap();
+    reg.git(&["reset", "--quiet"], None);
+}
+
+#[test]
+fn a_build_with_unchanged_inputs_leaves_the_site_as_it_was() {
+    let (reg, cache) = registry(2);
+    let first = build_cached(&reg, cache.path());
+    assert!(!first.up_to_date);
+    let before = tree(&reg.out());
+    let catalog = inode(&reg, "index.json");
+
+    let again = build_cached(&reg, cache.path());
+    assert!(again.up_to_date, "nothing changed, so nothing is rebuilt");
+    assert_eq!((again.bundles, again.verified, again.apps), (2, 0, 1));
+    assert!(again.refused.is_empty());
+    assert_eq!(
+        inode(&reg, "index.json"),
+        catalog,
+        "the site was not rewritten"
+    );
+    assert_eq!(tree(&reg.out()), before);
+}
+
+#[test]
+fn an_up_to_date_build_reports_the_same_warnings() {
+    let (reg, cache) = registry(1);
+    let mut manifest = services_manifest(PACKAGE, "2.0.0");
+    manifest.insert("wasm".into(), json!({"path": "services/store.wasm"}));
+    reg.add(manifest, &key(41));
+    let first = build_cached(&reg, cache.path());
+    assert!(first.refused.is_empty(), "{:?}", first.refused);
+    let warned = |o: &Outcome| -> Vec<(String, Vec<Rule>)> {
+        o.warnings
+            .iter()
+            .map(|r| (r.file.clone(), r.warnings.iter().map(|w| w.rule).collect()))
+            .collect()
+    };
+    assert_eq!(
+        warned(&first),
+        [(bundle_rel(PACKAGE, "2.0.0"), vec![Rule::ServicesOverride])]
+    );
+    let again = build_cached(&reg, cache.path());
+    assert!(again.up_to_date);
+    assert_eq!(warned(&again), warned(&first));
+}
+
+#[test]
+fn a_settings_change_rebuilds_the_site_from_cached_verdicts() {
+    let (reg, cache) = registry(2);
+    build_cached(&reg, cache.path());
+    reg.write(
+        &format!("{PACKAGE}/package.toml"),
+        "yanked = [{ version = \"1.0.0\", reason = \"broken\" }]\n",
+    );
+    let outcome = build_cached(&reg, cache.path());
+    assert!(!outcome.up_to_date);
+    assert_eq!(outcome.verified, 0, "the verdicts still hold");
+    let app = read_json(&reg.out(), &format!("apps/{PACKAGE}/index.json"));
+    assert_eq!(app["versions"][1]["yanked"], true);
+}
+
+#[test]
+fn a_site_built_from_other_inputs_is_rebuilt() {
+    let (reg, cache) = registry(2);
+    build_cached(&reg, cache.path());
+    let marker = reg.out().join(".mpk-registry");
+    let text = fs::read_to_string(&marker).unwrap();
+    let line = text.lines().find(|l| l.starts_with("inputs: ")).unwrap();
+    fs::write(&marker, text.replace(line, "inputs: 0000")).unwrap();
+    let outcome = build_cached(&reg, cache.path());
+    assert!(!outcome.up_to_date);
+    assert_eq!(fs::read_to_string(&marker).unwrap(), text);
+}
+
+#[test]
+fn a_damaged_build_record_is_ignored_with_a_warning() {
+    let (reg, cache) = registry(2);
+    build_cached(&reg, cache.path());
+    let records: Vec<_> = fs::read_dir(cache.path().join("builds"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(records.len(), 1);
+    let text = fs::read_to_string(&records[0]).unwrap();
+    fs::write(&records[0], text.replacen("\"apps\":1", "\"apps\":7", 1)).unwrap();
+    let outcome = build_cached(&reg, cache.path());
+    assert!(!outcome.up_to_date, "a damaged record is not trusted");
+    assert_eq!(outcome.apps, 1);
+    assert!(
+        outcome.cache_warnings.iter().any(|w| w.contains("damaged")),
+        "{:?}",
+        outcome.cache_warnings
+    );
+}
+
+#[test]
+fn a_build_record_filed_under_another_fingerprint_is_ignored() {
+    let (reg, cache) = registry(2);
+    build_cached(&reg, cache.path());
+    let builds = cache.path().join("builds");
+    let first: Vec<_> = fs::read_dir(&builds)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    reg.write("registry.toml", "title = \"Other\"\n");
+    build_cached(&reg, cache.path());
+    let second = fs::read_dir(&builds)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| *p != first[0])
+        .unwrap();
+    // Back to the first inputs and site, but with the other build's record in its place.
+    fs::remove_file(reg.src().join("registry.toml")).unwrap();
+    fs::remove_dir_all(reg.out()).unwrap();
+    build_cached(&reg, cache.path());
+    fs::copy(&second, &first[0]).unwrap();
+    let outcome = build_cached(&reg, cache.path());
+    assert!(!outcome.up_to_date);
+    assert!(outcome.cache_warnings.iter().any(|w| w.contains("damaged")));
+}
+
+#[test]
+fn without_a_cache_the_site_is_always_rebuilt() {
+    let (reg, _cache) = registry(2);
+    reg.build_ok();
+    let catalog = inode(&reg, "index.json");
+    let again = reg.build_ok();
+    assert!(!again.up_to_date);
+    assert_eq!(again.verified, 2);
+    assert_ne!(inode(&reg, "index.json"), catalog);
+}
+
+#[test]
+fn a_new_signing_stamp_rebuilds_the_site() {
+    let (reg, cache) = registry(1);
+    let index_key = key(42);
+    reg.write(
+        "registry.toml",
+        format!(
+            "index_keys = [\"{}\"]\n",
+            did_key(&index_key.verifying_key())
+        ),
+    );
+    reg.git_init();
+    reg.commit(&["."], "publish", 1_700_000_000);
+    let signed = |version| {
+        let mut options = reg.options(&reg.out(), Some(2));
+        options.cache = Some(cache.path().to_path_buf());
+        options.sign = Some(IndexSigning {
+            key: index_key.clone(),
+            version: Some(version),
+            expires_after: 86_400,
+        });
+        site::build(&options).expect("build runs")
+    };
+    assert!(!signed(1).up_to_date);
+    assert!(signed(1).up_to_date);
+    assert!(!signed(2).up_to_date);
+    assert_eq!(read_json(&reg.out(), "index.json")["version"], 2);
+}
+
+#[test]
+fn bundles_git_vouches_for_are_named_by_their_blob_ids() {
+    let (reg, cache) = registry(2);
+    commit_with_settled_index(&reg);
+    let cold = build_cached(&reg, cache.path());
+    assert_eq!((cold.identified_by_git, cold.verified), (2, 2));
+    fs::remove_dir_all(reg.out()).unwrap();
+    let warm = build_cached(&reg, cache.path());
+    assert_eq!(
+        (warm.identified_by_git, warm.verified),
+        (2, 0),
+        "the verdicts were cached under the blob ids"
+    );
+}
+
+#[test]
+fn bundles_git_would_have_to_read_again_are_hashed_here() {
+    let (reg, cache) = registry(2);
+    reg.git_init();
+    reg.commit(&["."], "publish", 1_700_000_000);
+    // Changed (as far as git can tell) after its index was written.
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    for minor in 0..2 {
+        let path = reg.src().join(bundle_rel(PACKAGE, &format!("1.{minor}.0")));
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_modified(later))
+            .unwrap();
+    }
+    let outcome = build_cached(&reg, cache.path());
+    assert_eq!((outcome.identified_by_git, outcome.verified), (0, 2));
+    assert!(outcome.refused.is_empty());
+}
+
+#[test]
+fn an_edited_tracked_bundle_is_verified_again_even_with_the_same_size_and_mtime() {
+    let (reg, cache) = registry(20);
+    commit_with_settled_index(&reg);
+    build_cached(&reg, cache.path());
+    let rel = bundle_rel(PACKAGE, "1.3.0");
+    let path = reg.src().join(&rel);
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let mut bytes = reg.read(&rel);
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    reg.write(&rel, &bytes);
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(mtime))
+        .unwrap();
+
+    let outcome = build_cached(&reg, cache.path());
+    assert_eq!(outcome.identified_by_git, 19, "git reports the edit");
+    assert_eq!(outcome.verified, 1);
+    assert!(outcome.refused.iter().any(|r| r.file == rel));
+}
+
+#[test]
+fn a_verdict_is_not_cached_under_a_blob_id_the_bytes_do_not_have() {
+    let (reg, cache) = registry(20);
+    commit_with_settled_index(&reg);
+    let rel = bundle_rel(PACKAGE, "1.3.0");
+    // Git is told not to look, so its index keeps naming the old bytes.
+    reg.git(
+        &[
+            "update-index",
+            "--assume-unchanged",
+            &format!("registry-src/{rel}"),
+        ],
+        None,
+    );
+    let mut manifest = manifest(PACKAGE, "1.3.0");
+    manifest["metadata"]["description"] = json!("replaced after the commit");
+    reg.add(manifest, &key(41));
+
+    let first = build_cached(&reg, cache.path());
+    assert_eq!((first.identified_by_git, first.verified), (20, 20));
+    let published = read_text(&reg.out(), &format!("apps/{PACKAGE}/1.3.0/manifest.json"));
+    assert!(
+        published.contains("replaced after the commit"),
+        "the bytes verified are published"
+    );
+
+    let second = build_cached(&reg, cache.path());
+    assert!(
+        !second.up_to_date,
+        "that site was not recorded as the old bytes' site"
+    );
+    assert_eq!(
+        second.verified, 1,
+        "nor was the verdict cached under the old blob id"
+    );
+}
+
+#[test]
+fn blob_ids_are_computed_as_git_does() {
+    let (reg, _cache) = registry(1);
+    reg.git_init();
+    let rel = bundle_rel(PACKAGE, "1.0.0");
+    let path = reg.src().join(&rel);
+    let git_says =
+        String::from_utf8(reg.git(&["hash-object", &format!("registry-src/{rel}")], None)).unwrap();
+    let (report, id) =
+        verify::verify_file_as_blob(&path, &rel, &Default::default(), ObjectFormat::Sha1);
+    assert!(report.ok);
+    assert_eq!(
+        id,
+        Some(ContentId::GitBlob(
+            ObjectFormat::Sha1,
+            git_says.trim().to_owned()
+        ))
+    );
+}
+
+#[test]
+fn published_bundles_are_copies_not_links_to_the_source() {
+    let (reg, _cache) = registry(1);
+    reg.build_ok();
+    let rel = bundle_rel(PACKAGE, "1.0.0");
+    let source = reg.src().join(&rel);
+    assert_eq!(fs::metadata(&source).unwrap().nlink(), 1);
+    let original = reg.read(&rel);
+    fs::write(&source, b"rewritten in place").unwrap();
+    let published = fs::read(
+        reg.out()
+            .join(format!("artifacts/{PACKAGE}/1.0.0/{PACKAGE}-1.0.0.mpk")),
+    )
+    .unwrap();
+    assert_eq!(published, original);
+}
