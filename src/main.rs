@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 
 mod progress;
 
+/// Builds allocate and free per-bundle buffers from every core; glibc's allocator spends
+/// measurable time on that and fragments (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use mpk_registry::keys::KeyFile;
 use mpk_registry::report::Rule;
 use mpk_registry::verify::{self, Report};
