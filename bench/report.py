@@ -75,7 +75,12 @@ if sizes.exists():
     p("")
 
 for corpus in ("c10k", "c1k-a16"):
-    variants = [s.split("/", 1)[1] for c, s in order if c == corpus and s.startswith("cold/")]
+    # Backend variants are the ones with a floor of their own (not e.g. `cold/fresh-clone`).
+    variants = [
+        s.split("/", 1)[1]
+        for c, s in order
+        if c == corpus and s.startswith("cold/") and (c, "floor/" + s.split("/", 1)[1]) in rows
+    ]
     if not variants:
         continue
     p(f"## Backends ({corpus}, medians)\n")

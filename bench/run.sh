@@ -46,11 +46,12 @@ mkdir -p "$BIN/default"
 cp target/release/mpk-registry target/release/examples/bench_floor target/release/examples/bench_corpus "$BIN/default/"
 
 declare -A VARIANT_FEATURES=(
-  [miniz]="--no-default-features --features miniz"
-  [zlib-rs-nodetect]="--no-default-features --features flate2/zlib-rs"
+  [miniz]="--no-default-features --features miniz,mimalloc"
+  [zlib-rs-nodetect]="--no-default-features --features flate2/zlib-rs,mimalloc"
   [soft-sha]="--features soft-sha"
+  [glibc-malloc]="--no-default-features --features zlib-rs"
 )
-VARIANTS=(miniz zlib-rs-nodetect soft-sha)
+VARIANTS=(miniz zlib-rs-nodetect soft-sha glibc-malloc)
 if [[ -z ${SKIP_VARIANTS:-} ]]; then
   for v in "${VARIANTS[@]}"; do
     say "building variant $v (${VARIANT_FEATURES[$v]})"
@@ -153,16 +154,15 @@ empty_trash() {
   TRASH_MS=$((TRASH_MS + ($(date +%s%N) - t0) / 1000000))
 }
 
-# build_cold CORPUS STEP REP [BIN]: empty cache, no previous site, and a git index whose stat
-# data matches the work tree, as after a fresh checkout in CI. (A build hard-links the bundles
-# into the site, which changes their ctime, so git's index would otherwise look stale.)
+# build_cold CORPUS STEP REP [BIN]: empty cache, no previous site, and a settled git index (as
+# in a working copy git has refreshed since the checkout), which vouches for every bundle.
 build_cold() {
   local corpus=$1 step=$2 rep=$3 bin=${4:-$BIN/default} dir=$BENCH/$1
   fresh "$corpus"
   git -C "$dir" update-index -q --refresh >/dev/null || true
   measure "$corpus" "$step" "$rep" "$bin/mpk-registry" build "$dir/registry-src" \
     -o "$dir/out" --cache "$dir/cache" -v
-  expect_verified "$LOGS/$corpus.${step//\//_}.$rep.log" "$(git -C "$dir" ls-files -- '*.mpk' | wc -l)"
+  expect_verified "$LOGS/$corpus.${step//\//_}.$rep.log" "$(bundle_count "$corpus")"
 }
 
 # build_again CORPUS STEP REP EXPECTED [ENV...]: the same build again, keeping site and cache.
@@ -171,6 +171,33 @@ build_again() {
   shift 4
   measure "$corpus" "$step" "$rep" env "$@" "$BIN/default/mpk-registry" build "$dir/registry-src" \
     -o "$dir/out" --cache "$dir/cache" -v
+  expect_verified "$LOGS/$corpus.${step//\//_}.$rep.log" "$expected"
+}
+
+bundle_count() { git -C "$BENCH/$1" ls-files -- '*.mpk' | wc -l; }
+
+# clone_fresh CORPUS DROP_CACHE: a new clone of the corpus at its base commit (not timed), with
+# no site; its cache folder ($BENCH/CORPUS-clone-cache) is kept unless DROP_CACHE is yes.
+clone_fresh() {
+  local corpus=$1 drop=$2 clone=$BENCH/$1-clone n
+  mkdir -p "$BENCH/trash"
+  if [[ -e $clone ]]; then
+    n=$(mktemp -u "$BENCH/trash/$corpus-clone.XXXXXX")
+    mv "$clone" "$n"
+  fi
+  if [[ $drop == yes ]] && [[ -e $clone-cache ]]; then
+    n=$(mktemp -u "$BENCH/trash/$corpus-clone-cache.XXXXXX")
+    mv "$clone-cache" "$n"
+  fi
+  git clone -q --no-hardlinks "$BENCH/$corpus" "$clone"
+  git -C "$clone" checkout -q "$(sed -n 2p "$BENCH/$corpus/.params")"
+}
+
+# build_clone CORPUS STEP REP EXPECTED: a build in the fresh clone.
+build_clone() {
+  local corpus=$1 step=$2 rep=$3 expected=$4 clone=$BENCH/$1-clone
+  measure "$corpus" "$step" "$rep" "$BIN/default/mpk-registry" build "$clone/registry-src" \
+    -o "$clone/out" --cache "$clone-cache" -v
   expect_verified "$LOGS/$corpus.${step//\//_}.$rep.log" "$expected"
 }
 
@@ -205,6 +232,19 @@ suite() {
   done
   for r in $(seq "$reps"); do build_cold "$corpus" cold "$r"; done
   for r in $(seq "$reps"); do build_again "$corpus" warm "$r" 0; done
+  # As CI runs it, in a fresh clone, whose git index vouches for no file yet (every file is
+  # as new as the index), so every bundle is hashed rather than named by its blob id:
+  # cold (no cache), again in the same clone, and the next merge's build (another fresh
+  # clone, the cache restored, no site).
+  for r in $(seq "$reps"); do
+    clone_fresh "$corpus" yes
+    build_clone "$corpus" cold/fresh-clone "$r" "$(bundle_count "$corpus")"
+  done
+  for r in $(seq "$reps"); do build_clone "$corpus" warm/fresh-clone "$r" 0; done
+  for r in $(seq "$reps"); do
+    clone_fresh "$corpus" no
+    build_clone "$corpus" rebuild/fresh-clone "$r" 0
+  done
   # Each repetition adds another new version of app 0 (one day after the corpus commit).
   for r in $(seq "$reps"); do
     # shellcheck disable=SC2046
@@ -213,6 +253,11 @@ suite() {
   done
   sizes "$corpus"
   git -C "$dir" reset -q --hard "$(sed -n 2p "$dir/.params")"
+  mkdir -p "$BENCH/trash"
+  for x in "$dir-clone" "$dir-clone-cache"; do
+    [[ -e $x ]] && mv "$x" "$(mktemp -u "$BENCH/trash/clone.XXXXXX")"
+  done
+  return 0
 }
 
 sizes() {

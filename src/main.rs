@@ -11,6 +11,7 @@ mod progress;
 
 /// Builds allocate and free per-bundle buffers from every core; glibc's allocator spends
 /// measurable time on that and fragments (bench/RESULTS.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
