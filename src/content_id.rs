@@ -1,6 +1,7 @@
-//! A bundle's content identity, which names its verdict in the cache: the git blob id when git
-//! can vouch that the work-tree file still has the indexed bytes, else the SHA-256 of the bytes.
-//! Never a path, mtime or size.
+//! A bundle's content identity, which names its verdict in the cache: in a git work tree its
+//! git blob id — taken from git's index when git vouches that the file still has those bytes,
+//! else computed here — and outside git the SHA-256 of its bytes. Never a path, mtime or size.
+//! One naming per source, so verdicts cached by any run are found by every other.
 
 use std::fmt;
 use std::fs::File;
@@ -33,24 +34,41 @@ impl fmt::Display for ContentId {
     }
 }
 
+/// How the bundles of one source are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Sha256,
+    GitBlob(ObjectFormat),
+}
+
+/// The naming of a source's bundles, and the ids git vouches for (in `source.bundles` order).
+pub struct Claimed {
+    pub scheme: Scheme,
+    pub ids: Vec<Option<ContentId>>,
+}
+
 /// Share of the bundles' bytes git may have to re-hash before the blob ids are worth asking
 /// for (git hashes one file at a time; this tool hashes on every core).
 const GIT_REHASH_LIMIT: (u64, u64) = (1, 16);
 
-/// The blob id of each bundle (in `source.bundles` order) that git vouches for: tracked, not
-/// modified in the work tree, and only when that is cheap to tell. Git tells from its index's
-/// stat data, except for files changed in or after the second its index was written, which it
-/// re-reads; right after a clone that is nearly every file. Then, or outside git, every
-/// bundle gets `None` and is hashed instead.
-pub fn claimed_by_git(source: &Source) -> Result<Vec<Option<ContentId>>> {
+/// The blob ids git vouches for: tracked, not modified in the work tree, and only when that is
+/// cheap to tell. Git tells from its index's stat data, except for files changed in or after
+/// the second its index was written, which it re-reads; right after a clone that is nearly
+/// every file. Then every bundle gets `None` and is hashed here instead.
+pub fn claimed_by_git(source: &Source) -> Result<Claimed> {
     let none = vec![None; source.bundles.len()];
     let Some(tree) = source
         .from_git
         .then(|| WorkTree::discover(&source.root))
         .flatten()
     else {
-        return Ok(none);
+        return Ok(Claimed {
+            scheme: Scheme::Sha256,
+            ids: none,
+        });
     };
+    let format = tree.object_format()?;
+    let scheme = Scheme::GitBlob(format);
     let written = tree.index_written()?;
     let (mut total, mut recent) = (0u64, 0u64);
     for file in &source.bundles {
@@ -61,12 +79,11 @@ pub fn claimed_by_git(source: &Source) -> Result<Vec<Option<ContentId>>> {
         }
     }
     if recent * GIT_REHASH_LIMIT.1 > total * GIT_REHASH_LIMIT.0 {
-        return Ok(none);
+        return Ok(Claimed { scheme, ids: none });
     }
-    let format = tree.object_format()?;
     let staged = tree.staged_blobs()?;
     let modified = tree.modified()?;
-    Ok(source
+    let ids = source
         .bundles
         .iter()
         .map(|file| {
@@ -75,7 +92,8 @@ pub fn claimed_by_git(source: &Source) -> Result<Vec<Option<ContentId>>> {
                 .filter(|_| !modified.contains(&file.rel))?;
             Some(ContentId::GitBlob(format, blob.clone()))
         })
-        .collect())
+        .collect();
+    Ok(Claimed { scheme, ids })
 }
 
 /// Whether the file's data or inode changed in or after the second `written` falls in.
@@ -95,11 +113,24 @@ fn changed_since(meta: &std::fs::Metadata, written: SystemTime) -> bool {
     meta.modified().map_or(true, |m| secs(m) >= written)
 }
 
-/// Reads and hashes a whole file.
-pub fn sha256_of_file(path: &Path) -> io::Result<ContentId> {
-    let mut hasher = Sha256::new();
-    io::copy(&mut File::open(path)?, &mut hasher)?;
-    Ok(ContentId::Sha256(hex::encode(hasher.finalize())))
+/// Reads and names a whole file.
+pub fn of_file(path: &Path, scheme: Scheme) -> io::Result<ContentId> {
+    let mut file = File::open(path)?;
+    match scheme {
+        Scheme::Sha256 => {
+            let mut hasher = Sha256::new();
+            io::copy(&mut file, &mut hasher)?;
+            Ok(ContentId::Sha256(hex::encode(hasher.finalize())))
+        }
+        Scheme::GitBlob(format) => {
+            let len = file.metadata()?.len();
+            let mut reader = BlobReader::new(file, format, len);
+            io::copy(&mut reader, &mut io::sink())?;
+            reader
+                .finish()
+                .ok_or_else(|| io::Error::other("the file changed size while it was read"))
+        }
+    }
 }
 
 /// Passes a file's bytes through while hashing them as a git blob, so a bundle is verified and

@@ -44,6 +44,10 @@ fn inode(reg: &Registry, rel: &str) -> u64 {
 /// older than nothing in the work tree: git can vouch for every file without reading it.
 fn commit_with_settled_index(reg: &Registry) {
     reg.git_init();
+    settle(reg);
+}
+
+fn settle(reg: &Registry) {
     reg.commit(&["."], "publish", 1_700_000_000);
     std::thread::sleep(Duration::from_millis(1100));
     fs::remove_file(reg.root().join(".git/index")).unwrap();
@@ -224,13 +228,32 @@ fn bundles_git_vouches_for_are_named_by_their_blob_ids() {
 }
 
 #[test]
+fn blob_ids_of_sha256_repositories_are_used_too() {
+    let (reg, cache) = registry(2);
+    reg.git(&["init", "--quiet", "--object-format=sha256"], None);
+    settle(&reg);
+    assert_eq!(build_cached(&reg, cache.path()).identified_by_git, 2);
+    fs::remove_dir_all(reg.out()).unwrap();
+    let warm = build_cached(&reg, cache.path());
+    assert_eq!((warm.identified_by_git, warm.verified), (2, 0));
+}
+
+#[test]
 fn bundles_git_would_have_to_read_again_are_hashed_here() {
     let (reg, cache) = registry(2);
     reg.git_init();
     reg.commit(&["."], "publish", 1_700_000_000);
-    // Changed (as far as git can tell) after its index was written.
+    touch_after_index(&reg, 2);
+    let outcome = build_cached(&reg, cache.path());
+    assert_eq!((outcome.identified_by_git, outcome.verified), (0, 2));
+    assert!(outcome.refused.is_empty());
+}
+
+/// Sets every bundle's mtime an hour ahead: changed after git's index was written, as far as
+/// git can tell, so it would have to read them again.
+fn touch_after_index(reg: &Registry, versions: usize) {
     let later = SystemTime::now() + Duration::from_secs(3600);
-    for minor in 0..2 {
+    for minor in 0..versions {
         let path = reg.src().join(bundle_rel(PACKAGE, &format!("1.{minor}.0")));
         fs::File::options()
             .write(true)
@@ -238,9 +261,21 @@ fn bundles_git_would_have_to_read_again_are_hashed_here() {
             .and_then(|f| f.set_modified(later))
             .unwrap();
     }
+}
+
+#[test]
+fn verdicts_cached_with_git_blob_ids_are_found_when_git_cannot_vouch() {
+    let (reg, cache) = registry(2);
+    commit_with_settled_index(&reg);
+    assert_eq!(build_cached(&reg, cache.path()).identified_by_git, 2);
+    fs::remove_dir_all(reg.out()).unwrap();
+    touch_after_index(&reg, 2);
     let outcome = build_cached(&reg, cache.path());
-    assert_eq!((outcome.identified_by_git, outcome.verified), (0, 2));
-    assert!(outcome.refused.is_empty());
+    assert_eq!(
+        (outcome.identified_by_git, outcome.verified),
+        (0, 0),
+        "the blob ids computed here name the same verdicts"
+    );
 }
 
 #[test]

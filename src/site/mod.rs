@@ -202,16 +202,16 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
     Ok(outcome)
 }
 
-/// Each bundle's content identity: git's blob id where git vouches for it, else the SHA-256
-/// of its bytes (`None` when it cannot be read; verifying it will say why).
+/// Each bundle's content identity: as git vouches for it, else read and computed here
+/// (`None` when it cannot be read; verifying it will say why).
 fn identify(source: &Source, outcome: &mut Outcome) -> Result<Vec<Option<ContentId>>> {
     let claimed = content_id::claimed_by_git(source)?;
-    outcome.identified_by_git = claimed.iter().flatten().count();
+    outcome.identified_by_git = claimed.ids.iter().flatten().count();
     Ok(source
         .bundles
         .par_iter()
-        .zip(claimed)
-        .map(|(file, claimed)| claimed.or_else(|| content_id::sha256_of_file(&file.path).ok()))
+        .zip(claimed.ids)
+        .map(|(file, id)| id.or_else(|| content_id::of_file(&file.path, claimed.scheme).ok()))
         .collect())
 }
 
