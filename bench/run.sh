@@ -133,10 +133,12 @@ expect_verified() {
 can_drop() { sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
-# Moves a corpus' site and cache out of the way (a rename; deleted at the end, since deleting
-# tens of thousands of files can take minutes on some disks).
+# Moves a corpus' site and cache out of the way (a rename), deleting what earlier steps moved
+# there first, outside any timed step. (Sites hold copies of the bundles, so keeping every old
+# one would fill a tmpfs.)
 fresh() {
   local dir=$BENCH/$1 n
+  empty_trash
   mkdir -p "$BENCH/trash"
   for x in out cache; do
     if [[ -e $dir/$x ]]; then
@@ -180,6 +182,7 @@ bundle_count() { git -C "$BENCH/$1" ls-files -- '*.mpk' | wc -l; }
 # no site; its cache folder ($BENCH/CORPUS-clone-cache) is kept unless DROP_CACHE is yes.
 clone_fresh() {
   local corpus=$1 drop=$2 clone=$BENCH/$1-clone n
+  empty_trash
   mkdir -p "$BENCH/trash"
   if [[ -e $clone ]]; then
     n=$(mktemp -u "$BENCH/trash/$corpus-clone.XXXXXX")
