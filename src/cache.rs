@@ -31,6 +31,8 @@ const FORMAT: &str = "mpk-registry-cache-v2";
 
 pub struct Cache {
     dir: PathBuf,
+    /// Whether the folder held any verdict when opened.
+    has_verdicts: bool,
     /// Everything besides the bundle's bytes that a verdict depends on.
     salt: String,
     warnings: Mutex<Vec<String>>,
@@ -87,11 +89,22 @@ impl Cache {
     pub fn open(dir: &Path, options: &verify::Options) -> Result<Cache> {
         fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the cache folder {}", dir.display()))?;
+        // Verdicts live in two-hex-digit folders.
+        let has_verdicts = fs::read_dir(dir)
+            .with_context(|| format!("cannot read the cache folder {}", dir.display()))?
+            .flatten()
+            .any(|e| e.file_name().len() == 2);
         Ok(Cache {
             dir: dir.to_path_buf(),
+            has_verdicts,
             salt: format!("{FORMAT}\n{}\n{options:?}", env!("CARGO_PKG_VERSION")),
             warnings: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Whether the folder held any verdict when opened: without, there is nothing to look up.
+    pub fn has_verdicts(&self) -> bool {
+        self.has_verdicts
     }
 
     /// The key of a bundle's verdict: its content identity plus the salt.

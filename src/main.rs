@@ -219,11 +219,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             } else if verbose {
                 println!(
-                    "{} bundle(s): {} verified, {} from the cache ({} identified by git's index)",
+                    "{} bundle(s): {} verified, {} from the cache ({} identified by git's index, {} read to be identified)",
                     outcome.bundles,
                     outcome.verified,
                     outcome.bundles - outcome.verified,
-                    outcome.identified_by_git
+                    outcome.identified_by_git,
+                    outcome.named_by_reading
                 );
             }
             if !outcome.untracked.is_empty() {

@@ -244,9 +244,26 @@ fn bundles_git_would_have_to_read_again_are_hashed_here() {
     reg.git_init();
     reg.commit(&["."], "publish", 1_700_000_000);
     touch_after_index(&reg, 2);
-    let outcome = build_cached(&reg, cache.path());
-    assert_eq!((outcome.identified_by_git, outcome.verified), (0, 2));
-    assert!(outcome.refused.is_empty());
+    let cold = build_cached(&reg, cache.path());
+    assert_eq!((cold.identified_by_git, cold.verified), (0, 2));
+    assert!(cold.refused.is_empty());
+    fs::remove_dir_all(reg.out()).unwrap();
+    let warm = build_cached(&reg, cache.path());
+    assert_eq!(
+        (warm.identified_by_git, warm.named_by_reading, warm.verified),
+        (0, 2, 0)
+    );
+}
+
+#[test]
+fn with_no_cached_verdicts_bundles_are_not_read_just_to_be_named() {
+    let (reg, cache) = registry(2);
+    let cold = build_cached(&reg, cache.path());
+    assert_eq!((cold.named_by_reading, cold.verified), (0, 2));
+    // Verifying named them: the verdicts and the site's record are there.
+    let again = build_cached(&reg, cache.path());
+    assert!(again.up_to_date);
+    assert_eq!(again.named_by_reading, 2);
 }
 
 /// Sets every bundle's mtime an hour ahead: changed after git's index was written, as far as

@@ -1,8 +1,6 @@
 //! One digest of everything a site is made from, so a build whose inputs did not change can
 //! leave the previous site in place instead of writing the same bytes again.
 
-use std::sync::OnceLock;
-
 use sha2::{Digest, Sha256};
 
 use super::catalog::Stamp;
@@ -12,8 +10,8 @@ use crate::source::Source;
 /// The fingerprint of a build, or `None` when some bundle has no content identity (it could
 /// not be read, so the build will refuse it anyway).
 ///
-/// Covers the tool itself (its executable's bytes, so a rebuilt tool with other templates or
-/// rules never reuses a site), every settings file as parsed, every bundle's path, content
+/// Covers the tool itself (the digest of the sources it was built from, so a tool with other
+/// templates or rules never reuses a site), every settings file as parsed, every bundle's path, content
 /// identity and publication time, and the catalog's signing stamp. Not the source or output
 /// location: the same inputs give the same site wherever they are.
 pub fn fingerprint(
@@ -27,7 +25,8 @@ pub fn fingerprint(
         hasher.update(part);
     };
     add("mpk-registry-site-v1");
-    add(tool()?);
+    add(env!("CARGO_PKG_VERSION"));
+    add(env!("MPK_REGISTRY_SOURCE_DIGEST"));
     add(&format!(
         "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{}",
         source.registry,
@@ -48,16 +47,4 @@ pub fn fingerprint(
     }
     add(&format!("{stamp:?}"));
     Some(hex::encode(hasher.finalize()))
-}
-
-/// SHA-256 of the running executable, read once.
-fn tool() -> Option<&'static str> {
-    static TOOL: OnceLock<Option<String>> = OnceLock::new();
-    TOOL.get_or_init(|| {
-        let exe = std::env::current_exe().ok()?;
-        let mut hasher = Sha256::new();
-        std::io::copy(&mut std::fs::File::open(exe).ok()?, &mut hasher).ok()?;
-        Some(hex::encode(hasher.finalize()))
-    })
-    .as_deref()
 }

@@ -15,13 +15,11 @@ pub mod plan;
 
 use std::path::PathBuf;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use crate::cache::{BuildRecord, Cache};
-use crate::content_id::{self, ContentId};
+use crate::content_id::{self, ContentId, Scheme};
 use crate::policy::{self, Checked};
 use crate::source::{self, BundleFile, Source};
 use crate::verify::{self, Report};
@@ -83,6 +81,8 @@ pub struct Outcome {
     pub up_to_date: bool,
     /// Bundles whose content identity came from git's index rather than from reading them.
     pub identified_by_git: usize,
+    /// Bundles read before verifying, only to be named (git could not vouch for them).
+    pub named_by_reading: usize,
 }
 
 /// Runs a whole build. `Err` means the tool could not do its job (unreadable source,
@@ -123,17 +123,26 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
         ..Default::default()
     };
 
-    // Content identities are needed only to look verdicts up.
-    let ids = match &cache {
-        Some(_) => identify(&source, &mut outcome)?,
-        None => vec![None; source.bundles.len()],
+    // Content identities name verdicts in the cache. Bundles git does not vouch for are read
+    // to be named only when there are cached verdicts to find; else verifying names them.
+    let (scheme, ids) = match &cache {
+        Some(cache) => {
+            let claimed = content_id::claimed_by_git(&source)?;
+            outcome.identified_by_git = claimed.ids.iter().flatten().count();
+            let ids = match cache.has_verdicts() {
+                true => name_by_reading(&source, claimed.scheme, claimed.ids, &mut outcome),
+                false => claimed.ids,
+            };
+            (Some(claimed.scheme), ids)
+        }
+        None => (None, vec![None; source.bundles.len()]),
     };
-    let fingerprint = cache
-        .as_ref()
-        .and_then(|_| fingerprint::fingerprint(&source, &ids, stamp.as_ref()));
-    if let (Some(cache), Some(fp)) = (&cache, &fingerprint) {
-        if output::built_from(&options.out).as_ref() == Some(fp) {
-            if let Some(record) = cache.build_record(fp) {
+    if let Some(cache) = &cache {
+        let fingerprint = fingerprint::fingerprint(&source, &ids, stamp.as_ref());
+        if let Some(fp) =
+            fingerprint.filter(|fp| output::built_from(&options.out).as_ref() == Some(fp))
+        {
+            if let Some(record) = cache.build_record(&fp) {
                 outcome.up_to_date = true;
                 outcome.apps = record.apps;
                 outcome.warnings = record.warnings;
@@ -143,30 +152,29 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
     }
 
     progress.begin(source.bundles.len() as u64);
-    let verified = AtomicUsize::new(0);
-    // Whether every bundle verified had the bytes its identity names (none changed meanwhile).
-    let unchanged = std::sync::atomic::AtomicBool::new(true);
-    let mut checked: Vec<Checked> = source
+    let decided: Vec<Decided> = source
         .bundles
         .par_iter()
         .zip(&ids)
         .map(|(file, id)| {
-            let (report, fresh) = verdict(file, id.as_ref(), cache.as_ref(), &verify_options);
-            if let Some(same) = fresh {
-                verified.fetch_add(1, Ordering::Relaxed);
-                if !same {
-                    unchanged.store(false, Ordering::Relaxed);
-                }
-            }
+            let decided = decide(file, id.as_ref(), scheme, cache.as_ref(), &verify_options);
             progress.advance();
-            Checked {
-                report,
-                file: file.clone(),
-            }
+            decided
         })
         .collect();
     progress.end();
-    outcome.verified = verified.into_inner();
+    outcome.verified = decided.iter().filter(|d| d.verified).count();
+    // Every bundle's identity is now known, unless one changed while it was read.
+    let ids: Vec<Option<ContentId>> = decided.iter().map(|d| d.id.clone()).collect();
+    let mut checked: Vec<Checked> = source
+        .bundles
+        .iter()
+        .zip(decided)
+        .map(|(file, d)| Checked {
+            report: d.report,
+            file: file.clone(),
+        })
+        .collect();
     let mut refused = policy::apply(&source, &mut checked);
     refused.extend(
         checked
@@ -189,7 +197,9 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
     }
     let site = Site::plan(&source, checked);
     outcome.apps = site.apps.len();
-    let fingerprint = fingerprint.filter(|_| unchanged.into_inner());
+    let fingerprint = cache
+        .as_ref()
+        .and_then(|_| fingerprint::fingerprint(&source, &ids, stamp.as_ref()));
     write(&site, stamp.as_ref(), &options.out, fingerprint.as_deref())?;
     if let (Some(cache), Some(fp)) = (&cache, &fingerprint) {
         let record = BuildRecord {
@@ -202,39 +212,56 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
     Ok(outcome)
 }
 
-/// Each bundle's content identity: as git vouches for it, else read and computed here
-/// (`None` when it cannot be read; verifying it will say why).
-fn identify(source: &Source, outcome: &mut Outcome) -> Result<Vec<Option<ContentId>>> {
-    let claimed = content_id::claimed_by_git(source)?;
-    outcome.identified_by_git = claimed.ids.iter().flatten().count();
-    Ok(source
+/// Reads and names, on every core, each bundle git did not vouch for (`None` when it cannot
+/// be read; verifying it will say why).
+fn name_by_reading(
+    source: &Source,
+    scheme: Scheme,
+    claimed: Vec<Option<ContentId>>,
+    outcome: &mut Outcome,
+) -> Vec<Option<ContentId>> {
+    outcome.named_by_reading = claimed.iter().filter(|id| id.is_none()).count();
+    source
         .bundles
         .par_iter()
-        .zip(claimed.ids)
-        .map(|(file, id)| id.or_else(|| content_id::of_file(&file.path, claimed.scheme).ok()))
-        .collect())
+        .zip(claimed)
+        .map(|(file, id)| id.or_else(|| content_id::of_file(&file.path, scheme).ok()))
+        .collect()
 }
 
-/// The verdict on one bundle: from the cache when its identity is there, else verified and
-/// then cached, if it passed and the bytes read are the ones `id` names. The flag is `None`
-/// for a cached verdict, else whether the bytes read were those `id` names.
-fn verdict(
+/// The verdict on one bundle, and the identity of the bytes it is about.
+struct Decided {
+    report: Report,
+    /// Verified in this run rather than taken from the cache.
+    verified: bool,
+    /// `None` when unknown: no cache, or the bytes read were not the ones first named.
+    id: Option<ContentId>,
+}
+
+/// Takes the verdict from the cache when the bundle's identity is there; else verifies the
+/// bundle, naming the bytes read under `scheme`, and caches a passing verdict under that name,
+/// unless the bytes are not those `id` named (the file changed meanwhile).
+fn decide(
     file: &BundleFile,
     id: Option<&ContentId>,
+    scheme: Option<Scheme>,
     cache: Option<&Cache>,
     options: &verify::Options,
-) -> (Report, Option<bool>) {
-    let key = cache.zip(id).map(|(cache, id)| cache.key(id));
-    if let (Some(cache), Some(key)) = (cache, &key) {
-        if let Some(report) = cache.get(key, &file.rel) {
-            return (report, None);
+) -> Decided {
+    if let (Some(cache), Some(id)) = (cache, id) {
+        if let Some(report) = cache.get(&cache.key(id), &file.rel) {
+            return Decided {
+                report,
+                verified: false,
+                id: Some(id.clone()),
+            };
         }
     }
-    let (report, read) = match id {
-        Some(ContentId::GitBlob(format, _)) => {
-            verify::verify_file_as_blob(&file.path, &file.rel, options, *format)
+    let (report, read) = match scheme {
+        Some(Scheme::GitBlob(format)) => {
+            verify::verify_file_as_blob(&file.path, &file.rel, options, format)
         }
-        _ => {
+        Some(Scheme::Sha256) => {
             let report = verify::verify_file(&file.path, &file.rel, options);
             let read = report
                 .bundle
@@ -242,12 +269,17 @@ fn verdict(
                 .map(|b| ContentId::Sha256(b.bundle_sha256.clone()));
             (report, read)
         }
+        None => (verify::verify_file(&file.path, &file.rel, options), None),
     };
-    let same = read.as_ref() == id;
-    if let (Some(cache), Some(key), true) = (cache, &key, same) {
-        cache.put(key, &report);
+    let read = read.filter(|read| id.is_none_or(|id| id == read));
+    if let (Some(cache), Some(read)) = (cache, &read) {
+        cache.put(&cache.key(read), &report);
     }
-    (report, Some(same))
+    Decided {
+        report,
+        verified: true,
+        id: read,
+    }
 }
 
 /// Writes every file of the site into a staging folder, then swaps it in.
