@@ -235,10 +235,10 @@ suite() {
   done
   for r in $(seq "$reps"); do build_cold "$corpus" cold "$r"; done
   for r in $(seq "$reps"); do build_again "$corpus" warm "$r" 0; done
-  # As CI runs it, in a fresh clone, whose git index vouches for no file yet (every file is
-  # as new as the index), so every bundle is hashed rather than named by its blob id:
-  # cold (no cache), again in the same clone, and the next merge's build (another fresh
-  # clone, the cache restored, no site).
+  # As CI runs it, in a fresh clone, whose git index cannot vouch for the files written in its
+  # own second (git re-reads those; when they are many, the build hashes every bundle itself):
+  # cold (no cache), again in the same clone, and the next merge's build (another fresh clone,
+  # the cache restored, no site).
   for r in $(seq "$reps"); do
     clone_fresh "$corpus" yes
     build_clone "$corpus" cold/fresh-clone "$r" "$(bundle_count "$corpus")"

@@ -53,8 +53,9 @@ const GIT_REHASH_LIMIT: (u64, u64) = (1, 16);
 
 /// The blob ids git vouches for: tracked, not modified in the work tree, and only when that is
 /// cheap to tell. Git tells from its index's stat data, except for files changed in or after
-/// the second its index was written, which it re-reads; right after a clone that is nearly
-/// every file. Then every bundle gets `None` and is hashed here instead.
+/// the second its index was written, which it re-reads one at a time: after a checkout, the
+/// files of its last second; after a fast clone, nearly all. When those are too many, every
+/// bundle gets `None` and is hashed here instead, on every core.
 pub fn claimed_by_git(source: &Source) -> Result<Claimed> {
     let none = vec![None; source.bundles.len()];
     let Some(tree) = source

@@ -123,32 +123,15 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
         ..Default::default()
     };
 
-    // Content identities name verdicts in the cache. Bundles git does not vouch for are read
-    // to be named only when there are cached verdicts to find; else verifying names them.
-    let (scheme, ids) = match &cache {
-        Some(cache) => {
-            let claimed = content_id::claimed_by_git(&source)?;
-            outcome.identified_by_git = claimed.ids.iter().flatten().count();
-            let ids = match cache.has_verdicts() {
-                true => name_by_reading(&source, claimed.scheme, claimed.ids, &mut outcome),
-                false => claimed.ids,
-            };
-            (Some(claimed.scheme), ids)
-        }
-        None => (None, vec![None; source.bundles.len()]),
-    };
-    if let Some(cache) = &cache {
-        let fingerprint = fingerprint::fingerprint(&source, &ids, stamp.as_ref());
-        if let Some(fp) =
-            fingerprint.filter(|fp| output::built_from(&options.out).as_ref() == Some(fp))
-        {
-            if let Some(record) = cache.build_record(&fp) {
-                outcome.up_to_date = true;
-                outcome.apps = record.apps;
-                outcome.warnings = record.warnings;
-                return Ok(outcome);
-            }
-        }
+    let (scheme, ids) = identify(&source, cache.as_ref(), &mut outcome)?;
+    if let Some(record) = cache
+        .as_ref()
+        .and_then(|cache| previous_build(cache, &source, &ids, stamp.as_ref(), &options.out))
+    {
+        outcome.up_to_date = true;
+        outcome.apps = record.apps;
+        outcome.warnings = record.warnings;
+        return Ok(outcome);
     }
 
     progress.begin(source.bundles.len() as u64);
@@ -212,21 +195,46 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
     Ok(outcome)
 }
 
-/// Reads and names, on every core, each bundle git did not vouch for (`None` when it cannot
-/// be read; verifying it will say why).
-fn name_by_reading(
+/// How bundles are named in the cache, and each one's name as far as it is known before
+/// verifying: what git vouches for, and, when there are cached verdicts to find, the others
+/// read and named on every core (`None` when unreadable; verifying will say why). Without
+/// cached verdicts, verifying names them instead of a read of its own.
+fn identify(
     source: &Source,
-    scheme: Scheme,
-    claimed: Vec<Option<ContentId>>,
+    cache: Option<&Cache>,
     outcome: &mut Outcome,
-) -> Vec<Option<ContentId>> {
-    outcome.named_by_reading = claimed.iter().filter(|id| id.is_none()).count();
-    source
+) -> Result<(Option<Scheme>, Vec<Option<ContentId>>)> {
+    let Some(cache) = cache else {
+        return Ok((None, vec![None; source.bundles.len()]));
+    };
+    let claimed = content_id::claimed_by_git(source)?;
+    outcome.identified_by_git = claimed.ids.iter().flatten().count();
+    if !cache.has_verdicts() {
+        return Ok((Some(claimed.scheme), claimed.ids));
+    }
+    outcome.named_by_reading = claimed.ids.iter().filter(|id| id.is_none()).count();
+    let ids = source
         .bundles
         .par_iter()
-        .zip(claimed)
-        .map(|(file, id)| id.or_else(|| content_id::of_file(&file.path, scheme).ok()))
-        .collect()
+        .zip(claimed.ids)
+        .map(|(file, id)| id.or_else(|| content_id::of_file(&file.path, claimed.scheme).ok()))
+        .collect();
+    Ok((Some(claimed.scheme), ids))
+}
+
+/// What the build that wrote the site at `out` reported, when it was built from exactly these
+/// inputs.
+fn previous_build(
+    cache: &Cache,
+    source: &Source,
+    ids: &[Option<ContentId>],
+    stamp: Option<&catalog::Stamp>,
+    out: &std::path::Path,
+) -> Option<BuildRecord> {
+    let fp = fingerprint::fingerprint(source, ids, stamp)?;
+    (output::built_from(out)? == fp)
+        .then(|| cache.build_record(&fp))
+        .flatten()
 }
 
 /// The verdict on one bundle, and the identity of the bytes it is about.
