@@ -6,8 +6,9 @@
 //! [`verify`] (the verdict, as a [`report`]).
 //!
 //! A registry flows through: [`source`] (discover `registry-src/`, with [`git`] and [`config`])
-//! → [`verify`] every bundle in parallel → [`policy`] (rules across bundles) → [`site`] (plan
-//! and write the static site).
+//! → [`content_id`] (name each bundle by its bytes) → [`verify`] every bundle in parallel, or
+//! take its verdict from the [`cache`] → [`policy`] (rules across bundles) → [`site`] (plan and
+//! write the static site, unless it is already the site of these inputs).
 
 pub mod bundle;
 pub mod cache;
