@@ -392,3 +392,19 @@ fn published_bundles_are_copies_not_links_to_the_source() {
     .unwrap();
     assert_eq!(published, original);
 }
+
+#[test]
+fn artifacts_already_in_the_previous_site_are_linked_not_copied_again() {
+    let (reg, cache) = registry(1);
+    build_cached(&reg, cache.path());
+    let artifact = format!("artifacts/{PACKAGE}/1.0.0/{PACKAGE}-1.0.0.mpk");
+    let before = inode(&reg, &artifact);
+    reg.publish(PACKAGE, "1.1.0", &key(41));
+    let outcome = build_cached(&reg, cache.path());
+    assert!(!outcome.up_to_date && outcome.refused.is_empty());
+    assert_eq!(
+        inode(&reg, &artifact),
+        before,
+        "the same file, linked into the new site"
+    );
+}
