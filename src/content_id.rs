@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Result;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::git::{ObjectFormat, WorkTree};
@@ -70,15 +71,20 @@ pub fn claimed_by_git(source: &Source) -> Result<Claimed> {
     };
     let format = tree.object_format()?;
     let scheme = Scheme::GitBlob(format);
-    let written = tree.index_written()?;
-    let (mut total, mut recent) = (0u64, 0u64);
-    for file in &source.bundles {
-        let meta = std::fs::metadata(&file.path)?;
-        total += meta.len();
-        if changed_since(&meta, written) {
-            recent += meta.len();
-        }
-    }
+    // A repository where nothing was ever staged has no index: nothing to vouch for.
+    let Ok(written) = tree.index_written() else {
+        return Ok(Claimed { scheme, ids: none });
+    };
+    let sizes = source
+        .bundles
+        .par_iter()
+        .map(|file| {
+            let meta = std::fs::metadata(&file.path)?;
+            Ok((meta.len(), changed_since(&meta, written)))
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let total: u64 = sizes.iter().map(|(len, _)| len).sum();
+    let recent: u64 = sizes.iter().filter(|(_, r)| *r).map(|(len, _)| len).sum();
     if recent * GIT_REHASH_LIMIT.1 > total * GIT_REHASH_LIMIT.0 {
         return Ok(Claimed { scheme, ids: none });
     }

@@ -144,6 +144,13 @@ impl WorkTree {
     /// directory, keyed by path relative to it. A shallow clone makes every file look added
     /// by its oldest commit, so CI must fetch the full history.
     pub fn added_times(&self) -> Result<BTreeMap<String, i64>> {
+        if self
+            .run(&["rev-parse", "--verify", "--quiet", "HEAD"])
+            .is_err()
+        {
+            // No commit yet: nothing was added.
+            return Ok(BTreeMap::new());
+        }
         let log = self.run(&[
             "log",
             "--diff-filter=A",

@@ -408,3 +408,12 @@ fn artifacts_already_in_the_previous_site_are_linked_not_copied_again() {
         "the same file, linked into the new site"
     );
 }
+
+#[test]
+fn a_repository_with_nothing_staged_yet_builds() {
+    let (reg, cache) = registry(1);
+    reg.git_init();
+    let outcome = build_cached(&reg, cache.path());
+    assert_eq!(outcome.bundles, 0);
+    assert_eq!(outcome.untracked, [bundle_rel(PACKAGE, "1.0.0")]);
+}
