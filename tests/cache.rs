@@ -5,15 +5,7 @@ mod registry;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use mpk_registry::site::{self, Outcome};
 use registry::*;
-
-/// Builds with a cache folder of its own; the tool itself must not fail.
-fn build_cached(reg: &Registry, cache: &Path) -> Outcome {
-    let mut options = reg.options(&reg.out(), Some(2));
-    options.cache = Some(cache.to_path_buf());
-    site::build(&options).expect("build runs")
-}
 
 /// The cached verdicts (not the build records).
 fn cache_entries(cache: &Path) -> Vec<PathBuf> {
@@ -49,10 +41,10 @@ fn two_bundle_registry() -> (Registry, tempfile::TempDir) {
 #[test]
 fn unchanged_bundles_are_not_verified_again() {
     let (reg, cache) = two_bundle_registry();
-    assert_eq!(build_cached(&reg, cache.path()).verified, 2);
+    assert_eq!(reg.build_cached(cache.path()).verified, 2);
     // Without the site, the build is redone, from the cached verdicts.
     fs::remove_dir_all(reg.out()).unwrap();
-    let warm = build_cached(&reg, cache.path());
+    let warm = reg.build_cached(cache.path());
     assert!(warm.refused.is_empty() && !warm.up_to_date);
     assert_eq!(warm.verified, 0);
     assert_eq!(warm.bundles, 2);
@@ -61,32 +53,20 @@ fn unchanged_bundles_are_not_verified_again() {
 #[test]
 fn a_new_bundle_is_the_only_one_verified() {
     let (reg, cache) = two_bundle_registry();
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     reg.publish("com.example.cached", "1.2.0", &key(31));
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert_eq!((outcome.bundles, outcome.verified), (3, 1));
 }
 
 #[test]
 fn an_edited_bundle_is_verified_again_even_with_the_same_size_and_mtime() {
     let (reg, cache) = two_bundle_registry();
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     let rel = bundle_rel("com.example.cached", "1.0.0");
-    let path = reg.src().join(&rel);
-    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
-    // Flip one byte inside the gzip stream: same size, and the mtime is put back.
-    let mut bytes = reg.read(&rel);
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x55;
-    reg.write(&rel, &bytes);
-    fs::File::options()
-        .write(true)
-        .open(&path)
-        .and_then(|f| f.set_modified(mtime))
-        .unwrap();
-    assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    reg.edit_keeping_size_and_mtime(&rel);
 
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert_eq!(outcome.verified, 1, "the edited bundle is verified again");
     assert!(
         outcome.refused.iter().any(|r| r.file == rel),
@@ -97,7 +77,7 @@ fn an_edited_bundle_is_verified_again_even_with_the_same_size_and_mtime() {
 #[test]
 fn a_damaged_cache_entry_is_ignored_with_a_warning() {
     let (reg, cache) = two_bundle_registry();
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     let entries = cache_entries(cache.path());
     assert_eq!(entries.len(), 2);
     // One entry altered inside (still valid JSON), one cut short.
@@ -110,7 +90,7 @@ fn a_damaged_cache_entry_is_ignored_with_a_warning() {
     // Without a site to keep, the build needs every verdict.
     fs::remove_dir_all(reg.out()).unwrap();
 
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert!(outcome.refused.is_empty());
     assert_eq!(outcome.verified, 2, "neither damaged entry is trusted");
     assert_eq!(
@@ -124,15 +104,15 @@ fn a_damaged_cache_entry_is_ignored_with_a_warning() {
     assert!(!catalog.contains("forged"));
     // The entries were rewritten, so the next build uses them again.
     fs::remove_dir_all(reg.out()).unwrap();
-    assert_eq!(build_cached(&reg, cache.path()).verified, 0);
+    assert_eq!(reg.build_cached(cache.path()).verified, 0);
 }
 
 #[test]
 fn a_policy_change_does_not_reuse_verdicts() {
     let (reg, cache) = two_bundle_registry();
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     reg.write("registry.toml", "allow_dev_key = true\n");
-    assert_eq!(build_cached(&reg, cache.path()).verified, 2);
+    assert_eq!(reg.build_cached(cache.path()).verified, 2);
 }
 
 #[test]
@@ -142,10 +122,10 @@ fn refused_bundles_are_not_cached() {
     let mut bytes = reg.read(&rel);
     bytes.extend_from_slice(b"trailing");
     reg.write(&rel, &bytes);
-    let first = build_cached(&reg, cache.path());
+    let first = reg.build_cached(cache.path());
     assert!(!first.refused.is_empty());
     assert_eq!(cache_entries(cache.path()).len(), 1);
-    let again = build_cached(&reg, cache.path());
+    let again = reg.build_cached(cache.path());
     assert_eq!(
         again.verified, 1,
         "the refused bundle is checked every time"
@@ -155,10 +135,10 @@ fn refused_bundles_are_not_cached() {
 #[test]
 fn deleting_the_cache_only_costs_time() {
     let (reg, cache) = two_bundle_registry();
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     let before = tree(&reg.out());
     fs::remove_dir_all(cache.path()).unwrap();
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert_eq!(outcome.verified, 2);
     assert_eq!(tree(&reg.out()), before, "the same site either way");
 }

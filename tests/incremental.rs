@@ -5,7 +5,6 @@ mod registry;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use mpk_registry::content_id::ContentId;
@@ -18,12 +17,6 @@ use registry::*;
 use serde_json::json;
 
 const PACKAGE: &str = "com.example.incremental";
-
-fn build_cached(reg: &Registry, cache: &Path) -> Outcome {
-    let mut options = reg.options(&reg.out(), Some(2));
-    options.cache = Some(cache.to_path_buf());
-    site::build(&options).expect("build runs")
-}
 
 /// A registry with `versions` versions of one app, and a cache folder.
 fn registry(versions: usize) -> (Registry, tempfile::TempDir) {
@@ -57,12 +50,12 @@ fn settle(reg: &Registry) {
 #[test]
 fn a_build_with_unchanged_inputs_leaves_the_site_as_it_was() {
     let (reg, cache) = registry(2);
-    let first = build_cached(&reg, cache.path());
+    let first = reg.build_cached(cache.path());
     assert!(!first.up_to_date);
     let before = tree(&reg.out());
     let catalog = inode(&reg, "index.json");
 
-    let again = build_cached(&reg, cache.path());
+    let again = reg.build_cached(cache.path());
     assert!(again.up_to_date, "nothing changed, so nothing is rebuilt");
     assert_eq!((again.bundles, again.verified, again.apps), (2, 0, 1));
     assert!(again.refused.is_empty());
@@ -80,7 +73,7 @@ fn an_up_to_date_build_reports_the_same_warnings() {
     let mut manifest = services_manifest(PACKAGE, "2.0.0");
     manifest.insert("wasm".into(), json!({"path": "services/store.wasm"}));
     reg.add(manifest, &key(41));
-    let first = build_cached(&reg, cache.path());
+    let first = reg.build_cached(cache.path());
     assert!(first.refused.is_empty(), "{:?}", first.refused);
     let warned = |o: &Outcome| -> Vec<(String, Vec<Rule>)> {
         o.warnings
@@ -92,7 +85,7 @@ fn an_up_to_date_build_reports_the_same_warnings() {
         warned(&first),
         [(bundle_rel(PACKAGE, "2.0.0"), vec![Rule::ServicesOverride])]
     );
-    let again = build_cached(&reg, cache.path());
+    let again = reg.build_cached(cache.path());
     assert!(again.up_to_date);
     assert_eq!(warned(&again), warned(&first));
 }
@@ -100,12 +93,12 @@ fn an_up_to_date_build_reports_the_same_warnings() {
 #[test]
 fn a_settings_change_rebuilds_the_site_from_cached_verdicts() {
     let (reg, cache) = registry(2);
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     reg.write(
         &format!("{PACKAGE}/package.toml"),
         "yanked = [{ version = \"1.0.0\", reason = \"broken\" }]\n",
     );
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert!(!outcome.up_to_date);
     assert_eq!(outcome.verified, 0, "the verdicts still hold");
     let app = read_json(&reg.out(), &format!("apps/{PACKAGE}/index.json"));
@@ -115,12 +108,12 @@ fn a_settings_change_rebuilds_the_site_from_cached_verdicts() {
 #[test]
 fn a_site_built_from_other_inputs_is_rebuilt() {
     let (reg, cache) = registry(2);
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     let marker = reg.out().join(".mpk-registry");
     let text = fs::read_to_string(&marker).unwrap();
     let line = text.lines().find(|l| l.starts_with("inputs: ")).unwrap();
     fs::write(&marker, text.replace(line, "inputs: 0000")).unwrap();
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert!(!outcome.up_to_date);
     assert_eq!(fs::read_to_string(&marker).unwrap(), text);
 }
@@ -128,7 +121,7 @@ fn a_site_built_from_other_inputs_is_rebuilt() {
 #[test]
 fn a_damaged_build_record_is_ignored_with_a_warning() {
     let (reg, cache) = registry(2);
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     let records: Vec<_> = fs::read_dir(cache.path().join("builds"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -136,7 +129,7 @@ fn a_damaged_build_record_is_ignored_with_a_warning() {
     assert_eq!(records.len(), 1);
     let text = fs::read_to_string(&records[0]).unwrap();
     fs::write(&records[0], text.replacen("\"apps\":1", "\"apps\":7", 1)).unwrap();
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert!(!outcome.up_to_date, "a damaged record is not trusted");
     assert_eq!(outcome.apps, 1);
     assert!(
@@ -149,14 +142,14 @@ fn a_damaged_build_record_is_ignored_with_a_warning() {
 #[test]
 fn a_build_record_filed_under_another_fingerprint_is_ignored() {
     let (reg, cache) = registry(2);
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     let builds = cache.path().join("builds");
     let first: Vec<_> = fs::read_dir(&builds)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     reg.write("registry.toml", "title = \"Other\"\n");
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     let second = fs::read_dir(&builds)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -165,9 +158,9 @@ fn a_build_record_filed_under_another_fingerprint_is_ignored() {
     // Back to the first inputs and site, but with the other build's record in its place.
     fs::remove_file(reg.src().join("registry.toml")).unwrap();
     fs::remove_dir_all(reg.out()).unwrap();
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     fs::copy(&second, &first[0]).unwrap();
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert!(!outcome.up_to_date);
     assert!(outcome.cache_warnings.iter().any(|w| w.contains("damaged")));
 }
@@ -216,10 +209,10 @@ fn a_new_signing_stamp_rebuilds_the_site() {
 fn bundles_git_vouches_for_are_named_by_their_blob_ids() {
     let (reg, cache) = registry(2);
     commit_with_settled_index(&reg);
-    let cold = build_cached(&reg, cache.path());
+    let cold = reg.build_cached(cache.path());
     assert_eq!((cold.identified_by_git, cold.verified), (2, 2));
     fs::remove_dir_all(reg.out()).unwrap();
-    let warm = build_cached(&reg, cache.path());
+    let warm = reg.build_cached(cache.path());
     assert_eq!(
         (warm.identified_by_git, warm.verified),
         (2, 0),
@@ -232,9 +225,9 @@ fn blob_ids_of_sha256_repositories_are_used_too() {
     let (reg, cache) = registry(2);
     reg.git(&["init", "--quiet", "--object-format=sha256"], None);
     settle(&reg);
-    assert_eq!(build_cached(&reg, cache.path()).identified_by_git, 2);
+    assert_eq!(reg.build_cached(cache.path()).identified_by_git, 2);
     fs::remove_dir_all(reg.out()).unwrap();
-    let warm = build_cached(&reg, cache.path());
+    let warm = reg.build_cached(cache.path());
     assert_eq!((warm.identified_by_git, warm.verified), (2, 0));
 }
 
@@ -244,11 +237,11 @@ fn bundles_git_would_have_to_read_again_are_hashed_here() {
     reg.git_init();
     reg.commit(&["."], "publish", 1_700_000_000);
     touch_after_index(&reg, 2);
-    let cold = build_cached(&reg, cache.path());
+    let cold = reg.build_cached(cache.path());
     assert_eq!((cold.identified_by_git, cold.verified), (0, 2));
     assert!(cold.refused.is_empty());
     fs::remove_dir_all(reg.out()).unwrap();
-    let warm = build_cached(&reg, cache.path());
+    let warm = reg.build_cached(cache.path());
     assert_eq!(
         (warm.identified_by_git, warm.named_by_reading, warm.verified),
         (0, 2, 0)
@@ -258,10 +251,10 @@ fn bundles_git_would_have_to_read_again_are_hashed_here() {
 #[test]
 fn with_no_cached_verdicts_bundles_are_not_read_just_to_be_named() {
     let (reg, cache) = registry(2);
-    let cold = build_cached(&reg, cache.path());
+    let cold = reg.build_cached(cache.path());
     assert_eq!((cold.named_by_reading, cold.verified), (0, 2));
     // Verifying named them: the verdicts and the site's record are there.
-    let again = build_cached(&reg, cache.path());
+    let again = reg.build_cached(cache.path());
     assert!(again.up_to_date);
     assert_eq!(again.named_by_reading, 2);
 }
@@ -271,12 +264,10 @@ fn with_no_cached_verdicts_bundles_are_not_read_just_to_be_named() {
 fn touch_after_index(reg: &Registry, versions: usize) {
     let later = SystemTime::now() + Duration::from_secs(3600);
     for minor in 0..versions {
-        let path = reg.src().join(bundle_rel(PACKAGE, &format!("1.{minor}.0")));
-        fs::File::options()
-            .write(true)
-            .open(path)
-            .and_then(|f| f.set_modified(later))
-            .unwrap();
+        set_mtime(
+            &reg.src().join(bundle_rel(PACKAGE, &format!("1.{minor}.0"))),
+            later,
+        );
     }
 }
 
@@ -284,10 +275,10 @@ fn touch_after_index(reg: &Registry, versions: usize) {
 fn verdicts_cached_with_git_blob_ids_are_found_when_git_cannot_vouch() {
     let (reg, cache) = registry(2);
     commit_with_settled_index(&reg);
-    assert_eq!(build_cached(&reg, cache.path()).identified_by_git, 2);
+    assert_eq!(reg.build_cached(cache.path()).identified_by_git, 2);
     fs::remove_dir_all(reg.out()).unwrap();
     touch_after_index(&reg, 2);
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert_eq!(
         (outcome.identified_by_git, outcome.verified),
         (0, 0),
@@ -299,21 +290,11 @@ fn verdicts_cached_with_git_blob_ids_are_found_when_git_cannot_vouch() {
 fn an_edited_tracked_bundle_is_verified_again_even_with_the_same_size_and_mtime() {
     let (reg, cache) = registry(20);
     commit_with_settled_index(&reg);
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     let rel = bundle_rel(PACKAGE, "1.3.0");
-    let path = reg.src().join(&rel);
-    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
-    let mut bytes = reg.read(&rel);
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x55;
-    reg.write(&rel, &bytes);
-    fs::File::options()
-        .write(true)
-        .open(&path)
-        .and_then(|f| f.set_modified(mtime))
-        .unwrap();
+    reg.edit_keeping_size_and_mtime(&rel);
 
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert_eq!(outcome.identified_by_git, 19, "git reports the edit");
     assert_eq!(outcome.verified, 1);
     assert!(outcome.refused.iter().any(|r| r.file == rel));
@@ -337,7 +318,7 @@ fn a_verdict_is_not_cached_under_a_blob_id_the_bytes_do_not_have() {
     manifest["metadata"]["description"] = json!("replaced after the commit");
     reg.add(manifest, &key(41));
 
-    let first = build_cached(&reg, cache.path());
+    let first = reg.build_cached(cache.path());
     assert_eq!((first.identified_by_git, first.verified), (20, 20));
     let published = read_text(&reg.out(), &format!("apps/{PACKAGE}/1.3.0/manifest.json"));
     assert!(
@@ -345,7 +326,7 @@ fn a_verdict_is_not_cached_under_a_blob_id_the_bytes_do_not_have() {
         "the bytes verified are published"
     );
 
-    let second = build_cached(&reg, cache.path());
+    let second = reg.build_cached(cache.path());
     assert!(
         !second.up_to_date,
         "that site was not recorded as the old bytes' site"
@@ -396,11 +377,11 @@ fn published_bundles_are_copies_not_links_to_the_source() {
 #[test]
 fn artifacts_already_in_the_previous_site_are_linked_not_copied_again() {
     let (reg, cache) = registry(1);
-    build_cached(&reg, cache.path());
+    reg.build_cached(cache.path());
     let artifact = format!("artifacts/{PACKAGE}/1.0.0/{PACKAGE}-1.0.0.mpk");
     let before = inode(&reg, &artifact);
     reg.publish(PACKAGE, "1.1.0", &key(41));
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert!(!outcome.up_to_date && outcome.refused.is_empty());
     assert_eq!(
         inode(&reg, &artifact),
@@ -413,7 +394,7 @@ fn artifacts_already_in_the_previous_site_are_linked_not_copied_again() {
 fn a_repository_with_nothing_staged_yet_builds() {
     let (reg, cache) = registry(1);
     reg.git_init();
-    let outcome = build_cached(&reg, cache.path());
+    let outcome = reg.build_cached(cache.path());
     assert_eq!(outcome.bundles, 0);
     assert_eq!(outcome.untracked, [bundle_rel(PACKAGE, "1.0.0")]);
 }

@@ -262,6 +262,26 @@ impl Registry {
         site::build(&self.options(&self.out(), None)).expect("build runs")
     }
 
+    /// Builds into `<root>/public` with `cache` as the verification cache.
+    pub fn build_cached(&self, cache: &Path) -> Outcome {
+        let mut options = self.options(&self.out(), Some(2));
+        options.cache = Some(cache.to_path_buf());
+        site::build(&options).expect("build runs")
+    }
+
+    /// Flips one byte inside the gzip stream of a bundle and puts its mtime back: the same
+    /// size and mtime, other bytes.
+    pub fn edit_keeping_size_and_mtime(&self, rel: &str) {
+        let path = self.src().join(rel);
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        let mut bytes = self.read(rel);
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        self.write(rel, &bytes);
+        set_mtime(&path, mtime);
+        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    }
+
     /// Builds and insists that nothing was refused.
     pub fn build_ok(&self) -> Outcome {
         let outcome = self.build();
@@ -407,6 +427,14 @@ pub fn read_json(out: &Path, rel: &str) -> Value {
 pub fn read_text(out: &Path, rel: &str) -> String {
     String::from_utf8(fs::read(out.join(rel)).unwrap_or_else(|e| panic!("cannot read {rel}: {e}")))
         .unwrap_or_else(|_| panic!("{rel} is not UTF-8"))
+}
+
+pub fn set_mtime(path: &Path, mtime: std::time::SystemTime) {
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(mtime))
+        .unwrap();
 }
 
 /// Appends `text` to a file (used to make a site folder that is not ours).
