@@ -371,11 +371,10 @@ fn every_page_has_the_csp_and_no_inline_script() {
     }
 }
 
-/// KNOWN BUG: `api/v2/bundles.html`, `api/v2/bundles/index.html` and
-/// `api/v2/bundles/<P>/<V>.html` are JSON in files named `.html`. `_headers` gives `/api/*`
-/// a JSON content type, but hosts that ignore `_headers` (GitHub Pages, plain nginx, S3)
-/// serve them as `text/html` by extension, without the pages' CSP, so a manifest's
-/// `<script>` runs on the registry's origin. serde_json leaves `<` and `>` unescaped.
+/// `api/v2/bundles.html`, `api/v2/bundles/index.html` and `api/v2/bundles/<P>/<V>.html` are
+/// JSON in files named `.html`. `_headers` gives `/api/*` a JSON content type, but hosts that
+/// ignore `_headers` (GitHub Pages, plain nginx, S3) serve them as `text/html` by extension,
+/// without the pages' CSP: a manifest's raw `<script>` would run on the registry's origin.
 #[test]
 fn api_files_named_html_carry_no_markup() {
     let reg = hostile_registry();

@@ -157,16 +157,21 @@ pub fn rfc3339(unix: i64) -> String {
 /// an API file as `text/html` (GitHub Pages answers `/api/v2/bundles` with `bundles.html`) can
 /// never be made to render markup from a manifest.
 pub fn to_bytes(value: &Value) -> Vec<u8> {
-    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
-    let mut bytes = Vec::with_capacity(text.len() + 1);
-    for b in text.bytes() {
-        match b {
-            b'<' => bytes.extend_from_slice(b"\\u003c"),
-            b'>' => bytes.extend_from_slice(b"\\u003e"),
-            b'&' => bytes.extend_from_slice(b"\\u0026"),
-            b => bytes.push(b),
+    let mut text = serde_json::to_vec_pretty(value).expect("JSON values serialize");
+    let is_markup = |b: &u8| matches!(b, b'<' | b'>' | b'&');
+    // Most documents have none: then the serializer's bytes are the answer.
+    if text.iter().any(is_markup) {
+        let mut escaped = Vec::with_capacity(text.len() + 16);
+        for &b in &text {
+            match b {
+                b'<' => escaped.extend_from_slice(b"\\u003c"),
+                b'>' => escaped.extend_from_slice(b"\\u003e"),
+                b'&' => escaped.extend_from_slice(b"\\u0026"),
+                b => escaped.push(b),
+            }
         }
+        text = escaped;
     }
-    bytes.push(b'\n');
-    bytes
+    text.push(b'\n');
+    text
 }
