@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 /// Marks a folder as a site this tool wrote, so a build never replaces anything else.
 const MARKER: &str = ".mpk-registry";
 const MARKER_TEXT: &str =
-    "Written by `mpk-registry build`. The whole folder is replaced on every build.\n";
+    "Written by `mpk-registry build`, which replaces the whole folder whenever the site changes.\n";
 /// Starts the marker's line naming the fingerprint of the inputs the site was built from.
 const INPUTS: &str = "inputs: ";
 
