@@ -212,9 +212,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             if verbose && outcome.up_to_date {
                 println!(
-                    "{} bundle(s): 0 verified ({} identified by git's index); inputs unchanged since the site at {} was built",
+                    "{} bundle(s): 0 verified ({} identified by git's index, {} read to be identified); inputs unchanged since the site at {} was built",
                     outcome.bundles,
                     outcome.identified_by_git,
+                    outcome.named_by_reading,
                     output.display()
                 );
             } else if verbose {
