@@ -10,11 +10,10 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Result;
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::git::{ObjectFormat, WorkTree};
-use crate::source::Source;
+use crate::source::{FileState, Source};
 
 /// What a bundle's bytes are called.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -57,7 +56,8 @@ const GIT_REHASH_LIMIT: (u64, u64) = (1, 16);
 /// the second its index was written, which it re-reads one at a time: after a checkout, the
 /// files of its last second; after a fast clone, nearly all. When those are too many, every
 /// bundle gets `None` and is hashed here instead, on every core.
-pub fn claimed_by_git(source: &Source) -> Result<Claimed> {
+/// `states` are the bundles' file states (in `source.bundles` order; `None` when unreadable).
+pub fn claimed_by_git(source: &Source, states: &[Option<FileState>]) -> Result<Claimed> {
     let none = vec![None; source.bundles.len()];
     let Some(tree) = source
         .from_git
@@ -75,16 +75,16 @@ pub fn claimed_by_git(source: &Source) -> Result<Claimed> {
     let Ok(written) = tree.index_written() else {
         return Ok(Claimed { scheme, ids: none });
     };
-    let sizes = source
-        .bundles
-        .par_iter()
-        .map(|file| {
-            let meta = std::fs::metadata(&file.path)?;
-            Ok((meta.len(), changed_since(&meta, written)))
-        })
-        .collect::<std::io::Result<Vec<_>>>()?;
-    let total: u64 = sizes.iter().map(|(len, _)| len).sum();
-    let recent: u64 = sizes.iter().filter(|(_, r)| *r).map(|(len, _)| len).sum();
+    // Changed in or after the second the index was written.
+    let second = written
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i128::from(d.as_secs()) * 1_000_000_000);
+    let states = states.iter().flatten();
+    let total: u64 = states.clone().map(|s| s.len).sum();
+    let recent: u64 = states
+        .filter(|s| s.modified >= second || s.changed >= second)
+        .map(|s| s.len)
+        .sum();
     if recent * GIT_REHASH_LIMIT.1 > total * GIT_REHASH_LIMIT.0 {
         return Ok(Claimed { scheme, ids: none });
     }
@@ -101,23 +101,6 @@ pub fn claimed_by_git(source: &Source) -> Result<Claimed> {
         })
         .collect();
     Ok(Claimed { scheme, ids })
-}
-
-/// Whether the file's data or inode changed in or after the second `written` falls in.
-fn changed_since(meta: &std::fs::Metadata, written: SystemTime) -> bool {
-    let secs = |t: SystemTime| {
-        t.duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)
-    };
-    let written = secs(written);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if meta.ctime() >= written {
-            return true;
-        }
-    }
-    meta.modified().map_or(true, |m| secs(m) >= written)
 }
 
 /// Reads and names a whole file.

@@ -23,6 +23,45 @@ pub struct BundleFile {
     pub added: Option<i64>,
 }
 
+/// What the file system reports about a file. Any write to a file changes it (the inode's
+/// change time at least, which no one can set back), so the same state before and after a read
+/// means the bytes read are the bytes there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileState {
+    pub len: u64,
+    /// Last change of the data, then of the inode, in nanoseconds since the epoch.
+    pub modified: i128,
+    pub changed: i128,
+    pub inode: u64,
+}
+
+impl FileState {
+    pub fn of(path: &Path) -> std::io::Result<FileState> {
+        let meta = std::fs::metadata(path)?;
+        let nanos = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i128)
+        };
+        let modified = meta.modified().map_or(0, nanos);
+        #[cfg(unix)]
+        let (changed, inode) = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+                meta.ino(),
+            )
+        };
+        #[cfg(not(unix))]
+        let (changed, inode) = (modified, 0);
+        Ok(FileState {
+            len: meta.len(),
+            modified,
+            changed,
+            inode,
+        })
+    }
+}
+
 /// The version in a bundle's path `<package>/<package>-<version>.mpk`, if it has that shape.
 /// The file-name rule ties it to the manifest, so it can stand in for the manifest's version.
 pub fn version_in_path<'a>(package: &str, rel: &'a str) -> Option<&'a str> {

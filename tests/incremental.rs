@@ -398,3 +398,39 @@ fn a_repository_with_nothing_staged_yet_builds() {
     assert_eq!(outcome.bundles, 0);
     assert_eq!(outcome.untracked, [bundle_rel(PACKAGE, "1.0.0")]);
 }
+
+/// Rewrites one bundle (with the same bytes) the first time the build reports progress, that
+/// is while bundles are being verified.
+struct RewriteDuringBuild {
+    path: std::path::PathBuf,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl site::Progress for RewriteDuringBuild {
+    fn advance(&self) {
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let bytes = fs::read(&self.path).unwrap();
+            fs::write(&self.path, bytes).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_bundle_written_to_during_the_build_stops_it_before_the_site_is_replaced() {
+    let (reg, _cache) = registry(2);
+    reg.build_ok();
+    let before = tree(&reg.out());
+    reg.publish(PACKAGE, "1.2.0", &key(41));
+    let progress = RewriteDuringBuild {
+        path: reg.src().join(bundle_rel(PACKAGE, "1.0.0")),
+        done: Default::default(),
+    };
+    let error = site::build_with(&reg.options(&reg.out(), Some(1)), &progress)
+        .expect_err("the build stops");
+    assert!(
+        format!("{error:#}").contains("changed while the site was being built"),
+        "{error:#}"
+    );
+    assert_eq!(tree(&reg.out()), before, "the previous site is untouched");
+    assert_eq!(staging_leftovers(reg.root()), Vec::<String>::new());
+}

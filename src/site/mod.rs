@@ -15,13 +15,13 @@ pub mod plan;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
 use crate::cache::{BuildRecord, Cache};
 use crate::content_id::{self, ContentId, Scheme};
 use crate::policy::{self, Checked};
-use crate::source::{self, BundleFile, Source};
+use crate::source::{self, BundleFile, FileState, Source};
 use crate::verify::{self, Report};
 use output::Staging;
 use pages::Pages;
@@ -123,7 +123,10 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
         ..Default::default()
     };
 
-    let (scheme, ids) = identify(&source, cache.as_ref(), &mut outcome)?;
+    // Taken first, so a bundle written to at any time during the build is noticed before the
+    // site is put in place.
+    let states = file_states(&source);
+    let (scheme, ids) = identify(&source, &states, cache.as_ref(), &mut outcome)?;
     if let Some(record) = cache
         .as_ref()
         .and_then(|cache| previous_build(cache, &source, &ids, stamp.as_ref(), &options.out))
@@ -183,7 +186,22 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
     let fingerprint = cache
         .as_ref()
         .and_then(|_| fingerprint::fingerprint(&source, &ids, stamp.as_ref()));
-    write(&site, stamp.as_ref(), &options.out, fingerprint.as_deref())?;
+    let staging = write(&site, stamp.as_ref(), &options.out, fingerprint.as_deref())?;
+    // The site's copies of the bundles were made after verifying; had a bundle been rewritten
+    // meanwhile, the copy could hold bytes nobody checked.
+    if let Some(changed) = source
+        .bundles
+        .iter()
+        .zip(&states)
+        .zip(file_states(&source))
+        .find(|((_, before), now)| *before != now)
+    {
+        bail!(
+            "{} changed while the site was being built; nothing was written (run the build again once the source is still)",
+            changed.0 .0.path.display()
+        );
+    }
+    staging.commit()?;
     if let (Some(cache), Some(fp)) = (&cache, &fingerprint) {
         let record = BuildRecord {
             apps: outcome.apps,
@@ -201,13 +219,14 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
 /// cached verdicts, verifying names them instead of a read of its own.
 fn identify(
     source: &Source,
+    states: &[Option<FileState>],
     cache: Option<&Cache>,
     outcome: &mut Outcome,
 ) -> Result<(Option<Scheme>, Vec<Option<ContentId>>)> {
     let Some(cache) = cache else {
         return Ok((None, vec![None; source.bundles.len()]));
     };
-    let claimed = content_id::claimed_by_git(source)?;
+    let claimed = content_id::claimed_by_git(source, states)?;
     outcome.identified_by_git = claimed.ids.iter().flatten().count();
     if !cache.has_verdicts() {
         return Ok((Some(claimed.scheme), claimed.ids));
@@ -220,6 +239,15 @@ fn identify(
         .map(|(file, id)| id.or_else(|| content_id::of_file(&file.path, claimed.scheme).ok()))
         .collect();
     Ok((Some(claimed.scheme), ids))
+}
+
+/// Each bundle's file state (`None` when it cannot be read; verifying will say why).
+fn file_states(source: &Source) -> Vec<Option<FileState>> {
+    source
+        .bundles
+        .par_iter()
+        .map(|file| FileState::of(&file.path).ok())
+        .collect()
 }
 
 /// What the build that wrote the site at `out` reported, when it was built from exactly these
@@ -290,13 +318,13 @@ fn decide(
     }
 }
 
-/// Writes every file of the site into a staging folder, then swaps it in.
+/// Writes every file of the site into a staging folder, ready to be swapped in.
 fn write(
     site: &Site,
     stamp: Option<&catalog::Stamp>,
     out: &std::path::Path,
     fingerprint: Option<&str>,
-) -> Result<()> {
+) -> Result<Staging> {
     let staging = Staging::new(out, fingerprint)?;
     let pages = Pages::new();
     let app_indexes: Vec<Vec<u8>> = site
@@ -339,7 +367,7 @@ fn write(
     )?;
     // GitHub Pages runs Jekyll unless told not to, and Jekyll drops files starting with `_`.
     staging.write(".nojekyll", b"")?;
-    staging.commit()
+    Ok(staging)
 }
 
 /// Writes one app's files and returns the bytes of its `index.json` (the catalog pins them).
