@@ -434,3 +434,28 @@ fn a_bundle_written_to_during_the_build_stops_it_before_the_site_is_replaced() {
     assert_eq!(tree(&reg.out()), before, "the previous site is untouched");
     assert_eq!(staging_leftovers(reg.root()), Vec::<String>::new());
 }
+
+#[test]
+fn a_site_that_links_to_the_source_is_replaced_by_copies() {
+    let (reg, _cache) = registry(1);
+    let site = reg.build_ok();
+    assert!(site.refused.is_empty());
+    // As older versions wrote sites: the published bundle is the source file under another name.
+    let source = reg.src().join(bundle_rel(PACKAGE, "1.0.0"));
+    let sha = sha256_hex(&reg.read(&bundle_rel(PACKAGE, "1.0.0")));
+    for rel in [
+        format!("artifacts/sha256/{sha}.mpk"),
+        format!("artifacts/{PACKAGE}/1.0.0/{PACKAGE}-1.0.0.mpk"),
+    ] {
+        let path = reg.out().join(rel);
+        fs::remove_file(&path).unwrap();
+        fs::hard_link(&source, &path).unwrap();
+    }
+    reg.publish(PACKAGE, "1.1.0", &key(41));
+    reg.build_ok();
+    assert_eq!(
+        fs::metadata(&source).unwrap().nlink(),
+        1,
+        "no name of the source is left in the site"
+    );
+}

@@ -105,7 +105,12 @@ impl Staging {
     pub fn put_content_addressed(&self, rel: &str, source: &Path) -> Result<()> {
         let path = self.target(rel)?;
         let previous = self.out.join(rel);
-        if previous.is_file() && fs::hard_link(&previous, &path).is_ok() {
+        // A site written by an older version may hold links to the source itself; copying
+        // ends that.
+        if previous.is_file()
+            && !same_file(&previous, source)
+            && fs::hard_link(&previous, &path).is_ok()
+        {
             return Ok(());
         }
         fs::copy(source, &path)
@@ -134,6 +139,21 @@ impl Staging {
             let _ = fs::remove_dir_all(&staged);
         }
         result.with_context(|| format!("cannot put the new site at {}", self.out.display()))
+    }
+}
+
+/// Whether two paths name the same file (one inode under two names).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        matches!((fs::metadata(a), fs::metadata(b)),
+            (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
     }
 }
 
