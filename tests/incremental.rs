@@ -459,3 +459,97 @@ fn a_site_that_links_to_the_source_is_replaced_by_copies() {
         "no name of the source is left in the site"
     );
 }
+
+const OTHER: &str = "com.example.other";
+
+/// Two apps, two versions each.
+fn two_apps() -> (Registry, tempfile::TempDir) {
+    let (reg, cache) = registry(2);
+    reg.publish(OTHER, "0.1.0", &key(43));
+    reg.publish(OTHER, "0.2.0", &key(43));
+    (reg, cache)
+}
+
+/// The site without its marker (which also records the cache's fingerprints).
+fn site_files(out: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = tree(out);
+    files.remove(".mpk-registry");
+    files
+}
+
+#[test]
+fn apps_whose_inputs_did_not_change_are_linked_from_the_previous_site() {
+    let (reg, cache) = two_apps();
+    reg.build_cached(cache.path());
+    let other_page = inode(&reg, &format!("apps/{OTHER}/index.html"));
+    let other_api = inode(&reg, &format!("api/v2/bundles/{OTHER}/0.2.0.html"));
+    let changed_page = inode(&reg, &format!("apps/{PACKAGE}/index.html"));
+    reg.publish(PACKAGE, "1.2.0", &key(41));
+    let outcome = reg.build_cached(cache.path());
+    assert!(!outcome.up_to_date && outcome.refused.is_empty());
+    assert_eq!(inode(&reg, &format!("apps/{OTHER}/index.html")), other_page);
+    assert_eq!(
+        inode(&reg, &format!("api/v2/bundles/{OTHER}/0.2.0.html")),
+        other_api
+    );
+    assert_ne!(
+        inode(&reg, &format!("apps/{PACKAGE}/index.html")),
+        changed_page
+    );
+}
+
+#[test]
+fn a_site_rebuilt_after_each_kind_of_change_equals_one_built_from_scratch() {
+    let (reg, cache) = two_apps();
+    reg.build_cached(cache.path());
+    let scratch = reg.root().join("scratch");
+    let changes: [(&str, &dyn Fn()); 4] = [
+        ("a new version", &|| {
+            reg.publish(PACKAGE, "1.2.0", &key(41));
+        }),
+        ("a yank", &|| {
+            reg.write(
+                &format!("{OTHER}/package.toml"),
+                "yanked = [{ version = \"0.2.0\", reason = \"broken\" }]\n",
+            );
+        }),
+        ("a new title", &|| {
+            reg.write("registry.toml", "title = \"Renamed\"\n");
+        }),
+        ("a base URL", &|| {
+            reg.write(
+                "registry.toml",
+                "title = \"Renamed\"\nbase_url = \"https://apps.example.test\"\n",
+            );
+        }),
+    ];
+    for (what, change) in changes {
+        change();
+        let outcome = reg.build_cached(cache.path());
+        assert!(outcome.refused.is_empty() && !outcome.up_to_date, "{what}");
+        fs::remove_dir_all(&scratch).ok();
+        site::build(&reg.options(&scratch, Some(1))).expect("build runs");
+        assert_eq!(site_files(&reg.out()), site_files(&scratch), "after {what}");
+    }
+}
+
+#[test]
+fn an_unchanged_app_missing_a_file_in_the_previous_site_is_made_again() {
+    let (reg, cache) = two_apps();
+    reg.build_cached(cache.path());
+    let page = reg.out().join(format!("apps/{OTHER}/index.html"));
+    let previous_page = fs::read(&page).unwrap();
+    let previous_inode = inode(&reg, &format!("apps/{OTHER}/index.html"));
+    fs::remove_file(reg.out().join(format!("api/v2/packages/{OTHER}/all.json"))).unwrap();
+    reg.publish(PACKAGE, "1.2.0", &key(41));
+    assert!(reg.build_cached(cache.path()).refused.is_empty());
+    // Made again as a new file: the previous site's page was never written through a link.
+    assert_ne!(
+        inode(&reg, &format!("apps/{OTHER}/index.html")),
+        previous_inode
+    );
+    assert_eq!(fs::read(&page).unwrap(), previous_page);
+    let scratch = reg.root().join("scratch");
+    site::build(&reg.options(&scratch, Some(1))).expect("build runs");
+    assert_eq!(site_files(&reg.out()), site_files(&scratch));
+}

@@ -4,14 +4,14 @@
 use sha2::{Digest, Sha256};
 
 use super::catalog::Stamp;
+use super::plan::{App, Site};
 use crate::content_id::ContentId;
 use crate::source::Source;
 
 /// The fingerprint of a build, or `None` when some bundle has no content identity (it could
 /// not be read, so the build will refuse it anyway).
 ///
-/// Covers the tool itself (the digest of the sources it was built from, so a tool with other
-/// templates or rules never reuses a site), every settings file as parsed, every bundle's path, content
+/// Covers the tool itself, every settings file as parsed, every bundle's path, content
 /// identity and publication time, and the catalog's signing stamp. Not the source or output
 /// location: the same inputs give the same site wherever they are.
 pub fn fingerprint(
@@ -19,32 +19,67 @@ pub fn fingerprint(
     ids: &[Option<ContentId>],
     stamp: Option<&Stamp>,
 ) -> Option<String> {
-    let mut hasher = Sha256::new();
-    let mut add = |part: &str| {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part);
-    };
-    add("mpk-registry-site-v1");
-    add(env!("CARGO_PKG_VERSION"));
-    add(env!("MPK_REGISTRY_SOURCE_DIGEST"));
-    add(&format!(
-        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{}",
-        source.registry,
-        source.packages,
-        source.orgs,
-        source.misplaced,
-        source.invalid_settings,
-        source.from_git
-    ));
+    let mut hasher = tool("mpk-registry-site-v1");
+    add(
+        &mut hasher,
+        &format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{}",
+            source.registry,
+            source.packages,
+            source.orgs,
+            source.misplaced,
+            source.invalid_settings,
+            source.from_git
+        ),
+    );
     for (file, id) in source.bundles.iter().zip(ids) {
-        add(&format!(
-            "{}\n{}\n{:?}\n{}",
-            file.rel,
-            file.dir,
-            file.added,
-            id.as_ref()?
-        ));
+        let id = id.as_ref()?;
+        add(
+            &mut hasher,
+            &format!("{}\n{}\n{:?}\n{id}", file.rel, file.dir, file.added),
+        );
     }
-    add(&format!("{stamp:?}"));
+    add(&mut hasher, &format!("{stamp:?}"));
     Some(hex::encode(hasher.finalize()))
+}
+
+/// The fingerprint of what one app's files are made from: its releases (each bundle's bytes
+/// decide its verdict and manifest), their publication times and yank reasons, and the site's
+/// title and base URL, which its page shows — by the same tool.
+pub fn app(site: &Site, app: &App) -> String {
+    let mut hasher = tool("mpk-registry-app-v1");
+    add(
+        &mut hasher,
+        &format!("{:?}\n{:?}\n{}", site.title, site.base_url, app.package),
+    );
+    for r in &app.releases {
+        add(
+            &mut hasher,
+            &format!(
+                "{}\n{:?}\n{:?}",
+                r.bundle.bundle_sha256, r.published, r.yank_reason
+            ),
+        );
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// A hasher that has taken in what it is for and the tool's identity (the digest of the
+/// sources it was built from, so a tool with other templates or rules never reuses a site).
+fn tool(purpose: &str) -> Sha256 {
+    let mut hasher = Sha256::new();
+    for part in [
+        purpose,
+        env!("CARGO_PKG_VERSION"),
+        env!("MPK_REGISTRY_SOURCE_DIGEST"),
+    ] {
+        add(&mut hasher, part);
+    }
+    hasher
+}
+
+/// Adds one length-prefixed part, so parts can never run into each other.
+fn add(hasher: &mut Sha256, part: &str) {
+    hasher.update((part.len() as u64).to_le_bytes());
+    hasher.update(part);
 }

@@ -23,7 +23,7 @@ use crate::content_id::{self, ContentId, Scheme};
 use crate::policy::{self, Checked};
 use crate::source::{self, BundleFile, FileState, Source};
 use crate::verify::{self, Report};
-use output::Staging;
+use output::{BuiltFrom, Staging};
 use pages::Pages;
 use plan::{App, Site};
 
@@ -186,7 +186,20 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
     let fingerprint = cache
         .as_ref()
         .and_then(|_| fingerprint::fingerprint(&source, &ids, stamp.as_ref()));
-    let staging = write(&site, stamp.as_ref(), &options.out, fingerprint.as_deref())?;
+    // With a cache, the site records what each app's files were made from, so the next build
+    // links the files of apps that did not change instead of making them again.
+    let built = BuiltFrom {
+        apps: match &cache {
+            Some(_) => site
+                .apps
+                .iter()
+                .map(|app| (app.package.clone(), fingerprint::app(&site, app)))
+                .collect(),
+            None => Default::default(),
+        },
+        inputs: fingerprint,
+    };
+    let staging = write(&site, stamp.as_ref(), &options.out, &built)?;
     // The site's copies of the bundles were made after verifying; had a bundle been rewritten
     // meanwhile, the copy could hold bytes nobody checked.
     if let Some(changed) = source
@@ -202,7 +215,7 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
         );
     }
     staging.commit()?;
-    if let (Some(cache), Some(fp)) = (&cache, &fingerprint) {
+    if let (Some(cache), Some(fp)) = (&cache, &built.inputs) {
         let record = BuildRecord {
             apps: outcome.apps,
             warnings: outcome.warnings.clone(),
@@ -260,7 +273,7 @@ fn previous_build(
     out: &std::path::Path,
 ) -> Option<BuildRecord> {
     let fp = fingerprint::fingerprint(source, ids, stamp)?;
-    (output::built_from(out)? == fp)
+    (BuiltFrom::read(out).inputs? == fp)
         .then(|| cache.build_record(&fp))
         .flatten()
 }
@@ -323,14 +336,25 @@ fn write(
     site: &Site,
     stamp: Option<&catalog::Stamp>,
     out: &std::path::Path,
-    fingerprint: Option<&str>,
+    built: &BuiltFrom,
 ) -> Result<Staging> {
-    let staging = Staging::new(out, fingerprint)?;
+    let previous = BuiltFrom::read(out);
+    let staging = Staging::new(out, built)?;
     let pages = Pages::new();
     let app_indexes: Vec<Vec<u8>> = site
         .apps
         .par_iter()
-        .map(|app| write_app(&staging, &pages, site, app))
+        .map(|app| {
+            let unchanged = built
+                .apps
+                .get(&app.package)
+                .is_some_and(|fp| previous.apps.get(&app.package) == Some(fp));
+            match unchanged {
+                true => reuse_app(&staging, app),
+                false => None,
+            }
+            .unwrap_or_else(|| write_app(&staging, &pages, site, app))
+        })
         .collect::<Result<_>>()?;
 
     let mut catalog = catalog::catalog(site, &app_indexes);
@@ -368,6 +392,41 @@ fn write(
     // GitHub Pages runs Jekyll unless told not to, and Jekyll drops files starting with `_`.
     staging.write(".nojekyll", b"")?;
     Ok(staging)
+}
+
+/// Links the files of an app made from the same inputs from the previous site, and returns
+/// the bytes of its `index.json`; `None` (leaving none of them staged) when the previous site
+/// lacks one of them.
+fn reuse_app(staging: &Staging, app: &App) -> Option<Result<Vec<u8>>> {
+    let mut rels = vec![
+        paths::app_index(&app.package),
+        paths::app_page(&app.package),
+        paths::api_package_latest(&app.package),
+        paths::api_package_all(&app.package),
+    ];
+    for r in &app.releases {
+        rels.push(paths::manifest(&app.package, &r.bundle.app_version));
+        rels.push(paths::api_bundle(&app.package, &r.bundle.app_version));
+    }
+    for (done, rel) in rels.iter().enumerate() {
+        if staging.link_previous(rel).is_err() {
+            // Unlinking the staged names leaves the previous site's files as they are.
+            let unstaged = rels[..done].iter().try_for_each(|rel| staging.remove(rel));
+            return unstaged.err().map(Err);
+        }
+    }
+    let artifacts = || -> Result<Vec<u8>> {
+        for r in &app.releases {
+            let content = paths::content_addressed(&r.bundle.bundle_sha256);
+            staging.put_content_addressed(&content, &r.source)?;
+            staging.link_staged(
+                &paths::artifact(&app.package, &r.bundle.app_version),
+                &content,
+            )?;
+        }
+        staging.read(&paths::app_index(&app.package))
+    };
+    Some(artifacts())
 }
 
 /// Writes one app's files and returns the bytes of its `index.json` (the catalog pins them).

@@ -3,7 +3,7 @@
 //! Everything goes into a fresh folder beside the output; only a complete build replaces the
 //! output, by swapping the two folders in one step where the OS allows it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,14 +17,45 @@ const MARKER_TEXT: &str =
     "Written by `mpk-registry build`, which replaces the whole folder whenever the site changes.\n";
 /// Starts the marker's line naming the fingerprint of the inputs the site was built from.
 const INPUTS: &str = "inputs: ";
+/// Starts each marker line naming an app and the fingerprint of what its files were made from.
+const APP: &str = "app: ";
 
-/// The fingerprint of the inputs the site at `out` was built from, if it says.
-pub fn built_from(out: &Path) -> Option<String> {
-    let marker = fs::read_to_string(out.join(MARKER)).ok()?;
-    marker
-        .lines()
-        .find_map(|line| line.strip_prefix(INPUTS))
-        .map(str::to_owned)
+/// What a site records about what it was built from (in its marker file).
+#[derive(Debug, Default)]
+pub struct BuiltFrom {
+    /// The fingerprint of all the build's inputs.
+    pub inputs: Option<String>,
+    /// Per package, the fingerprint of what its files were made from.
+    pub apps: BTreeMap<String, String>,
+}
+
+impl BuiltFrom {
+    /// What the site at `out` says it was built from (nothing, when it does not say).
+    pub fn read(out: &Path) -> BuiltFrom {
+        let mut built = BuiltFrom::default();
+        let marker = fs::read_to_string(out.join(MARKER)).unwrap_or_default();
+        for line in marker.lines() {
+            if let Some(fp) = line.strip_prefix(INPUTS) {
+                built.inputs = Some(fp.to_owned());
+            } else if let Some((package, fp)) =
+                line.strip_prefix(APP).and_then(|l| l.split_once(' '))
+            {
+                built.apps.insert(package.to_owned(), fp.to_owned());
+            }
+        }
+        built
+    }
+
+    fn marker(&self) -> String {
+        let mut text = MARKER_TEXT.to_owned();
+        if let Some(fp) = &self.inputs {
+            text.push_str(&format!("{INPUTS}{fp}\n"));
+        }
+        for (package, fp) in &self.apps {
+            text.push_str(&format!("{APP}{package} {fp}\n"));
+        }
+        text
+    }
 }
 
 /// A site being written.
@@ -36,10 +67,9 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// Prepares a staging folder next to `out`, for a site built from inputs with this
-    /// fingerprint. Refuses when `out` exists and is neither empty nor a site written by
-    /// this tool.
-    pub fn new(out: &Path, fingerprint: Option<&str>) -> Result<Staging> {
+    /// Prepares a staging folder next to `out`, for a site built from `built`. Refuses when
+    /// `out` exists and is neither empty nor a site written by this tool.
+    pub fn new(out: &Path, built: &BuiltFrom) -> Result<Staging> {
         if out.exists() {
             let is_ours = out.join(MARKER).is_file();
             let is_empty = out.is_dir()
@@ -69,11 +99,7 @@ impl Staging {
             out: out.to_path_buf(),
             made: Mutex::new(HashSet::new()),
         };
-        let marker = match fingerprint {
-            Some(fp) => format!("{MARKER_TEXT}{INPUTS}{fp}\n"),
-            None => MARKER_TEXT.to_owned(),
-        };
-        staging.write(MARKER, marker.as_bytes())?;
+        staging.write(MARKER, built.marker().as_bytes())?;
         Ok(staging)
     }
 
@@ -116,6 +142,28 @@ impl Staging {
         fs::copy(source, &path)
             .map(drop)
             .with_context(|| format!("cannot copy {} to {}", source.display(), path.display()))
+    }
+
+    /// Links the previous site's file at `rel` into the new one, for an app whose files are
+    /// made from the same inputs. (Staged files are never written to after this: a link shares
+    /// its bytes with the live site.)
+    pub fn link_previous(&self, rel: &str) -> Result<()> {
+        let previous = self.out.join(rel);
+        let path = self.target(rel)?;
+        fs::hard_link(&previous, &path)
+            .with_context(|| format!("cannot link {} to {}", previous.display(), path.display()))
+    }
+
+    /// The bytes of a staged file.
+    pub fn read(&self, rel: &str) -> Result<Vec<u8>> {
+        let path = self.dir.path().join(rel);
+        fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+    }
+
+    /// Removes a staged file.
+    pub fn remove(&self, rel: &str) -> Result<()> {
+        let path = self.dir.path().join(rel);
+        fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))
     }
 
     /// Puts the bytes of the already staged `staged` at `rel` too: a hardlink where the file
