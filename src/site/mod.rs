@@ -417,16 +417,18 @@ fn reuse_app(staging: &Staging, app: &App) -> Option<Result<Vec<u8>>> {
     }
     let artifacts = || -> Result<Vec<u8>> {
         for r in &app.releases {
-            let content = paths::content_addressed(&r.bundle.bundle_sha256);
-            staging.put_content_addressed(&content, &r.source)?;
-            staging.link_staged(
-                &paths::artifact(&app.package, &r.bundle.app_version),
-                &content,
-            )?;
+            stage_artifact(staging, &app.package, r)?;
         }
         staging.read(&paths::app_index(&app.package))
     };
     Some(artifacts())
+}
+
+/// Puts a release's bundle at its content-addressed path and at the path nodes fetch.
+fn stage_artifact(staging: &Staging, package: &str, r: &plan::Release) -> Result<()> {
+    let content = paths::content_addressed(&r.bundle.bundle_sha256);
+    staging.put_content_addressed(&content, &r.source)?;
+    staging.link_staged(&paths::artifact(package, &r.bundle.app_version), &content)
 }
 
 /// Writes one app's files and returns the bytes of its `index.json` (the catalog pins them).
@@ -437,9 +439,7 @@ fn write_app(staging: &Staging, pages: &Pages, site: &Site, app: &App) -> Result
             &paths::manifest(&app.package, &b.app_version),
             &b.manifest_bytes,
         )?;
-        let content = paths::content_addressed(&b.bundle_sha256);
-        staging.put_content_addressed(&content, &r.source)?;
-        staging.link_staged(&paths::artifact(&app.package, &b.app_version), &content)?;
+        stage_artifact(staging, &app.package, r)?;
         staging.write(
             &paths::api_bundle(&app.package, &b.app_version),
             &catalog::to_bytes(&api::version(r)),
