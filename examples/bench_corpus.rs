@@ -17,6 +17,8 @@
 //! `--add-one` adds the next version of app 0 to an existing corpus and commits it (one day
 //! later), for measuring a rebuild after a small change.
 
+mod support;
+
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -63,10 +65,12 @@ fn parse_args() -> Args {
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> u64 {
-            args.next().and_then(|v| parse_size(&v)).unwrap_or_else(|| {
-                eprintln!("{name} needs a number");
-                usage()
-            })
+            args.next()
+                .and_then(|v| support::parse_size(&v))
+                .unwrap_or_else(|| {
+                    eprintln!("{name} needs a number");
+                    usage()
+                })
         };
         match arg.as_str() {
             "--apps" => parsed.apps = value("--apps") as usize,
@@ -89,23 +93,6 @@ fn parse_args() -> Args {
         usage()
     }
     parsed
-}
-
-/// `65536`, `64K`, `400M`, `1G` (binary units).
-fn parse_size(text: &str) -> Option<u64> {
-    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => text.split_at(i),
-        None => (text, ""),
-    };
-    let n: u64 = digits.parse().ok()?;
-    let shift = match unit {
-        "" => 0,
-        "K" | "k" | "KiB" => 10,
-        "M" | "MiB" => 20,
-        "G" | "GiB" => 30,
-        _ => return None,
-    };
-    n.checked_mul(1 << shift)
 }
 
 fn main() -> Result<()> {

@@ -11,6 +11,8 @@
 //! compressed bytes, which `build` does on top of the floor (the bundle's own SHA-256).
 //! `--sha-only` hashes BYTES of memory on one thread and prints the throughput.
 
+mod support;
+
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -52,22 +54,6 @@ fn backends() -> String {
     format!("inflate: {inflate}; sha256: {sha}")
 }
 
-fn parse_size(text: &str) -> Option<u64> {
-    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => text.split_at(i),
-        None => (text, ""),
-    };
-    let n: u64 = digits.parse().ok()?;
-    let shift = match unit {
-        "" => 0,
-        "K" | "k" | "KiB" => 10,
-        "M" | "MiB" => 20,
-        "G" | "GiB" => 30,
-        _ => return None,
-    };
-    n.checked_mul(1 << shift)
-}
-
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut dir = None;
@@ -83,7 +69,7 @@ fn main() -> io::Result<()> {
             "--sha-only" => {
                 let bytes = args
                     .next()
-                    .and_then(|v| parse_size(&v))
+                    .and_then(|v| support::parse_size(&v))
                     .unwrap_or_else(|| usage());
                 sha_only(bytes);
                 return Ok(());

@@ -36,12 +36,12 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Verify every bundle under SRC and write the static registry site to OUT.
+    /// Verify the bundles under SRC and write the static registry site to OUT.
     Build {
         /// The registry source folder.
         #[arg(default_value = "registry-src")]
         src: PathBuf,
-        /// Where to write the site (replaced whole, only when every bundle passes).
+        /// Where to write the site (replaced whole, only when every bundle passes; left as it is when nothing changed).
         #[arg(short, long, default_value = "public")]
         output: PathBuf,
         /// Worker threads [default: one per core].
@@ -58,7 +58,7 @@ enum Command {
         /// (e.g. 14d, 36h).
         #[arg(long, default_value = "14d", value_parser = parse_duration)]
         expires: i64,
-        /// Verification cache folder: unchanged bundles are not verified again. Safe to delete.
+        /// Verification cache folder: unchanged bundles are not verified again, and an unchanged site is not rewritten. Safe to delete.
         #[arg(long, default_value = ".mpk-cache")]
         cache: PathBuf,
         /// Verify every bundle and write the whole site, ignoring the cache.

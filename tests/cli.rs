@@ -128,10 +128,21 @@ fn verify_allow_dev_key() {
 
 // --- verify --json --------------------------------------------------------------------------
 
+/// The keys of a JSON object, sorted.
+fn sorted_keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    keys
+}
+
 fn assert_problem_shape(problem: &Value) {
     let object = problem.as_object().expect("a problem is an object");
-    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-    keys.sort();
+    let keys = sorted_keys(problem);
     assert_eq!(keys, ["hint", "message", "rule", "subject"]);
     for key in keys {
         assert!(object[key].is_string(), "{key} is a string");
@@ -151,13 +162,7 @@ fn verify_json_shape() {
     ]);
     assert_eq!(code(&out), 2);
     let doc = json_out(&out);
-    let mut top: Vec<&str> = doc
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    top.sort();
+    let top = sorted_keys(&doc);
     assert_eq!(top, ["reports", "schemaVersion"]);
     assert_eq!(doc["schemaVersion"], 1);
     let reports = doc["reports"].as_array().expect("reports is an array");
@@ -169,9 +174,8 @@ fn verify_json_shape() {
     assert_eq!(ok["ok"], true);
     assert_eq!(ok["problems"], json!([]));
     assert_eq!(ok["warnings"], json!([]));
-    let bundle = ok["bundle"].as_object().expect("bundle object");
-    let mut keys: Vec<&str> = bundle.keys().map(String::as_str).collect();
-    keys.sort();
+    let bundle = &ok["bundle"];
+    let keys = sorted_keys(bundle);
     assert_eq!(
         keys,
         [
@@ -273,13 +277,7 @@ fn inspect_json_shape() {
     ]);
     assert_eq!(code(&out), 0);
     let doc = json_out(&out);
-    let mut top: Vec<&str> = doc
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    top.sort();
+    let top = sorted_keys(&doc);
     assert_eq!(top, ["manifest", "report", "schemaVersion"]);
     assert_eq!(doc["schemaVersion"], 1);
     assert_eq!(doc["report"]["ok"], true);
@@ -338,13 +336,7 @@ fn keygen_writes_a_mero_sign_key_file() {
     assert_eq!(mode(&path), 0o600);
 
     let file: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("JSON");
-    let mut keys: Vec<&str> = file
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort();
+    let keys = sorted_keys(&file);
     assert_eq!(keys, ["private_key", "public_key", "signer_id"]);
     let key = KeyFile::load(&path).expect("loads back");
     let expected = KeyFile::from_signing_key(&key);

@@ -266,6 +266,15 @@ fn all_versions_are_newest_first_with_yanked() {
     assert_eq!(chat, ["1.1.0-beta.1", "1.0.0"]);
 }
 
+/// The API's 404: JSON, readable from any origin.
+fn assert_not_found_json(fx: &Fixture, target: &str) {
+    let r = get(fx.server.port(), target);
+    assert_eq!(r.status, 404, "{target}");
+    assert_eq!(r.header("Content-Type"), Some(JSON), "{target}");
+    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
+    assert_eq!(r.json(), serde_json::json!({"error": "not_found"}));
+}
+
 #[test]
 fn an_unknown_package_is_not_found_as_json() {
     let fx = fixture();
@@ -273,11 +282,7 @@ fn an_unknown_package_is_not_found_as_json() {
         "/api/v2/bundles?package=com.example.nothing",
         "/api/v2/bundles?package=com.example.nothing&all_versions=true",
     ] {
-        let r = get(fx.server.port(), target);
-        assert_eq!(r.status, 404, "{target}");
-        assert_eq!(r.header("Content-Type"), Some(JSON), "{target}");
-        assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
-        assert_eq!(r.json(), serde_json::json!({"error": "not_found"}));
+        assert_not_found_json(&fx, target);
     }
 }
 
@@ -310,11 +315,7 @@ fn an_unknown_version_is_not_found_as_json() {
         "/api/v2/bundles/com.example.nothing/1.0.0",
         "/api/v2/bundles/com.calimero.chat",
     ] {
-        let r = get(fx.server.port(), target);
-        assert_eq!(r.status, 404, "{target}");
-        assert_eq!(r.header("Content-Type"), Some(JSON), "{target}");
-        assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
-        assert_eq!(r.json(), serde_json::json!({"error": "not_found"}));
+        assert_not_found_json(&fx, target);
     }
 }
 

@@ -127,9 +127,10 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
     // site is put in place.
     let states = file_states(&source);
     let (scheme, ids) = identify(&source, &states, cache.as_ref(), &mut outcome)?;
+    let previous = BuiltFrom::read(&options.out);
     if let Some(record) = cache
         .as_ref()
-        .and_then(|cache| previous_build(cache, &source, &ids, stamp.as_ref(), &options.out))
+        .and_then(|cache| previous_build(cache, &source, &ids, stamp.as_ref(), &previous))
     {
         outcome.up_to_date = true;
         outcome.apps = record.apps;
@@ -199,7 +200,7 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
         },
         inputs: fingerprint,
     };
-    let staging = write(&site, stamp.as_ref(), &options.out, &built)?;
+    let staging = write(&site, stamp.as_ref(), &options.out, &built, &previous)?;
     // The site's copies of the bundles were made after verifying; had a bundle been rewritten
     // meanwhile, the copy could hold bytes nobody checked.
     if let Some(changed) = source
@@ -263,17 +264,17 @@ fn file_states(source: &Source) -> Vec<Option<FileState>> {
         .collect()
 }
 
-/// What the build that wrote the site at `out` reported, when it was built from exactly these
-/// inputs.
+/// What the build that wrote the `previous` site reported, when it was built from exactly
+/// these inputs.
 fn previous_build(
     cache: &Cache,
     source: &Source,
     ids: &[Option<ContentId>],
     stamp: Option<&catalog::Stamp>,
-    out: &std::path::Path,
+    previous: &BuiltFrom,
 ) -> Option<BuildRecord> {
     let fp = fingerprint::fingerprint(source, ids, stamp)?;
-    (BuiltFrom::read(out).inputs? == fp)
+    (*previous.inputs.as_ref()? == fp)
         .then(|| cache.build_record(&fp))
         .flatten()
 }
@@ -331,14 +332,15 @@ fn decide(
     }
 }
 
-/// Writes every file of the site into a staging folder, ready to be swapped in.
+/// Writes every file of the site into a staging folder, ready to be swapped in; `previous` is
+/// what the site at `out` was built from (its unchanged apps are linked from it).
 fn write(
     site: &Site,
     stamp: Option<&catalog::Stamp>,
     out: &std::path::Path,
     built: &BuiltFrom,
+    previous: &BuiltFrom,
 ) -> Result<Staging> {
-    let previous = BuiltFrom::read(out);
     let staging = Staging::new(out, built)?;
     let pages = Pages::new();
     let app_indexes: Vec<Vec<u8>> = site
