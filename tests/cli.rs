@@ -268,13 +268,18 @@ fn verify_json_lists_warnings() {
 
 // --- inspect --------------------------------------------------------------------------------
 
-#[test]
-fn inspect_json_shape() {
-    let out = run([
+/// `inspect --json` on a fixture bundle.
+fn inspect_json(name: &str) -> Output {
+    run([
         "inspect".as_ref(),
         "--json".as_ref(),
-        fixture(VALID).as_os_str(),
-    ]);
+        fixture(name).as_os_str(),
+    ])
+}
+
+#[test]
+fn inspect_json_shape() {
+    let out = inspect_json(VALID);
     assert_eq!(code(&out), 0);
     let doc = json_out(&out);
     let top = sorted_keys(&doc);
@@ -286,11 +291,7 @@ fn inspect_json_shape() {
     assert_eq!(doc["manifest"]["signature"]["algorithm"], "ed25519");
 
     // A refused bundle still shows its manifest.
-    let out = run([
-        "inspect".as_ref(),
-        "--json".as_ref(),
-        fixture(INVALID).as_os_str(),
-    ]);
+    let out = inspect_json(INVALID);
     assert_eq!(code(&out), 1);
     let doc = json_out(&out);
     assert_eq!(doc["report"]["ok"], false);
@@ -298,11 +299,7 @@ fn inspect_json_shape() {
     assert_eq!(doc["manifest"]["package"], "com.example.bad");
 
     // No manifest at all: null.
-    let out = run([
-        "inspect".as_ref(),
-        "--json".as_ref(),
-        fixture("invalid/nested-manifest-only.mpk").as_os_str(),
-    ]);
+    let out = inspect_json("invalid/nested-manifest-only.mpk");
     assert_eq!(code(&out), 1);
     assert_eq!(json_out(&out)["manifest"], Value::Null);
 }
@@ -327,6 +324,12 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
 }
 
+/// Runs `keygen -o path`, which must succeed.
+fn keygen(path: &std::path::Path) {
+    let out = run(["keygen".as_ref(), "-o".as_ref(), path.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
 #[test]
 fn keygen_writes_a_mero_sign_key_file() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -349,10 +352,7 @@ fn keygen_writes_a_mero_sign_key_file() {
 fn keygen_refuses_to_overwrite_without_force() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("key.json");
-    assert_eq!(
-        code(&run(["keygen".as_ref(), "-o".as_ref(), path.as_os_str()])),
-        0
-    );
+    keygen(&path);
     let before = std::fs::read(&path).expect("read");
 
     let out = run(["keygen".as_ref(), "--output".as_ref(), path.as_os_str()]);
@@ -379,14 +379,8 @@ fn keygen_makes_a_different_key_each_time() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = dir.path().join("a.json");
     let b = dir.path().join("b.json");
-    assert_eq!(
-        code(&run(["keygen".as_ref(), "-o".as_ref(), a.as_os_str()])),
-        0
-    );
-    assert_eq!(
-        code(&run(["keygen".as_ref(), "-o".as_ref(), b.as_os_str()])),
-        0
-    );
+    keygen(&a);
+    keygen(&b);
     let a = KeyFile::load(&a).expect("a");
     let b = KeyFile::load(&b).expect("b");
     assert_ne!(a.to_bytes(), b.to_bytes());
@@ -418,14 +412,7 @@ fn key_file_load_refuses_a_damaged_file() {
 fn pack_command_makes_a_bundle_that_verifies() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key_path = dir.path().join("key.json");
-    assert_eq!(
-        code(&run([
-            "keygen".as_ref(),
-            "-o".as_ref(),
-            key_path.as_os_str()
-        ])),
-        0
-    );
+    keygen(&key_path);
     let app = dir.path().join("app");
     std::fs::create_dir(&app).expect("mkdir");
     std::fs::write(app.join("app.wasm"), WASM).expect("write");
@@ -482,14 +469,7 @@ fn pack_command_makes_a_bundle_that_verifies() {
 fn pack_command_reports_a_missing_artifact() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key_path = dir.path().join("key.json");
-    assert_eq!(
-        code(&run([
-            "keygen".as_ref(),
-            "-o".as_ref(),
-            key_path.as_os_str()
-        ])),
-        0
-    );
+    keygen(&key_path);
     let manifest = dir.path().join("manifest.json");
     std::fs::write(
         &manifest,
