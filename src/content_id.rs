@@ -59,18 +59,10 @@ const GIT_REHASH_LIMIT: (u64, u64) = (1, 16);
 /// `states` are the bundles' file states (in `source.bundles` order; `None` when unreadable).
 pub fn claimed_by_git(source: &Source, states: &[Option<FileState>]) -> Result<Claimed> {
     let none = vec![None; source.bundles.len()];
-    let Some(tree) = source
-        .from_git
-        .then(|| WorkTree::discover(&source.root))
-        .flatten()
-    else {
-        return Ok(Claimed {
-            scheme: Scheme::Sha256,
-            ids: none,
-        });
+    let scheme = scheme(source)?;
+    let (Scheme::GitBlob(format), Some(tree)) = (scheme, work_tree(source)) else {
+        return Ok(Claimed { scheme, ids: none });
     };
-    let format = tree.object_format()?;
-    let scheme = Scheme::GitBlob(format);
     // A repository where nothing was ever staged has no index: nothing to vouch for.
     let Ok(written) = tree.index_written() else {
         return Ok(Claimed { scheme, ids: none });
@@ -88,19 +80,35 @@ pub fn claimed_by_git(source: &Source, states: &[Option<FileState>]) -> Result<C
     if recent * GIT_REHASH_LIMIT.1 > total * GIT_REHASH_LIMIT.0 {
         return Ok(Claimed { scheme, ids: none });
     }
-    let staged = tree.staged_blobs()?;
     let modified = tree.modified()?;
     let ids = source
         .bundles
         .iter()
         .map(|file| {
-            let blob = staged
-                .get(&file.rel)
+            let blob = file
+                .blob
+                .as_ref()
                 .filter(|_| !modified.contains(&file.rel))?;
             Some(ContentId::GitBlob(format, blob.clone()))
         })
         .collect();
     Ok(Claimed { scheme, ids })
+}
+
+/// How a source's bundles are named: by git blob id when git lists them (the ids they must
+/// have), else by SHA-256.
+pub fn scheme(source: &Source) -> Result<Scheme> {
+    match work_tree(source) {
+        Some(tree) => Ok(Scheme::GitBlob(tree.object_format()?)),
+        None => Ok(Scheme::Sha256),
+    }
+}
+
+fn work_tree(source: &Source) -> Option<WorkTree> {
+    source
+        .from_git
+        .then(|| WorkTree::discover(&source.root))
+        .flatten()
 }
 
 /// Reads and names a whole file.

@@ -242,3 +242,357 @@ fn split_nul(bytes: &[u8]) -> Vec<String> {
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .collect()
 }
+
+/// A file mode as git records it in a tree or the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    File,
+    Executable,
+    Symlink,
+    /// A commit of another repository (a submodule).
+    Submodule,
+    /// An index entry with unresolved merge stages.
+    Unmerged,
+    Other,
+}
+
+impl Mode {
+    fn parse(mode: &str) -> Mode {
+        match mode {
+            "100644" => Mode::File,
+            "100755" => Mode::Executable,
+            "120000" => Mode::Symlink,
+            "160000" => Mode::Submodule,
+            _ => Mode::Other,
+        }
+    }
+}
+
+/// One entry of a commit's tree or of the index, by its path from the repository root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    /// The path's bytes are not UTF-8; `path` shows them with replacement characters.
+    pub lossy: bool,
+    pub mode: Mode,
+    /// The object id (a blob, or a commit for a submodule).
+    pub id: String,
+}
+
+/// Where git reads `.gitattributes` from when asked which attributes apply.
+#[derive(Debug, Clone, Copy)]
+pub enum AttributesFrom<'a> {
+    Index,
+    Commit(&'a str),
+}
+
+/// The repository that holds a registry folder, and the folder's place in it. Everything is
+/// asked from the repository's root, so a folder replaced by a symbolic link is seen as the
+/// link git records, never followed.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub top: WorkTree,
+    /// The folder's path from the root, `/`-terminated; empty when it is the root.
+    pub prefix: String,
+}
+
+impl Repository {
+    /// The repository holding `src`, or `None` outside git. The folder's place is taken from
+    /// its parent's real path plus its own name, so a link named like the folder is not
+    /// resolved to wherever it points.
+    pub fn locate(src: &Path) -> Result<Option<Repository>> {
+        let Some(inner) = WorkTree::discover(src) else {
+            return Ok(None);
+        };
+        let top = PathBuf::from(
+            String::from_utf8_lossy(&inner.run(&["rev-parse", "--show-toplevel"])?).trim(),
+        );
+        let top = top
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", top.display()))?;
+        let abs = std::path::absolute(src)
+            .with_context(|| format!("cannot resolve {}", src.display()))?;
+        let place = match (abs.parent(), abs.file_name()) {
+            (Some(parent), Some(name)) => parent
+                .canonicalize()
+                .with_context(|| format!("cannot resolve {}", parent.display()))?
+                .join(name),
+            _ => abs
+                .canonicalize()
+                .with_context(|| format!("cannot resolve {}", src.display()))?,
+        };
+        let prefix = if place == top {
+            String::new()
+        } else {
+            let rel = place.strip_prefix(&top).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} leads out of its git repository ({}); give the registry folder itself",
+                    src.display(),
+                    top.display()
+                )
+            })?;
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            format!("{}/", parts.join("/"))
+        };
+        Ok(Some(Repository {
+            top: WorkTree { dir: top },
+            prefix,
+        }))
+    }
+
+    /// Every entry of `commit`'s tree.
+    pub fn entries_at(&self, commit: &str) -> Result<Vec<Entry>> {
+        let out = self
+            .top
+            .run(&["ls-tree", "-r", "-z", "--full-tree", commit])?;
+        Ok(records(&out)
+            .filter_map(|(meta, path, lossy)| {
+                // "<mode> <type> <id>"
+                let mut meta = meta.split(' ');
+                let mode = Mode::parse(meta.next()?);
+                let id = meta.nth(1)?.to_owned();
+                Some(Entry {
+                    path,
+                    lossy,
+                    mode,
+                    id,
+                })
+            })
+            .collect())
+    }
+
+    /// Every entry of the index; a path with unresolved merge stages is one `Unmerged` entry.
+    pub fn index_entries(&self) -> Result<Vec<Entry>> {
+        let out = self.top.run(&["ls-files", "-s", "-z", "--full-name"])?;
+        let mut entries: Vec<Entry> = Vec::new();
+        for (meta, path, lossy) in records(&out) {
+            // "<mode> <id> <stage>"
+            let mut meta = meta.split(' ');
+            let (Some(mode), Some(id), Some(stage)) = (meta.next(), meta.next(), meta.next())
+            else {
+                continue;
+            };
+            if stage != "0" {
+                if entries.last().is_some_and(|e| e.path == path) {
+                    continue;
+                }
+                entries.push(Entry {
+                    path,
+                    lossy,
+                    mode: Mode::Unmerged,
+                    id: String::new(),
+                });
+                continue;
+            }
+            entries.push(Entry {
+                path,
+                lossy,
+                mode: Mode::parse(mode),
+                id: id.to_owned(),
+            });
+        }
+        Ok(entries)
+    }
+
+    /// The bytes of small blobs, read in one `git cat-file --batch`. A blob longer than `cap`
+    /// is `Err(its length)`, and is never held in memory.
+    pub fn read_blobs(
+        &self,
+        ids: &[String],
+        cap: u64,
+    ) -> Result<BTreeMap<String, std::result::Result<Vec<u8>, u64>>> {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(&self.top.dir)
+            .args(["cat-file", "--batch"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("cannot run git cat-file")?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let request: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        let writer = std::thread::spawn(move || stdin.write_all(request.as_bytes()));
+        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut blobs = BTreeMap::new();
+        for id in ids {
+            let mut header = String::new();
+            out.read_line(&mut header)
+                .context("git cat-file stopped early")?;
+            // "<id> <type> <size>", or "<id> missing"
+            let size: u64 = match header.trim_end().split(' ').nth(2) {
+                Some(size) => size.parse().context("git cat-file gave no size")?,
+                None => bail!("git has no object {id}: {}", header.trim_end()),
+            };
+            let mut body = (&mut out).take(size);
+            let blob = if size <= cap {
+                let mut bytes = Vec::with_capacity(size as usize);
+                body.read_to_end(&mut bytes)?;
+                Ok(bytes)
+            } else {
+                std::io::copy(&mut body, &mut std::io::sink())?;
+                Err(size)
+            };
+            let mut newline = [0u8; 1];
+            out.read_exact(&mut newline)?;
+            blobs.insert(id.clone(), blob);
+        }
+        drop(out);
+        let _ = writer.join();
+        child.wait().context("git cat-file did not finish")?;
+        Ok(blobs)
+    }
+
+    /// A blob's bytes as a stream, for bundles too large to hold; reading fails if git does.
+    pub fn blob_stream(&self, id: &str) -> std::io::Result<BlobStream> {
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(&self.top.dir)
+            .args(["cat-file", "blob", id])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        Ok(BlobStream { child, stdout })
+    }
+
+    /// Whether `ancestor` is `commit` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: &str, commit: &str) -> Result<bool> {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(&self.top.dir)
+            .args(["merge-base", "--is-ancestor", ancestor, commit])
+            .status()
+            .context("cannot run git merge-base")?;
+        match status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => bail!("git merge-base --is-ancestor {ancestor} {commit} failed"),
+        }
+    }
+
+    /// For each of `paths` (from the root), the attributes among `names` that git would apply
+    /// with a value other than unspecified or unset: `(path, attribute, value)`.
+    pub fn attributes(
+        &self,
+        from: AttributesFrom,
+        names: &[&str],
+        paths: &[String],
+    ) -> Result<Vec<(String, String, String)>> {
+        use std::io::{Read, Write};
+        let mut args = vec!["check-attr".to_owned(), "-z".into(), "--stdin".into()];
+        match from {
+            AttributesFrom::Index => args.push("--cached".into()),
+            AttributesFrom::Commit(commit) => args.push(format!("--source={commit}")),
+        }
+        args.extend(names.iter().map(|n| (*n).to_owned()));
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(&self.top.dir)
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot run git check-attr")?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let request: Vec<u8> = paths.iter().flat_map(|p| p.bytes().chain([0])).collect();
+        let writer = std::thread::spawn(move || stdin.write_all(&request));
+        let mut out = Vec::new();
+        child
+            .stdout
+            .take()
+            .expect("piped stdout")
+            .read_to_end(&mut out)?;
+        let _ = writer.join();
+        let result = child.wait_with_output()?;
+        if !result.status.success() {
+            bail!(
+                "git check-attr failed: {}",
+                String::from_utf8_lossy(&result.stderr).trim()
+            );
+        }
+        let fields = split_nul(&out);
+        Ok(fields
+            .chunks_exact(3)
+            .filter(|f| f[2] != "unspecified" && f[2] != "unset")
+            .map(|f| (f[0].clone(), f[1].clone(), f[2].clone()))
+            .collect())
+    }
+
+    /// Commit time (unix seconds) of the commit that first added each file of the registry
+    /// folder, among the commits reachable from `rev`; keyed by path in the folder.
+    pub fn added_times(&self, rev: &str) -> Result<BTreeMap<String, i64>> {
+        let pathspec = format!(":(literal){}", self.prefix);
+        let mut args = vec![
+            "log",
+            rev,
+            "--diff-filter=A",
+            "--no-renames",
+            "--format=%x01%ct",
+            "--name-only",
+            "--",
+        ];
+        if !self.prefix.is_empty() {
+            args.push(&pathspec);
+        }
+        let log = self.top.run(&args)?;
+        let mut added = BTreeMap::new();
+        let mut time = None;
+        for line in String::from_utf8_lossy(&log).lines() {
+            if let Some(t) = line.strip_prefix('\u{1}') {
+                time = t.trim().parse().ok();
+            } else if let (Some(rel), Some(t)) = (line.strip_prefix(self.prefix.as_str()), time) {
+                if !rel.is_empty() {
+                    // Newest commits come first: the last one seen is the oldest add.
+                    added.insert(rel.to_owned(), t);
+                }
+            }
+        }
+        Ok(added)
+    }
+}
+
+/// A blob streamed out of `git cat-file`; the process is stopped if the reader is dropped early.
+pub struct BlobStream {
+    child: std::process::Child,
+    stdout: std::process::ChildStdout,
+}
+
+impl std::io::Read for BlobStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.stdout.read(buf)?;
+        if n == 0 && !buf.is_empty() && !self.child.wait()?.success() {
+            return Err(std::io::Error::other(
+                "git cat-file could not read the blob",
+            ));
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for BlobStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// NUL-terminated `<meta>\t<path>` records, with whether the path had to be decoded lossily.
+fn records(bytes: &[u8]) -> impl Iterator<Item = (String, String, bool)> + '_ {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .filter_map(|record| {
+            let tab = record.iter().position(|b| *b == b'\t')?;
+            let meta = String::from_utf8_lossy(&record[..tab]).into_owned();
+            let raw = &record[tab + 1..];
+            let path = String::from_utf8_lossy(raw);
+            let lossy = matches!(path, std::borrow::Cow::Owned(_));
+            Some((meta, path.into_owned(), lossy))
+        })
+}

@@ -1,19 +1,26 @@
 //! `check`: the pull-request gate.
 //!
-//! Compares the source folder at a base revision with the work tree, verifies only the bundles
-//! that changed (plus the first version of each package they touch, which decides its owner),
-//! and applies the rules that need history: immutability, new versions, ownership.
-//! Ownership is judged by the settings at the base, so a change cannot grant itself rights.
+//! Compares the registry at a base commit with a head commit, both read from git objects (the
+//! head is never checked out, so a pull request is only ever data), over the whole repository
+//! with renames off: moves into, out of and around the registry folder are a deletion plus an
+//! addition. It verifies only the bundles that changed (plus the first version of each package
+//! they touch, which decides its owner), and applies the rules that need history:
+//! immutability, new versions, ownership. Ownership is judged by the settings at the base, so
+//! a change cannot grant itself rights.
+//!
+//! File problems (unknown files, links, settings that refer to what does not exist, …) are
+//! judged on the whole registry at both sides: what the change introduces or touches is
+//! refused, what was already wrong at the base and is left alone is a warning, so one bad
+//! merge from before can never block every later pull request.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::config::{self, OrgConfig, PackageConfig, RegistryConfig};
-use crate::git::WorkTree;
+use crate::git::{Entry, Repository};
 use crate::policy::{self, Checked};
 use crate::report::{Problem, Rule};
 use crate::source::{self, version_in_path, BundleFile, Source};
@@ -28,6 +35,8 @@ pub struct CheckOptions {
     pub src: PathBuf,
     /// The revision the change is compared with (the pull request's base).
     pub base: String,
+    /// The revision holding the change [default: HEAD]. Read from git objects only.
+    pub head: Option<String>,
     /// Who made the change (a GitHub login); ownership is enforced only when given.
     pub actor: Option<String>,
 }
@@ -39,12 +48,18 @@ pub enum ChangeKind {
     Added,
     Modified,
     Deleted,
+    /// Not changed, but the change gives it a problem (an org it names was deleted, say), or
+    /// it has a problem from before the change (a warning).
+    Unchanged,
 }
 
 /// One changed file and what came of it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
+    /// The path in the registry folder, or `/<path from the repository root>` outside it.
     pub file: String,
+    /// The path from the repository root, for annotations.
+    pub path: String,
     pub kind: ChangeKind,
     pub report: Report,
 }
@@ -53,76 +68,70 @@ pub struct Change {
 #[serde(rename_all = "camelCase")]
 pub struct CheckOutcome {
     pub base: String,
-    /// The source folder's path from the repository root, for annotations.
-    #[serde(skip)]
-    pub prefix: String,
+    /// Problems with the change as a whole rather than a file.
+    pub problems: Vec<Problem>,
     pub changes: Vec<Change>,
 }
 
 impl CheckOutcome {
     pub fn refused(&self) -> bool {
-        self.changes.iter().any(|c| !c.report.ok)
+        !self.problems.is_empty() || self.changes.iter().any(|c| !c.report.ok)
     }
 }
 
-/// The base revision's view of the settings that decide who may change what.
-struct Base {
-    files: BTreeMap<String, String>,
-    registry: RegistryConfig,
-    packages: BTreeMap<String, PackageConfig>,
-    orgs: BTreeMap<String, OrgConfig>,
+/// One side of the comparison.
+struct Side {
+    entries: BTreeMap<String, (crate::git::Mode, String)>,
+    source: Source,
 }
 
-impl Base {
-    fn load(tree: &WorkTree, commit: &str) -> Result<Base> {
-        let files = tree.files_at(commit)?;
-        let read = |path: &str| -> Result<String> {
-            Ok(String::from_utf8_lossy(&tree.read_at(commit, path)?).into_owned())
-        };
-        let mut base = Base {
-            files: BTreeMap::new(),
-            registry: RegistryConfig::default(),
-            packages: BTreeMap::new(),
-            orgs: BTreeMap::new(),
-        };
-        for path in files.keys() {
-            let file = Path::new(path);
-            match path.split('/').collect::<Vec<_>>().as_slice() {
-                ["registry.toml"] => base.registry = config::parse(&read(path)?, file)?,
-                [package, "package.toml"] => {
-                    base.packages
-                        .insert((*package).to_owned(), config::parse(&read(path)?, file)?);
-                }
-                ["orgs", org] if org.ends_with(".toml") => {
-                    base.orgs.insert(
-                        org.trim_end_matches(".toml").to_owned(),
-                        config::parse(&read(path)?, file)?,
-                    );
-                }
-                _ => {}
-            }
-        }
-        base.files = files;
-        Ok(base)
-    }
-
-    /// Published versions of `package` at the base, from their file names (which the build
-    /// that published them checked against the manifests).
-    fn versions(&self, package: &str) -> Vec<(String, String)> {
-        self.files
-            .keys()
-            .filter_map(|path| Some((path.clone(), version_in_path(package, path)?.to_owned())))
-            .collect()
-    }
-
-    fn may_change(&self, package: &str, actor: &str) -> bool {
-        self.packages.get(package).is_some_and(|p| {
-            names(&p.owners, actor)
-                || p.org
-                    .as_ref()
-                    .and_then(|org| self.orgs.get(org))
-                    .is_some_and(|org| names(&org.members, actor))
+impl Side {
+    fn read(repo: &Repository, options: &CheckOptions, commit: &str) -> Result<Side> {
+        let entries: Vec<Entry> = repo.entries_at(commit)?;
+        let source = source::at_commit(repo, &options.src, commit, &entries)?;
+        Ok(Side {
+            entries: entries
+                .into_iter()
+                .map(|e| (e.path, (e.mode, e.id)))
+                .collect(),
+            source,
         })
+    }
+
+    /// Whether a package folder exists here in any letter case (case-insensitive hosts and
+    /// file systems see one folder).
+    fn has_package(&self, prefix: &str, package: &str) -> bool {
+        self.entries.keys().any(|path| {
+            path.strip_prefix(prefix)
+                .and_then(|rel| rel.split_once('/'))
+                .is_some_and(|(dir, _)| dir.eq_ignore_ascii_case(package))
+        })
+    }
+
+    /// Whether `actor` owns `package` here (in any letter case), directly or through its org.
+    fn may_change(&self, package: &str, actor: &str) -> bool {
+        let source = &self.source;
+        source
+            .packages
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(package))
+            .any(|(_, p)| {
+                names(&p.owners, actor)
+                    || p.org
+                        .as_ref()
+                        .and_then(|org| source.orgs.get(org))
+                        .is_some_and(|org| names(&org.members, actor))
+            })
+    }
+
+    /// Published versions of `package`, from their file names (which the build that
+    /// published them checked against the manifests).
+    fn versions(&self, package: &str) -> Vec<(String, String)> {
+        self.source
+            .bundles
+            .iter()
+            .filter_map(|b| Some((b.rel.clone(), version_in_path(package, &b.rel)?.to_owned())))
+            .collect()
     }
 }
 
@@ -131,62 +140,71 @@ fn names(logins: &[String], actor: &str) -> bool {
     logins.iter().any(|l| l.eq_ignore_ascii_case(actor))
 }
 
-/// Runs the gate. `Err` means it could not run (not a git work tree, unknown revision).
+/// Runs the gate. `Err` means it could not run (not a git repository, unknown revision);
+/// anything wrong with what the revisions hold is a refusal in the outcome.
 pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
-    let Some(tree) = WorkTree::discover(&options.src) else {
+    let Some(repo) = Repository::locate(&options.src)? else {
         bail!(
-            "{} is not inside a git work tree; check compares with a git revision, so run it in a clone of the registry repository",
+            "{} is not inside a git work tree; check compares git revisions, so run it in a clone of the registry repository",
             options.src.display()
         );
     };
-    let base_commit = tree.resolve(&options.base)?;
-    let base = Base::load(&tree, &base_commit)?;
-    let head = source::discover(&options.src)?;
+    let base_commit = repo.top.resolve(&options.base)?;
+    let head_rev = options.head.as_deref().unwrap_or("HEAD");
+    let head_commit = repo.top.resolve(head_rev)?;
+    let mut whole = Vec::new();
+    if !repo.is_ancestor(&base_commit, &head_commit)? {
+        whole.push(Problem::new(
+            Rule::BaseNotAncestor,
+            head_rev,
+            format!(
+                "{head_rev} does not contain {}: compared with it, the change would also undo whatever the base gained since the change was started",
+                options.base
+            ),
+        ));
+    }
+    let base = Side::read(&repo, options, &base_commit)?;
+    let head = Side::read(&repo, options, &head_commit)?;
+    let prefix = repo.prefix.as_str();
 
-    let mut head_blobs = BTreeMap::new();
-    for t in tree.tracked()? {
-        let blob = match t.blob {
-            Some(blob) => blob,
-            None => tree.hash_object(&t.path)?,
+    // Every path of the repository whose mode or bytes differ, by its name in reports.
+    let mut changed: BTreeMap<String, (String, ChangeKind)> = BTreeMap::new();
+    let name = |path: &str| match path.strip_prefix(prefix) {
+        Some(rel) if !rel.is_empty() => rel.to_owned(),
+        _ => format!("/{path}"),
+    };
+    for (path, entry) in &head.entries {
+        let kind = match base.entries.get(path) {
+            None => ChangeKind::Added,
+            Some(old) if old != entry => ChangeKind::Modified,
+            Some(_) => continue,
         };
-        head_blobs.insert(t.path, blob);
+        changed.insert(name(path), (path.clone(), kind));
     }
-    let mut changed: BTreeMap<String, ChangeKind> = BTreeMap::new();
-    for (path, blob) in &head_blobs {
-        match base.files.get(path) {
-            None => {
-                changed.insert(path.clone(), ChangeKind::Added);
-            }
-            Some(old) if old != blob => {
-                changed.insert(path.clone(), ChangeKind::Modified);
-            }
-            Some(_) => {}
+    for path in base.entries.keys() {
+        if !head.entries.contains_key(path) {
+            changed.insert(name(path), (path.clone(), ChangeKind::Deleted));
         }
     }
-    for path in base.files.keys() {
-        if !head_blobs.contains_key(path) {
-            changed.insert(path.clone(), ChangeKind::Deleted);
-        }
-    }
-
     let mut reports: BTreeMap<String, Report> = changed
         .keys()
-        .map(|path| (path.clone(), Report::for_file(path, Vec::new())))
+        .map(|file| (file.clone(), Report::for_file(file, Vec::new())))
         .collect();
 
     // Bundles: verify the added ones, and the first version of every package they touch.
     let added: Vec<&BundleFile> = head
+        .source
         .bundles
         .iter()
-        .filter(|b| changed.get(&b.rel) == Some(&ChangeKind::Added))
+        .filter(|b| changed.get(&b.rel).map(|c| c.1) == Some(ChangeKind::Added))
         .collect();
     let touched: BTreeSet<&str> = added.iter().map(|b| b.dir.as_str()).collect();
     let anchors: Vec<&BundleFile> = touched
         .iter()
-        .filter_map(|package| first_published(&head, &base, package))
+        .filter_map(|package| first_published(&head.source, &base.source, package))
         .collect();
     let verify_options = verify::Options {
-        allow_dev_key: base.registry.allow_dev_key,
+        allow_dev_key: base.source.registry.allow_dev_key,
         ..Default::default()
     };
     let mut checked: Vec<Checked> = added
@@ -195,67 +213,120 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
         .collect::<Vec<_>>()
         .par_iter()
         .map(|file| Checked {
-            report: verify::verify_file(&file.path, &file.rel, &verify_options),
+            report: verify_blob(&repo, file, &verify_options),
             file: (**file).clone(),
         })
         .collect();
-    let settings = policy::apply(&head, &mut checked);
+    policy::apply(&head.source, &mut checked);
     for c in checked {
         if let Some(report) = reports.get_mut(&c.file.rel) {
             *report = c.report;
         }
     }
-    for s in settings {
-        if let Some(report) = reports.get_mut(&s.file) {
-            report.problems.extend(s.problems);
-        } else if changed.contains_key(&s.file) || head.misplaced.contains(&s.file) {
-            reports.insert(s.file.clone(), s);
+
+    // File problems: refused where the change is, warned about where it is not and they were
+    // there before.
+    let before: BTreeSet<(String, Rule, String)> = policy::file_problems(&base.source)
+        .into_iter()
+        .map(|(file, p)| (file, p.rule, p.message))
+        .collect();
+    let mut unchanged: BTreeMap<String, Report> = BTreeMap::new();
+    for (file, p) in policy::file_problems(&head.source) {
+        if let Some(report) = reports.get_mut(&file) {
+            report.problems.push(p);
+            continue;
+        }
+        let report = unchanged
+            .entry(file.clone())
+            .or_insert_with(|| Report::for_file(&file, Vec::new()));
+        if before.contains(&(file, p.rule, p.message.clone())) {
+            report.warnings.push(p);
+        } else {
+            report.problems.push(p);
         }
     }
 
-    for (path, kind) in &changed {
-        let report = reports.get_mut(path).expect("every change has a report");
-        let is_bundle = path.ends_with(".mpk");
-        match (kind, is_bundle) {
-            (ChangeKind::Modified, true) => report.problems.push(Problem::new(
+    for (file, (_, kind)) in &changed {
+        if !file.ends_with(".mpk") || file.starts_with('/') {
+            continue;
+        }
+        let report = reports.get_mut(file).expect("every change has a report");
+        match kind {
+            ChangeKind::Modified => report.problems.push(Problem::new(
                 Rule::Immutable,
-                path,
-                "this published bundle was changed; published bytes never change",
+                file,
+                "this published bundle was changed (its bytes or its file mode); published bytes never change",
             )),
-            (ChangeKind::Deleted, true) => report.problems.push(Problem::new(
+            ChangeKind::Deleted => report.problems.push(Problem::new(
                 Rule::Immutable,
-                path,
+                file,
                 "this published bundle was deleted or renamed; published versions never disappear (yank it in package.toml instead)",
             )),
-            (ChangeKind::Added, true) => check_new_version(&base, report),
-            _ => {}
+            ChangeKind::Added => check_new_version(&base, report),
+            ChangeKind::Unchanged => {}
         }
     }
 
     if let Some(actor) = &options.actor {
-        check_ownership(&base, &head, &changed, actor, &mut reports);
+        check_ownership(&base, &head, prefix, &changed, actor, &mut reports);
     }
 
-    let changes = changed
+    let mut changes: Vec<Change> = changed
         .into_iter()
-        .map(|(file, kind)| {
+        .map(|(file, (path, kind))| {
             let mut report = reports.remove(&file).expect("every change has a report");
             report.ok = report.problems.is_empty();
-            Change { file, kind, report }
+            Change {
+                file,
+                path,
+                kind,
+                report,
+            }
         })
         .collect();
+    changes.extend(unchanged.into_iter().map(|(file, mut report)| {
+        report.ok = report.problems.is_empty();
+        Change {
+            path: match file.strip_prefix('/') {
+                Some(path) => path.to_owned(),
+                None => format!("{prefix}{file}"),
+            },
+            file,
+            kind: ChangeKind::Unchanged,
+            report,
+        }
+    }));
     Ok(CheckOutcome {
         base: options.base.clone(),
-        prefix: tree.prefix()?,
+        problems: whole,
         changes,
     })
 }
 
+/// Verifies a bundle as git holds it at the head, streamed from git.
+fn verify_blob(repo: &Repository, file: &BundleFile, options: &verify::Options) -> Report {
+    let blob = file
+        .blob
+        .as_deref()
+        .expect("bundles listed from git have blob ids");
+    match repo.blob_stream(blob) {
+        Ok(stream) => verify::verify_reader(stream, &file.rel, options),
+        Err(e) => Report::for_file(
+            &file.rel,
+            vec![Problem::new(
+                Rule::Io,
+                file.rel.as_str(),
+                format!("cannot read blob {blob} from git: {e}"),
+            )],
+        ),
+    }
+}
+
 /// The bundle that decides a package's owner: its earliest published at the base.
-fn first_published<'a>(head: &'a Source, base: &Base, package: &str) -> Option<&'a BundleFile> {
+fn first_published<'a>(head: &'a Source, base: &Source, package: &str) -> Option<&'a BundleFile> {
     head.bundles
         .iter()
-        .filter(|b| b.dir == package && base.files.contains_key(&b.rel))
+        .filter(|b| b.dir == package && base.bundles.iter().any(|old| old.rel == b.rel))
         .min_by(|a, b| {
             let version = |f: &'a BundleFile| version_in_path(package, &f.rel).unwrap_or(&f.rel);
             a.added
@@ -267,7 +338,7 @@ fn first_published<'a>(head: &'a Source, base: &Base, package: &str) -> Option<&
 
 /// A new version must not exist at the base in any spelling; one below the latest is a
 /// back-port, allowed with a warning.
-fn check_new_version(base: &Base, report: &mut Report) {
+fn check_new_version(base: &Side, report: &mut Report) {
     let Some(bundle) = &report.bundle else { return };
     if report
         .problems
@@ -279,10 +350,10 @@ fn check_new_version(base: &Base, report: &mut Report) {
     let existing = base.versions(&bundle.package);
     // Another spelling of a published package shares its paths on a case-insensitive host.
     if let Some(dir) = base
-        .files
-        .keys()
-        .filter(|p| p.ends_with(".mpk"))
-        .filter_map(|p| p.split_once('/').map(|(dir, _)| dir))
+        .source
+        .bundles
+        .iter()
+        .map(|b| b.dir.as_str())
         .find(|dir| *dir != bundle.package && dir.eq_ignore_ascii_case(&bundle.package))
     {
         report.problems.push(Problem::new(
@@ -298,8 +369,10 @@ fn check_new_version(base: &Base, report: &mut Report) {
     // Any spelling that maps to the same path on a case-insensitive host, package included.
     let own_path = format!("{0}/{0}-{1}.mpk", bundle.package, bundle.app_version);
     if let Some(path) = base
-        .files
-        .keys()
+        .source
+        .bundles
+        .iter()
+        .map(|b| &b.rel)
         .find(|p| p.eq_ignore_ascii_case(&own_path))
     {
         report.problems.push(Problem::new(
@@ -330,66 +403,82 @@ fn check_new_version(base: &Base, report: &mut Report) {
     }
 }
 
-/// Changes to an existing package need an owner or a member of its org (as of the base); a
-/// new package is open to anyone, but its package.toml must name them as an owner.
+/// With an actor, every change needs the right to make it, as of the base: registry
+/// maintainers may change anything (their changes are still verified); a package's owners or
+/// its org's members may change the package's folder; an org's members may edit it, but
+/// creating or deleting an org, and changing anything else, needs a maintainer. A new package
+/// is open to anyone, but its package.toml must name them as an owner.
 fn check_ownership(
-    base: &Base,
-    head: &Source,
-    changed: &BTreeMap<String, ChangeKind>,
+    base: &Side,
+    head: &Side,
+    prefix: &str,
+    changed: &BTreeMap<String, (String, ChangeKind)>,
     actor: &str,
     reports: &mut BTreeMap<String, Report>,
 ) {
-    for path in changed.keys() {
-        let parts: Vec<&str> = path.split('/').collect();
-        let message = match parts.as_slice() {
-            ["registry.toml"] => (!names(&base.registry.maintainers, actor)).then(|| {
-                format!("{actor} is not a registry maintainer (registry.toml `maintainers`), so cannot change the registry's settings")
-            }),
-            ["orgs", org] => {
+    if names(&base.source.registry.maintainers, actor) {
+        return;
+    }
+    let maintainers_only = |what: &str| {
+        Some((
+            Rule::Ownership,
+            format!("{actor} is not a registry maintainer (registry.toml `maintainers`), so cannot change {what}"),
+        ))
+    };
+    for (file, (_, kind)) in changed {
+        let parts: Vec<&str> = file.split('/').collect();
+        let refusal = match parts.as_slice() {
+            _ if file.starts_with('/') => Some((
+                Rule::OutsideRegistry,
+                format!(
+                    "{actor} is not a registry maintainer, so cannot change files outside the registry folder {}",
+                    prefix.trim_end_matches('/')
+                ),
+            )),
+            [crate::layout::ORGS, org] => {
                 let org = org.trim_end_matches(".toml");
-                match base.orgs.get(org) {
-                    Some(o) if !names(&o.members, actor) => {
-                        Some(format!(
-                            "{actor} is not a member of org {org}, so cannot change its members"
-                        ))
-                    }
-                    None if !head.orgs.get(org).is_some_and(|o| names(&o.members, actor)) =>
-                    {
-                        Some(format!("a new org must list {actor} among its members"))
-                    }
-                    _ => None,
+                match (kind, base.source.orgs.get(org)) {
+                    (ChangeKind::Modified, Some(o)) if names(&o.members, actor) => None,
+                    (ChangeKind::Modified, Some(_)) => Some((
+                        Rule::Ownership,
+                        format!("{actor} is not a member of org {org}, so cannot change its members"),
+                    )),
+                    _ => maintainers_only("the set of orgs (creating or deleting one)"),
                 }
             }
-            [package, _] => {
-                let exists = base
-                    .files
-                    .keys()
-                    .any(|p| p.starts_with(&format!("{package}/")));
-                if exists {
+            [package, _, ..] if *package != crate::layout::ORGS => {
+                if base.has_package(prefix, package) {
                     (!base.may_change(package, actor)).then(|| {
-                        format!(
-                            "{actor} is not an owner of {package} (package.toml `owners`) nor a member of its org"
+                        (
+                            Rule::Ownership,
+                            format!(
+                                "{actor} is not an owner of {package} (package.toml `owners`) nor a member of its org"
+                            ),
                         )
                     })
                 } else {
                     let names_actor = head
+                        .source
                         .packages
                         .get(*package)
                         .is_some_and(|p| names(&p.owners, actor));
                     (!names_actor).then(|| {
-                        format!(
-                            "{package} is a new package: add {package}/package.toml with owners = [\"{actor}\"]"
+                        (
+                            Rule::Ownership,
+                            format!(
+                                "{package} is a new package: add {package}/package.toml with owners = [\"{actor}\"]"
+                            ),
                         )
                     })
                 }
             }
-            _ => None,
+            _ => maintainers_only("the registry's own files"),
         };
-        if let Some(message) = message {
-            let report = reports.get_mut(path).expect("every change has a report");
+        if let Some((rule, message)) = refusal {
+            let report = reports.get_mut(file).expect("every change has a report");
             report
                 .problems
-                .push(Problem::new(Rule::Ownership, path.as_str(), message));
+                .push(Problem::new(rule, file.as_str(), message));
         }
     }
 }

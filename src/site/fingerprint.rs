@@ -11,25 +11,21 @@ use crate::source::Source;
 /// The fingerprint of a build, or `None` when some bundle has no content identity (it could
 /// not be read, so the build will refuse it anyway).
 ///
-/// Covers the tool itself, every settings file as parsed, every bundle's path, content
+/// Covers the tool itself (`tool`, see [`super::TOOL`]), every settings file as parsed, every bundle's path, content
 /// identity and publication time, and the catalog's signing stamp. Not the source or output
 /// location: the same inputs give the same site wherever they are.
 pub fn fingerprint(
+    tool: &str,
     source: &Source,
     ids: &[Option<ContentId>],
     stamp: Option<&Stamp>,
 ) -> Option<String> {
-    let mut hasher = tool("mpk-registry-site-v1");
+    let mut hasher = hasher("mpk-registry-site-v1", tool);
     add(
         &mut hasher,
         &format!(
-            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{}",
-            source.registry,
-            source.packages,
-            source.orgs,
-            source.misplaced,
-            source.invalid_settings,
-            source.from_git
+            "{:?}\n{:?}\n{:?}\n{:?}\n{}",
+            source.registry, source.packages, source.orgs, source.refused_files, source.from_git
         ),
     );
     for (file, id) in source.bundles.iter().zip(ids) {
@@ -45,9 +41,9 @@ pub fn fingerprint(
 
 /// The fingerprint of what one app's files are made from: its releases (each bundle's bytes
 /// decide its verdict and manifest), their publication times and yank reasons, and the site's
-/// title and base URL, which its page shows — by the same tool.
-pub fn app(site: &Site, app: &App) -> String {
-    let mut hasher = tool("mpk-registry-app-v1");
+/// title and base URL, which its page shows — by the same `tool`.
+pub fn app(tool: &str, site: &Site, app: &App) -> String {
+    let mut hasher = hasher("mpk-registry-app-v1", tool);
     add(
         &mut hasher,
         &format!("{:?}\n{:?}\n{}", site.title, site.base_url, app.package),
@@ -64,17 +60,12 @@ pub fn app(site: &Site, app: &App) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// A hasher that has taken in what it is for and the tool's identity (the digest of the
+/// A hasher that has taken in what it is for and the tool's identity (which names the
 /// sources it was built from, so a tool with other templates or rules never reuses a site).
-fn tool(purpose: &str) -> Sha256 {
+fn hasher(purpose: &str, tool: &str) -> Sha256 {
     let mut hasher = Sha256::new();
-    for part in [
-        purpose,
-        env!("CARGO_PKG_VERSION"),
-        env!("MPK_REGISTRY_SOURCE_DIGEST"),
-    ] {
-        add(&mut hasher, part);
-    }
+    add(&mut hasher, purpose);
+    add(&mut hasher, tool);
     hasher
 }
 

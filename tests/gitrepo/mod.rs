@@ -136,6 +136,22 @@ impl Repo {
         fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
+    /// Writes a file at `path` from the repository root (creating folders).
+    pub fn write_root(&self, path: &str, bytes: impl AsRef<[u8]>) {
+        let path = self.root.join(path);
+        fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create folder");
+        fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// Makes `rel` (inside the registry folder) a symbolic link to `target`.
+    pub fn symlink(&self, rel: &str, target: &str) {
+        let path = self.src().join(rel);
+        fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create folder");
+        let _ = fs::remove_file(&path);
+        std::os::unix::fs::symlink(target, &path)
+            .unwrap_or_else(|e| panic!("symlink {}: {e}", path.display()));
+    }
+
     /// Reads a file inside the registry folder.
     pub fn read(&self, rel: &str) -> Vec<u8> {
         let path = self.src().join(rel);
@@ -181,6 +197,18 @@ impl Repo {
         check::check(&CheckOptions {
             src: self.src(),
             base: base.to_owned(),
+            head: None,
+            actor: actor.map(str::to_owned),
+        })
+        .unwrap_or_else(|e| panic!("check could not run: {e:#}"))
+    }
+
+    /// Runs the gate on `base..head` through the library; panics when it cannot run.
+    pub fn check_range(&self, base: &str, head: &str, actor: Option<&str>) -> CheckOutcome {
+        check::check(&CheckOptions {
+            src: self.src(),
+            base: base.to_owned(),
+            head: Some(head.to_owned()),
             actor: actor.map(str::to_owned),
         })
         .unwrap_or_else(|e| panic!("check could not run: {e:#}"))
