@@ -11,6 +11,9 @@
 #   SYNC=1 ...                   sync before every measured step (all earlier writes on disk)
 #   DISK_DIR=target/bench-disk   also the 10k corpus on disk, page cache warm and dropped
 #   BENCH_DIR=/tmp/b C10K_APPS=20 C100K_APPS=50 HUGE_BYTES=1048576 REPS=1 bench/run.sh   a dry run
+#   BASELINE_REV=<rev> ...       also cold and warm builds of the 10k corpus by the tool built from
+#                                <rev>, interleaved with this tree's, and their ratio
+#                                (target/bench/baseline.md); BASELINE_ONLY=1 runs only that
 #
 # Corpora live in $BENCH_DIR/<name> (default target/bench) and are reused when their
 # parameters match. Every step runs under /usr/bin/time -v (wall time from the shell clock,
@@ -61,6 +64,17 @@ if [[ -z ${SKIP_VARIANTS:-} ]]; then
     mkdir -p "$BIN/$v"
     cp target/bench-variants/release/mpk-registry target/bench-variants/release/examples/bench_floor "$BIN/$v/"
   done
+fi
+
+if [[ -n ${BASELINE_REV:-} ]]; then
+  say "building the baseline $BASELINE_REV"
+  wt=$ROOT/target/bench-baseline-src
+  git worktree remove --force "$wt" 2>/dev/null || rm -rf "$wt"
+  git worktree add -q --detach "$wt" "$BASELINE_REV"
+  (cd "$wt" && CARGO_TARGET_DIR=$ROOT/target/bench-baseline cargo build --release --quiet --bin mpk-registry)
+  mkdir -p "$BIN/baseline"
+  cp "$ROOT/target/bench-baseline/release/mpk-registry" "$BIN/baseline/"
+  git worktree remove --force "$wt"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -167,11 +181,12 @@ build_cold() {
   expect_verified "$LOGS/$corpus.${step//\//_}.$rep.log" "$(bundle_count "$corpus")"
 }
 
-# build_again CORPUS STEP REP EXPECTED [ENV...]: the same build again, keeping site and cache.
+# build_again CORPUS STEP REP EXPECTED [ENV...]: the same build again, keeping site and cache
+# (by $AGAIN_BIN, default the tree's own build).
 build_again() {
   local corpus=$1 step=$2 rep=$3 expected=$4 dir=$BENCH/$1
   shift 4
-  measure "$corpus" "$step" "$rep" env "$@" "$BIN/default/mpk-registry" build "$dir/registry-src" \
+  measure "$corpus" "$step" "$rep" env "$@" "${AGAIN_BIN:-$BIN/default}/mpk-registry" build "$dir/registry-src" \
     -o "$dir/out" --cache "$dir/cache" -v
   expect_verified "$LOGS/$corpus.${step//\//_}.$rep.log" "$expected"
 }
@@ -298,6 +313,29 @@ cat "$BENCH/machine.txt" >&2
 corpus c10k "${C10K_APPS:-1000}" 10 65536
 [[ -z ${SKIP_100K:-} ]] && corpus c100k "${C100K_APPS:-10000}" 10 300
 [[ -z ${SKIP_HUGE:-} ]] && corpus one-400m 1 1 "${HUGE_BYTES:-419430400}" && corpus one-small 1 1 300
+
+if [[ -n ${BASELINE_REV:-} ]]; then
+  say "10,000 bundles: this tree against $BASELINE_REV"
+  for r in $(seq "$REPS"); do
+    for v in baseline default; do
+      build_cold c10k "cold/$v" "$r" "$BIN/$v"
+      AGAIN_BIN=$BIN/$v build_again c10k "warm/$v" "$r" 0
+    done
+  done
+  {
+    echo "c10k, $REPS interleaved repetitions each; median seconds; ratio = this tree / $BASELINE_REV"
+    echo
+    echo "| step | $BASELINE_REV | this tree | ratio |"
+    echo "|---|---|---|---|"
+    for step in cold warm; do
+      b=$(awk -F'\t' -v s="$step/baseline" '$1=="c10k" && $2==s {print $4}' "$TSV" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+      d=$(awk -F'\t' -v s="$step/default" '$1=="c10k" && $2==s {print $4}' "$TSV" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+      echo "| $step | $b | $d | $(echo "scale=3; $d / $b" | bc -l) |"
+    done
+  } >"$BENCH/baseline.md"
+  cat "$BENCH/baseline.md" >&2
+  [[ -n ${BASELINE_ONLY:-} ]] && exit 0
+fi
 
 say "10,000 bundles"
 suite c10k "$REPS"

@@ -301,7 +301,7 @@ fn an_edited_tracked_bundle_is_verified_again_even_with_the_same_size_and_mtime(
 }
 
 #[test]
-fn a_verdict_is_not_cached_under_a_blob_id_the_bytes_do_not_have() {
+fn bytes_git_is_told_to_ignore_are_refused_and_not_cached_under_the_old_blob_id() {
     let (reg, cache) = registry(20);
     commit_with_settled_index(&reg);
     let rel = bundle_rel(PACKAGE, "1.3.0");
@@ -320,20 +320,21 @@ fn a_verdict_is_not_cached_under_a_blob_id_the_bytes_do_not_have() {
 
     let first = reg.build_cached(cache.path());
     assert_eq!((first.identified_by_git, first.verified), (20, 20));
-    let published = read_text(&reg.out(), &format!("apps/{PACKAGE}/1.3.0/manifest.json"));
-    assert!(
-        published.contains("replaced after the commit"),
-        "the bytes verified are published"
+    let refused: Vec<(&str, Vec<Rule>)> = first
+        .refused
+        .iter()
+        .map(|r| (r.file.as_str(), r.problems.iter().map(|p| p.rule).collect()))
+        .collect();
+    assert_eq!(
+        refused,
+        [(rel.as_str(), vec![Rule::NotInGit])],
+        "the bytes read are not the blob git holds, so they are not published"
     );
 
     let second = reg.build_cached(cache.path());
-    assert!(
-        !second.up_to_date,
-        "that site was not recorded as the old bytes' site"
-    );
     assert_eq!(
         second.verified, 1,
-        "nor was the verdict cached under the old blob id"
+        "nor was a verdict cached under the old blob id"
     );
 }
 
