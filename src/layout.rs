@@ -81,6 +81,30 @@ pub fn classify(rel: &str, mode: Mode, lossy: bool) -> Result<Kind, Refusal> {
     }
 }
 
+/// Who decides over a path of the folder, whatever its shape: a file in a package's folder is
+/// its owners' business even when it is refused, so rights never depend on the shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Governor {
+    /// The registry's maintainers.
+    Registry,
+    /// The members of an org, over `orgs/<org>.toml` (creating or deleting it is the
+    /// maintainers').
+    Org(String),
+    /// The owners of a package, over its folder.
+    Package(String),
+}
+
+pub fn governor(rel: &str) -> Governor {
+    match rel.split('/').collect::<Vec<_>>().as_slice() {
+        [ORGS, file] => match file.strip_suffix(".toml") {
+            Some(org) => Governor::Org(org.to_owned()),
+            None => Governor::Registry,
+        },
+        [package, _, ..] if *package != ORGS => Governor::Package((*package).to_owned()),
+        _ => Governor::Registry,
+    }
+}
+
 fn unknown(rel: &str) -> Refusal {
     Refusal::new(
         Rule::UnknownFile,
@@ -174,6 +198,17 @@ mod tests {
                 package: "a".into()
             })
         );
+    }
+
+    #[test]
+    fn every_path_has_a_governor() {
+        assert_eq!(governor("registry.toml"), Governor::Registry);
+        assert_eq!(governor("README.md"), Governor::Registry);
+        assert_eq!(governor("orgs/x.toml"), Governor::Org("x".into()));
+        assert_eq!(governor("orgs/x.txt"), Governor::Registry);
+        assert_eq!(governor("orgs/a/b.toml"), Governor::Registry);
+        assert_eq!(governor("a/blobs/x"), Governor::Package("a".into()));
+        assert_eq!(governor("a/package.toml"), Governor::Package("a".into()));
     }
 
     #[test]

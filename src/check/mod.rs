@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::git::{Entry, Repository};
+use crate::layout::{self, Governor};
 use crate::policy::{self, Checked};
 use crate::report::{Problem, Rule};
 use crate::source::{self, version_in_path, BundleFile, Source};
@@ -420,65 +421,56 @@ fn check_ownership(
         return;
     }
     let maintainers_only = |what: &str| {
-        Some((
-            Rule::Ownership,
-            format!("{actor} is not a registry maintainer (registry.toml `maintainers`), so cannot change {what}"),
+        Some(format!(
+            "{actor} is not a registry maintainer (registry.toml `maintainers`), so cannot change {what}"
         ))
     };
     for (file, (_, kind)) in changed {
-        let parts: Vec<&str> = file.split('/').collect();
-        let refusal = match parts.as_slice() {
-            _ if file.starts_with('/') => Some((
-                Rule::OutsideRegistry,
-                format!(
-                    "{actor} is not a registry maintainer, so cannot change files outside the registry folder {}",
-                    prefix.trim_end_matches('/')
-                ),
-            )),
-            [crate::layout::ORGS, org] => {
-                let org = org.trim_end_matches(".toml");
-                match (kind, base.source.orgs.get(org)) {
-                    (ChangeKind::Modified, Some(o)) if names(&o.members, actor) => None,
-                    (ChangeKind::Modified, Some(_)) => Some((
-                        Rule::Ownership,
-                        format!("{actor} is not a member of org {org}, so cannot change its members"),
-                    )),
-                    _ => maintainers_only("the set of orgs (creating or deleting one)"),
-                }
-            }
-            [package, _, ..] if *package != crate::layout::ORGS => {
-                if base.has_package(prefix, package) {
-                    (!base.may_change(package, actor)).then(|| {
-                        (
-                            Rule::Ownership,
-                            format!(
-                                "{actor} is not an owner of {package} (package.toml `owners`) nor a member of its org"
-                            ),
-                        )
-                    })
-                } else {
-                    let names_actor = head
-                        .source
-                        .packages
-                        .get(*package)
-                        .is_some_and(|p| names(&p.owners, actor));
-                    (!names_actor).then(|| {
-                        (
-                            Rule::Ownership,
-                            format!(
-                                "{package} is a new package: add {package}/package.toml with owners = [\"{actor}\"]"
-                            ),
-                        )
-                    })
-                }
-            }
-            _ => maintainers_only("the registry's own files"),
-        };
-        if let Some((rule, message)) = refusal {
+        if file.starts_with('/') {
+            let message = format!(
+                "{actor} is not a registry maintainer, so cannot change files outside the registry folder {}",
+                prefix.trim_end_matches('/')
+            );
             let report = reports.get_mut(file).expect("every change has a report");
             report
                 .problems
-                .push(Problem::new(rule, file.as_str(), message));
+                .push(Problem::new(Rule::OutsideRegistry, file.as_str(), message));
+            continue;
+        }
+        let refusal = match layout::governor(file) {
+            Governor::Org(org) => match (kind, base.source.orgs.get(&org)) {
+                (ChangeKind::Modified, Some(o)) if names(&o.members, actor) => None,
+                (ChangeKind::Modified, Some(_)) => Some(format!(
+                    "{actor} is not a member of org {org}, so cannot change its members"
+                )),
+                _ => maintainers_only("the set of orgs (creating or deleting one)"),
+            },
+            Governor::Package(package) if base.has_package(prefix, &package) => {
+                (!base.may_change(&package, actor)).then(|| {
+                    format!(
+                        "{actor} is not an owner of {package} (package.toml `owners`) nor a member of its org"
+                    )
+                })
+            }
+            Governor::Package(package) => {
+                let names_actor = head
+                    .source
+                    .packages
+                    .get(&package)
+                    .is_some_and(|p| names(&p.owners, actor));
+                (!names_actor).then(|| {
+                    format!(
+                        "{package} is a new package: add {package}/package.toml with owners = [\"{actor}\"]"
+                    )
+                })
+            }
+            Governor::Registry => maintainers_only("the registry's own files"),
+        };
+        if let Some(message) = refusal {
+            let report = reports.get_mut(file).expect("every change has a report");
+            report
+                .problems
+                .push(Problem::new(Rule::Ownership, file.as_str(), message));
         }
     }
 }
