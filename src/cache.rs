@@ -1,10 +1,11 @@
 //! The verification cache: an unchanged bundle is not verified twice.
 //!
 //! Entries are keyed by the bundle's content identity ([`ContentId`]: its git blob id or its
-//! SHA-256) together with the tool version and every policy input. Never by path, mtime or
-//! size: an edited bundle always gets a new key. Only passing verdicts are stored. Each file
-//! carries a digest of its contents; a damaged one is ignored with a warning and the bundle
-//! is verified again. Deleting the folder is always safe.
+//! SHA-256) together with the tool's identity (its version and the digest of the sources it
+//! was built from, so a build with other rules verifies again) and every policy input. Never
+//! by path, mtime or size: an edited bundle always gets a new key. Only passing verdicts are
+//! stored. Each file carries a digest of its contents; a damaged one is ignored with a warning
+//! and the bundle is verified again. Deleting the folder is always safe.
 //!
 //! The cache also remembers, per build fingerprint, what a finished build reported
 //! ([`BuildRecord`]), so a build whose inputs did not change can say so without redoing it.
@@ -27,7 +28,7 @@ use crate::report::{Findings, Problem, Rule};
 use crate::verify::{self, Report, Verified};
 
 /// Bumped whenever the entry format or the meaning of a verdict changes.
-const FORMAT: &str = "mpk-registry-cache-v2";
+const FORMAT: &str = "mpk-registry-cache-v3";
 
 pub struct Cache {
     dir: PathBuf,
@@ -86,7 +87,9 @@ struct Framed<'a> {
 }
 
 impl Cache {
-    pub fn open(dir: &Path, options: &verify::Options) -> Result<Cache> {
+    /// Opens (creating) the cache folder for verdicts of the tool build named `tool` (see
+    /// [`crate::site::TOOL`]) under `options`.
+    pub fn open(dir: &Path, options: &verify::Options, tool: &str) -> Result<Cache> {
         fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the cache folder {}", dir.display()))?;
         // Verdicts live in two-hex-digit folders.
@@ -97,7 +100,7 @@ impl Cache {
         Ok(Cache {
             dir: dir.to_path_buf(),
             has_verdicts,
-            salt: format!("{FORMAT}\n{}\n{options:?}", env!("CARGO_PKG_VERSION")),
+            salt: format!("{FORMAT}\n{tool}\n{options:?}"),
             warnings: Mutex::new(Vec::new()),
         })
     }

@@ -5,6 +5,7 @@ mod registry;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use mpk_registry::site::{self, Outcome};
 use registry::*;
 
 /// The cached verdicts (not the build records).
@@ -113,6 +114,30 @@ fn a_policy_change_does_not_reuse_verdicts() {
     reg.build_cached(cache.path());
     reg.write("registry.toml", "allow_dev_key = true\n");
     assert_eq!(reg.build_cached(cache.path()).verified, 2);
+}
+
+/// Builds with `cache` as the build of the tool named `tool` would.
+fn build_as(reg: &Registry, cache: &Path, tool: &str) -> Outcome {
+    let mut options = reg.options(&reg.out(), Some(2));
+    options.cache = Some(cache.to_path_buf());
+    site::build_as(&options, tool, &site::Quiet).expect("build runs")
+}
+
+/// Another build of the tool may have other rules: a pass cached by one is not another's.
+#[test]
+fn a_changed_rule_reverifies_a_bundle_whose_pass_was_cached() {
+    let (reg, cache) = two_bundle_registry();
+    assert_eq!(build_as(&reg, cache.path(), "0.1.0+a").verified, 2);
+    let other = build_as(&reg, cache.path(), "0.1.0+b");
+    assert!(other.refused.is_empty() && !other.up_to_date);
+    assert_eq!(
+        other.verified, 2,
+        "passes cached by another build are not reused"
+    );
+    // Each build finds its own verdicts.
+    let again = build_as(&reg, cache.path(), "0.1.0+a");
+    assert!(!again.up_to_date);
+    assert_eq!(again.verified, 0);
 }
 
 #[test]

@@ -11,9 +11,9 @@ use crate::source::Source;
 /// The fingerprint of a build, or `None` when some bundle has no content identity (it could
 /// not be read, so the build will refuse it anyway).
 ///
-/// Covers the tool itself (`tool`, see [`super::TOOL`]), every settings file as parsed, every bundle's path, content
-/// identity and publication time, and the catalog's signing stamp. Not the source or output
-/// location: the same inputs give the same site wherever they are.
+/// Covers the tool itself (`tool`, see [`super::TOOL`]), every settings file as parsed, every
+/// bundle's path, content identity and publication time, and the catalog's signing stamp. Not
+/// the source or output location: the same inputs give the same site wherever they are.
 pub fn fingerprint(
     tool: &str,
     source: &Source,

@@ -85,6 +85,15 @@ pub struct Outcome {
     pub named_by_reading: usize,
 }
 
+/// Which build of the tool this is: its version and the digest of the sources it was compiled
+/// from (build.rs). Cached verdicts and built sites are reused only by the same build, since
+/// another may have other rules or templates.
+pub const TOOL: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "+",
+    env!("MPK_REGISTRY_SOURCE_DIGEST")
+);
+
 /// Runs a whole build. `Err` means the tool could not do its job (unreadable source,
 /// unwritable output); refusals are in the outcome.
 pub fn build(options: &BuildOptions) -> Result<Outcome> {
@@ -93,15 +102,21 @@ pub fn build(options: &BuildOptions) -> Result<Outcome> {
 
 /// [`build`], reporting progress.
 pub fn build_with(options: &BuildOptions, progress: &dyn Progress) -> Result<Outcome> {
+    build_as(options, TOOL, progress)
+}
+
+/// [`build_with`] as the build of the tool named `tool` (see [`TOOL`]) would run it: how tests
+/// show what another build of the tool reuses.
+pub fn build_as(options: &BuildOptions, tool: &str, progress: &dyn Progress) -> Result<Outcome> {
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(jobs) = options.jobs {
         pool = pool.num_threads(jobs.max(1));
     }
     let pool = pool.build().context("cannot start worker threads")?;
-    pool.install(|| build_in_pool(options, progress))
+    pool.install(|| build_in_pool(options, tool, progress))
 }
 
-fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outcome> {
+fn build_in_pool(options: &BuildOptions, tool: &str, progress: &dyn Progress) -> Result<Outcome> {
     let source = source::discover(&options.src)?;
     let verify_options = verify::Options {
         allow_dev_key: source.registry.allow_dev_key,
@@ -110,7 +125,7 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
     let cache = options
         .cache
         .as_deref()
-        .map(|dir| Cache::open(dir, &verify_options))
+        .map(|dir| Cache::open(dir, &verify_options, tool))
         .transpose()?;
     let stamp = options
         .sign
@@ -130,7 +145,7 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
     let previous = BuiltFrom::read(&options.out);
     if let Some(record) = cache
         .as_ref()
-        .and_then(|cache| previous_build(cache, &source, &ids, stamp.as_ref(), &previous))
+        .and_then(|cache| previous_build(tool, cache, &source, &ids, stamp.as_ref(), &previous))
     {
         outcome.up_to_date = true;
         outcome.apps = record.apps;
@@ -186,7 +201,7 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
     outcome.apps = site.apps.len();
     let fingerprint = cache
         .as_ref()
-        .and_then(|_| fingerprint::fingerprint(&source, &ids, stamp.as_ref()));
+        .and_then(|_| fingerprint::fingerprint(tool, &source, &ids, stamp.as_ref()));
     // With a cache, the site records what each app's files were made from, so the next build
     // links the files of apps that did not change instead of making them again.
     let built = BuiltFrom {
@@ -194,7 +209,7 @@ fn build_in_pool(options: &BuildOptions, progress: &dyn Progress) -> Result<Outc
             Some(_) => site
                 .apps
                 .iter()
-                .map(|app| (app.package.clone(), fingerprint::app(&site, app)))
+                .map(|app| (app.package.clone(), fingerprint::app(tool, &site, app)))
                 .collect(),
             None => Default::default(),
         },
@@ -267,13 +282,14 @@ fn file_states(source: &Source) -> Vec<Option<FileState>> {
 /// What the build that wrote the `previous` site reported, when it was built from exactly
 /// these inputs.
 fn previous_build(
+    tool: &str,
     cache: &Cache,
     source: &Source,
     ids: &[Option<ContentId>],
     stamp: Option<&catalog::Stamp>,
     previous: &BuiltFrom,
 ) -> Option<BuildRecord> {
-    let fp = fingerprint::fingerprint(source, ids, stamp)?;
+    let fp = fingerprint::fingerprint(tool, source, ids, stamp)?;
     (*previous.inputs.as_ref()? == fp)
         .then(|| cache.build_record(&fp))
         .flatten()
