@@ -1,5 +1,6 @@
 //! Registry rules that need more than one bundle: file names, signer continuity, version
-//! collisions, and the package settings that refer to bundles.
+//! collisions, names whose paths collide in the site, and the package settings that refer to
+//! bundles.
 //!
 //! They run after every bundle was verified on its own, and add their findings to the bundles'
 //! reports, so a refused bundle shows every reason in one place.
@@ -9,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::identity::application_id;
 use crate::keys::parse_did_key;
 use crate::report::{Problem, Rule};
+use crate::site::collisions::Layout;
 use crate::source::{version_in_path, BundleFile, Source};
 use crate::verify::Report;
 use crate::version;
@@ -50,9 +52,9 @@ pub fn apply(source: &Source, checked: &mut [Checked]) -> Vec<Report> {
     }
     for c in checked.iter_mut() {
         check_file_name(c);
-        check_reserved_name(c);
     }
     check_collisions(checked);
+    check_site_paths(source, checked);
     check_signers(source, checked);
     settings.extend(check_package_settings(source));
     settings
@@ -70,18 +72,34 @@ fn check_file_name(c: &mut Checked) {
     }
 }
 
-/// Package names the site uses for itself: `artifacts/sha256/` holds the content-addressed
-/// copies, so a package of that name could take their paths.
-const RESERVED_PACKAGES: &[&str] = &["sha256"];
-
-fn check_reserved_name(c: &mut Checked) {
-    let Some(b) = &c.report.bundle else { return };
-    if RESERVED_PACKAGES.contains(&b.package.to_lowercase().as_str()) {
-        let message = format!(
-            "{:?} is reserved: the site uses artifacts/{}/ itself",
-            b.package, b.package
-        );
-        c.refuse(Rule::ReservedName, "package", message);
+/// A bundle's package and version must give paths that fit in the site beside the site's own
+/// and every other bundle's ([`crate::site::collisions`]): else the build fails, or a host
+/// serves one file for another. Judged over every bundle of the source, coordinates from file
+/// names, the earliest added first, so a published bundle keeps its paths and the newcomer is
+/// refused; only bundles in `checked` are refused (`check` verifies only what changed).
+fn check_site_paths(source: &Source, checked: &mut [Checked]) {
+    let mut order: Vec<&BundleFile> = source.bundles.iter().collect();
+    order.sort_by_key(|file| file.added.unwrap_or(i64::MAX));
+    let mut layout = Layout::new();
+    for file in order {
+        let Some(version) = version_in_path(&file.dir, &file.rel) else {
+            continue; // the file-name rule refuses it
+        };
+        let Err(collision) = layout.add(&file.dir, version) else {
+            continue;
+        };
+        // Another spelling of a published name: policy.version-exists says so.
+        if collision.owner.is_respelling_of(&collision.other_owner) {
+            continue;
+        }
+        if let Some(c) = checked.iter_mut().find(|c| c.file.rel == file.rel) {
+            let subject = if collision.from_version {
+                "appVersion"
+            } else {
+                "package"
+            };
+            c.refuse(Rule::ReservedName, subject, collision.to_string());
+        }
     }
 }
 

@@ -81,7 +81,7 @@ rules! {
     VersionExists => "policy.version-exists", "bump appVersion; a published version cannot be replaced";
     VersionOrder => "policy.version-order", "this is allowed (a back-port) but will not become the latest version";
     Ownership => "policy.ownership", "ask an owner of the package (package.toml `owners` or its org) to make this change";
-    ReservedName => "policy.reserved-name", "choose another package name; this one is a folder of the site itself";
+    ReservedName => "policy.reserved-name", "choose another package name or appVersion; with this one the site would need one path for two things (the message names both)";
     Settings => "policy.settings", "fix the TOML file; see the README section on the input layout";
     PackageConfig => "policy.package-config", "fix package.toml; see the README section on package.toml";
     ServicesOverride => "manifest.services-override", "drop the top-level wasm/abi when `services` is used; nodes ignore them";

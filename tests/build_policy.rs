@@ -3,6 +3,7 @@
 
 mod registry;
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
@@ -145,24 +146,97 @@ fn versions_differing_only_in_case_collide() {
     assert_nothing_written(&reg);
 }
 
-/// KNOWN BUG: the case check keys on (package, version), so two packages whose names differ
-/// only in case pass whenever their versions differ, yet share `apps/<package>/…`,
-/// `api/v2/packages/<package>/…` and `artifacts/<package>/…` on case-insensitive file
-/// systems and CDNs.
+/// Two packages whose names differ only in case would share `apps/<package>/…`,
+/// `api/v2/packages/<package>/…` and `artifacts/<package>/…` on case-insensitive file systems
+/// and CDNs, whatever their versions.
 #[test]
 fn packages_differing_only_in_case_collide() {
     let reg = Registry::new();
     reg.publish("com.example.Notes", "1.0.0", &key(1));
     reg.publish(NOTES, "2.0.0", &key(2));
     let outcome = reg.build();
-    let refused: Vec<&str> = outcome.refused.iter().map(|r| r.file.as_str()).collect();
-    let pair = [
-        bundle_rel("com.example.Notes", "1.0.0"),
-        bundle_rel(NOTES, "2.0.0"),
-    ];
+    // Listed second, so the respelling; one rule, one problem.
+    assert_eq!(
+        refusals(&outcome),
+        [(bundle_rel(NOTES, "2.0.0"), Rule::VersionExists)]
+    );
+    assert_nothing_written(&reg);
+}
+
+/// `api/v2/bundles/index.html` is the site's list of packages; a package of that name would
+/// need it to be a folder.
+#[test]
+fn a_package_named_like_a_site_file_is_refused() {
+    let reg = Registry::new();
+    reg.publish(NOTES, "1.0.0", &key(1));
+    reg.publish("index.html", "1.0.0", &key(2));
+    let outcome = reg.build();
+    assert_eq!(
+        refusals(&outcome),
+        [(bundle_rel("index.html", "1.0.0"), Rule::ReservedName)]
+    );
+    let problem = &outcome.refused[0].problems[0];
+    assert_eq!(problem.subject, "package");
     assert!(
-        !refused.is_empty() && refused.iter().all(|f| pair.iter().any(|p| p == f)),
-        "com.example.Notes and {NOTES} would share their pages on a case-insensitive host; refused: {refused:?}"
+        problem
+            .message
+            .contains("api/v2/bundles/index.html is a file of the site"),
+        "{}",
+        problem.message
+    );
+    assert_nothing_written(&reg);
+}
+
+/// `apps/<package>/index.json` and `index.html` are the app's files; a version of either name
+/// would need them to be folders.
+#[test]
+fn a_version_named_like_an_app_file_is_refused() {
+    let reg = Registry::new();
+    reg.publish(NOTES, "1.0.0", &key(1));
+    reg.publish(NOTES, "index.json", &key(1));
+    reg.publish(NOTES, "index.html", &key(1));
+    let outcome = reg.build();
+    assert_eq!(
+        refusals(&outcome),
+        [
+            (bundle_rel(NOTES, "index.html"), Rule::ReservedName),
+            (bundle_rel(NOTES, "index.json"), Rule::ReservedName),
+        ]
+    );
+    for report in &outcome.refused {
+        let problem = &report.problems[0];
+        assert_eq!(problem.subject, "appVersion");
+        assert!(
+            problem
+                .message
+                .contains("is a file of app com.example.notes"),
+            "{}",
+            problem.message
+        );
+    }
+    assert_nothing_written(&reg);
+}
+
+/// Hosts answer `/api/v2/bundles/P/1.0.0.html` (version `1.0.0.html`) with the file
+/// `1.0.0.html`, which is version 1.0.0's. Of two such versions the one added later is
+/// refused, though it sorts first.
+#[test]
+fn of_two_versions_with_one_url_the_later_added_is_refused() {
+    let reg = Registry::new();
+    reg.git_init();
+    reg.publish(NOTES, "1.0.0", &key(1));
+    reg.commit(&["registry-src"], "Add notes 1.0.0", 1_700_000_000);
+    reg.publish(NOTES, "1.0.0.html", &key(1));
+    reg.commit(&["registry-src"], "Add notes 1.0.0.html", 1_700_000_060);
+    let outcome = reg.build();
+    assert_eq!(
+        refusals(&outcome),
+        [(bundle_rel(NOTES, "1.0.0.html"), Rule::ReservedName)]
+    );
+    let message = &outcome.refused[0].problems[0].message;
+    assert!(
+        message.contains("/api/v2/bundles/com.example.notes/1.0.0.html would be answered by"),
+        "{message}"
     );
     assert_nothing_written(&reg);
 }
@@ -243,10 +317,10 @@ fn dev_key_is_refused_unless_the_registry_allows_it() {
     );
 }
 
-/// KNOWN BUG: `artifacts/<package>/…` and the content-addressed `artifacts/sha256/<hex>.mpk`
-/// share one namespace. A package named `sha256` whose version is another bundle's
-/// `<hex>.mpk` (digests are public in index.json) puts a folder where that bundle's file must
-/// go, and the build fails as a tool error (exit 2) instead of refusing the bundle (exit 1).
+/// `artifacts/<package>/…` and the content-addressed `artifacts/sha256/<hex>.mpk` share one
+/// namespace: a package named `sha256` whose version is another bundle's
+/// `<hex>.mpk` (digests are public in index.json) would put a folder where that bundle's file
+/// must go.
 #[test]
 fn a_package_named_sha256_cannot_take_over_content_addressed_paths() {
     let reg = Registry::new();
@@ -255,22 +329,59 @@ fn a_package_named_sha256_cannot_take_over_content_addressed_paths() {
     let squat = format!("{digest}.mpk");
     reg.publish("sha256", &squat, &key(2));
 
-    let outcome = mpk_registry::site::build(&reg.options(&reg.out(), None));
-    let outcome = outcome.unwrap_or_else(|e| {
-        panic!("a publisher's bundle made the build fail instead of being refused: {e:#}")
-    });
-    if outcome.refused.is_empty() {
-        // Published after all: then the victim's content-addressed file must be intact.
-        let bytes = fs::read(reg.out().join(paths::content_addressed(&digest))).unwrap();
-        assert_eq!(sha256_hex(&bytes), digest);
-    } else {
-        assert_eq!(
-            outcome.refused[0].file,
-            bundle_rel("sha256", &squat),
-            "{:#?}",
-            outcome.refused
+    let outcome = reg.build();
+    assert_eq!(
+        refusals(&outcome),
+        [(bundle_rel("sha256", &squat), Rule::ReservedName)]
+    );
+    assert!(outcome.refused[0].problems[0]
+        .message
+        .contains("is inside artifacts/sha256/"));
+    assert_nothing_written(&reg);
+}
+
+/// The collision rules judge the paths `paths` lists, so they hold only when the build writes
+/// nothing else: every file of a site with every kind of file in it is listed, apart from the
+/// content-addressed copies and the marker naming the site as ours.
+#[test]
+fn the_site_writes_only_the_listed_paths() {
+    let reg = Registry::new();
+    reg.write(
+        "registry.toml",
+        "base_url = \"https://apps.example.test\"\n",
+    );
+    reg.publish(NOTES, "1.0.0", &key(1));
+    reg.publish(NOTES, "1.1.0", &key(1));
+    reg.add(services_manifest("com.example.suite", "0.1.0"), &key(2));
+    reg.write(
+        "com.example.notes/package.toml",
+        "yanked = [{ version = \"1.1.0\", reason = \"r\" }]\n",
+    );
+    reg.build_ok();
+
+    let mut listed: BTreeSet<String> = paths::site_files()
+        .into_iter()
+        .map(|(rel, _)| rel.to_owned())
+        .collect();
+    listed.insert(".mpk-registry".to_owned());
+    for (package, version) in [
+        (NOTES, "1.0.0"),
+        (NOTES, "1.1.0"),
+        ("com.example.suite", "0.1.0"),
+    ] {
+        listed.extend(paths::app_files(package).into_iter().map(|(rel, _)| rel));
+        listed.extend(
+            paths::release_files(package, version)
+                .into_iter()
+                .map(|(rel, _)| rel),
         );
     }
+    let written = tree(&reg.out());
+    let (copies, others): (Vec<&String>, Vec<&String>) = written
+        .keys()
+        .partition(|rel| rel.starts_with(&format!("{}/", paths::CONTENT_ADDRESSED)));
+    assert_eq!(others.into_iter().cloned().collect::<BTreeSet<_>>(), listed);
+    assert_eq!(copies.len(), 3, "{copies:?}");
 }
 
 #[test]

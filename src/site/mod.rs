@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod catalog;
+pub mod collisions;
 pub mod fingerprint;
 pub mod hosting;
 pub mod output;
@@ -25,6 +26,7 @@ use crate::source::{self, BundleFile, FileState, Source};
 use crate::verify::{self, Report};
 use output::{BuiltFrom, Staging};
 use pages::Pages;
+use paths::{AppFile, ReleaseFile, SiteFile};
 use plan::{App, Site};
 
 /// What to build, from where, to where.
@@ -197,7 +199,7 @@ fn build_in_pool(options: &BuildOptions, tool: &str, progress: &dyn Progress) ->
         outcome.refused = refused;
         return Ok(outcome);
     }
-    let site = Site::plan(&source, checked);
+    let site = Site::plan(&source, checked)?;
     outcome.apps = site.apps.len();
     let fingerprint = cache
         .as_ref()
@@ -377,38 +379,27 @@ fn write(
 
     let mut catalog = catalog::catalog(site, &app_indexes);
     catalog::sign(&mut catalog, stamp);
-    staging.write("index.json", &catalog::to_bytes(&catalog))?;
-    staging.write("keys.json", &catalog::to_bytes(&catalog::keys(site)))?;
-    staging.write("index.html", &pages.index(site)?)?;
-    staging.write("404.html", &pages.not_found(site)?)?;
-    staging.write("feed.xml", &pages.feed(site)?)?;
-    if let Some(sitemap) = pages.sitemap(site)? {
-        staging.write("sitemap.xml", &sitemap)?;
-    }
-    for (rel, text) in pages::ASSETS {
-        staging.write(rel, text.as_bytes())?;
-    }
-
     let latest = catalog::to_bytes(&api::latest_list(&site.apps));
-    // `/api/v2/bundles` is answered by `bundles.html` on hosts that look up `x.html`, and by
-    // `bundles/index.html` on hosts that treat it as a folder.
-    staging.write("api/v2/bundles.html", &latest)?;
-    staging.write("api/v2/bundles/index.html", &latest)?;
-    staging.write(
-        "api/v2/not-found.json",
-        &catalog::to_bytes(&api::not_found()),
-    )?;
-
-    staging.write(
-        "_headers",
-        hosting::render_headers(&hosting::header_rules()).as_bytes(),
-    )?;
-    staging.write(
-        "_redirects",
-        hosting::render_redirects(&hosting::rewrites()).as_bytes(),
-    )?;
-    // GitHub Pages runs Jekyll unless told not to, and Jekyll drops files starting with `_`.
-    staging.write(".nojekyll", b"")?;
+    for (rel, file) in paths::site_files() {
+        let bytes = match file {
+            SiteFile::Catalog => catalog::to_bytes(&catalog),
+            SiteFile::Keys => catalog::to_bytes(&catalog::keys(site)),
+            SiteFile::Home => pages.index(site)?,
+            SiteFile::NotFoundPage => pages.not_found(site)?,
+            SiteFile::Feed => pages.feed(site)?,
+            SiteFile::Sitemap => match pages.sitemap(site)? {
+                Some(sitemap) => sitemap,
+                None => continue,
+            },
+            SiteFile::Asset(text) => text.as_bytes().to_vec(),
+            SiteFile::LatestList => latest.clone(),
+            SiteFile::ApiNotFound => catalog::to_bytes(&api::not_found()),
+            SiteFile::Headers => hosting::render_headers(&hosting::header_rules()).into_bytes(),
+            SiteFile::Redirects => hosting::render_redirects(&hosting::rewrites()).into_bytes(),
+            SiteFile::NoJekyll => Vec::new(),
+        };
+        staging.write(rel, &bytes)?;
+    }
     Ok(staging)
 }
 
@@ -416,15 +407,18 @@ fn write(
 /// the bytes of its `index.json`; `None` (leaving none of them staged) when the previous site
 /// lacks one of them.
 fn reuse_app(staging: &Staging, app: &App) -> Option<Result<Vec<u8>>> {
-    let mut rels = vec![
-        paths::app_index(&app.package),
-        paths::app_page(&app.package),
-        paths::api_package_latest(&app.package),
-        paths::api_package_all(&app.package),
-    ];
+    let mut rels: Vec<String> = paths::app_files(&app.package)
+        .into_iter()
+        .map(|(rel, _)| rel)
+        .collect();
+    let mut artifacts = Vec::new();
     for r in &app.releases {
-        rels.push(paths::manifest(&app.package, &r.bundle.app_version));
-        rels.push(paths::api_bundle(&app.package, &r.bundle.app_version));
+        for (rel, file) in paths::release_files(&app.package, &r.bundle.app_version) {
+            match file {
+                ReleaseFile::Artifact => artifacts.push((rel, r)),
+                ReleaseFile::Manifest | ReleaseFile::ApiVersion => rels.push(rel),
+            }
+        }
     }
     for (done, rel) in rels.iter().enumerate() {
         if staging.link_previous(rel).is_err() {
@@ -434,45 +428,43 @@ fn reuse_app(staging: &Staging, app: &App) -> Option<Result<Vec<u8>>> {
         }
     }
     let artifacts = || -> Result<Vec<u8>> {
-        for r in &app.releases {
-            stage_artifact(staging, &app.package, r)?;
+        for (rel, r) in &artifacts {
+            stage_artifact(staging, rel, r)?;
         }
         staging.read(&paths::app_index(&app.package))
     };
     Some(artifacts())
 }
 
-/// Puts a release's bundle at its content-addressed path and at the path nodes fetch.
-fn stage_artifact(staging: &Staging, package: &str, r: &plan::Release) -> Result<()> {
+/// Puts a release's bundle at its content-addressed path and at `rel`, the path nodes fetch.
+fn stage_artifact(staging: &Staging, rel: &str, r: &plan::Release) -> Result<()> {
     let content = paths::content_addressed(&r.bundle.bundle_sha256);
     staging.put_content_addressed(&content, &r.source)?;
-    staging.link_staged(&paths::artifact(package, &r.bundle.app_version), &content)
+    staging.link_staged(rel, &content)
 }
 
 /// Writes one app's files and returns the bytes of its `index.json` (the catalog pins them).
 fn write_app(staging: &Staging, pages: &Pages, site: &Site, app: &App) -> Result<Vec<u8>> {
     for r in &app.releases {
-        let b = &r.bundle;
-        staging.write(
-            &paths::manifest(&app.package, &b.app_version),
-            &b.manifest_bytes,
-        )?;
-        stage_artifact(staging, &app.package, r)?;
-        staging.write(
-            &paths::api_bundle(&app.package, &b.app_version),
-            &catalog::to_bytes(&api::version(r)),
-        )?;
+        for (rel, file) in paths::release_files(&app.package, &r.bundle.app_version) {
+            match file {
+                ReleaseFile::Manifest => staging.write(&rel, &r.bundle.manifest_bytes)?,
+                ReleaseFile::Artifact => stage_artifact(staging, &rel, r)?,
+                ReleaseFile::ApiVersion => {
+                    staging.write(&rel, &catalog::to_bytes(&api::version(r)))?
+                }
+            }
+        }
     }
-    staging.write(
-        &paths::api_package_latest(&app.package),
-        &catalog::to_bytes(&api::package_latest(app)),
-    )?;
-    staging.write(
-        &paths::api_package_all(&app.package),
-        &catalog::to_bytes(&api::package_all(app)),
-    )?;
-    staging.write(&paths::app_page(&app.package), &pages.app(site, app)?)?;
     let index = catalog::to_bytes(&catalog::app_index(app));
-    staging.write(&paths::app_index(&app.package), &index)?;
+    for (rel, file) in paths::app_files(&app.package) {
+        let bytes = match file {
+            AppFile::Index => index.clone(),
+            AppFile::Page => pages.app(site, app)?,
+            AppFile::ApiLatest => catalog::to_bytes(&api::package_latest(app)),
+            AppFile::ApiAll => catalog::to_bytes(&api::package_all(app)),
+        };
+        staging.write(&rel, &bytes)?;
+    }
     Ok(index)
 }

@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use anyhow::{bail, Result};
 use serde_json::{Map, Value};
 
+use super::collisions::Layout;
 use crate::config::RegistryConfig;
 use crate::policy::Checked;
 use crate::source::Source;
@@ -56,8 +58,10 @@ pub struct Link {
 }
 
 impl Site {
-    /// Builds the model from bundles that passed every check.
-    pub fn plan(source: &Source, checked: Vec<Checked>) -> Site {
+    /// Builds the model from bundles that passed every check. Refuses apps whose paths collide
+    /// (the registry rules refuse them first; a site that overwrote one app's files with
+    /// another's must never be written).
+    pub fn plan(source: &Source, checked: Vec<Checked>) -> Result<Site> {
         let mut apps: BTreeMap<String, Vec<Release>> = BTreeMap::new();
         for c in checked {
             let Some(bundle) = c.report.bundle else {
@@ -78,7 +82,7 @@ impl Site {
                     bundle,
                 });
         }
-        let apps = apps
+        let apps: Vec<App> = apps
             .into_iter()
             .map(|(package, mut releases)| {
                 releases
@@ -91,7 +95,8 @@ impl Site {
                 }
             })
             .collect();
-        Site {
+        check_layout(&apps)?;
+        Ok(Site {
             title: title(&source.registry),
             base_url: source.registry.base_url.as_ref().map(|u| {
                 if u.ends_with('/') {
@@ -102,8 +107,20 @@ impl Site {
             }),
             apps,
             index_keys: source.registry.index_keys.clone(),
+        })
+    }
+}
+
+fn check_layout(apps: &[App]) -> Result<()> {
+    let mut layout = Layout::new();
+    for app in apps {
+        for r in &app.releases {
+            if let Err(collision) = layout.add(&app.package, &r.bundle.app_version) {
+                bail!("cannot write the site: {collision}; nothing was written");
+            }
         }
     }
+    Ok(())
 }
 
 /// The newest stable version that is not yanked; a prerelease only when there is no stable
@@ -228,7 +245,58 @@ pub fn safe_url(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_url;
+    use super::{safe_url, Site};
+    use crate::policy::Checked;
+    use crate::source::{self, version_in_path};
+    use crate::verify::{Report, Verified};
+
+    /// Plans a site of these releases, each as a bundle that passed every check.
+    fn plan(releases: &[(&str, &str)]) -> anyhow::Result<Site> {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        for (package, version) in releases {
+            let folder = dir.path().join(package);
+            std::fs::create_dir_all(&folder).expect("package folder");
+            std::fs::write(folder.join(format!("{package}-{version}.mpk")), b"")
+                .expect("bundle file");
+        }
+        let source = source::discover(dir.path()).expect("the folder is listed");
+        let checked = source
+            .bundles
+            .iter()
+            .map(|file| {
+                let bundle = Verified {
+                    package: file.dir.clone(),
+                    app_version: version_in_path(&file.dir, &file.rel).unwrap().into(),
+                    signer_id: String::new(),
+                    application_id: String::new(),
+                    min_runtime_version: "0.1.0".into(),
+                    bundle_sha256: "0".repeat(64),
+                    bundle_size: 0,
+                    manifest_sha256: String::new(),
+                    artifacts: Vec::new(),
+                    manifest_bytes: Vec::new(),
+                };
+                Checked {
+                    report: Report {
+                        bundle: Some(bundle),
+                        ..Report::for_file(&file.rel, Vec::new())
+                    },
+                    file: file.clone(),
+                }
+            })
+            .collect();
+        Site::plan(&source, checked)
+    }
+
+    #[test]
+    fn a_plan_whose_paths_collide_is_an_error() {
+        let fine = plan(&[("p", "1.0.0"), ("q", "1.0.0")]);
+        assert_eq!(fine.map(|site| site.apps.len()).ok(), Some(2));
+        let error = plan(&[("p", "1.0.0"), ("p", "index.json")])
+            .expect_err("a colliding plan is refused")
+            .to_string();
+        assert!(error.contains("apps/p/index.json"), "{error}");
+    }
 
     #[test]
     fn only_plain_http_links_are_safe() {
