@@ -31,33 +31,37 @@ impl Checked {
     }
 }
 
-/// Applies every cross-bundle rule. Returns reports for problems that belong to settings
-/// files rather than to a bundle.
+/// Applies every cross-bundle rule. Returns reports for problems that belong to files rather
+/// than to a bundle's contents (see [`file_problems`]).
 pub fn apply(source: &Source, checked: &mut [Checked]) -> Vec<Report> {
-    let mut settings = Vec::new();
-    for rel in &source.misplaced {
-        settings.push(settings_report(
-            rel,
-            vec![(
-                Rule::FileName,
-                "bundles live at registry-src/<package>/<package>-<appVersion>.mpk; this one is elsewhere".into(),
-            )],
-        ));
-    }
-    for (rel, message) in &source.invalid_settings {
-        settings.push(settings_report(
-            rel,
-            vec![(Rule::Settings, message.clone())],
-        ));
-    }
     for c in checked.iter_mut() {
         check_file_name(c);
     }
     check_collisions(checked);
     check_site_paths(source, checked);
     check_signers(source, checked);
-    settings.extend(check_package_settings(source));
-    settings
+    file_reports(file_problems(source))
+}
+
+/// Every problem of a source that belongs to a file rather than to a bundle's contents: files
+/// refused for what or where they are, and settings that refer to what does not exist.
+/// `check` compares these between base and head, so they are data, by file.
+pub fn file_problems(source: &Source) -> Vec<(String, Problem)> {
+    let mut problems = source.refused_files.clone();
+    problems.extend(check_settings(source));
+    problems
+}
+
+/// One report per file, with all of its problems, in file order.
+pub fn file_reports(problems: Vec<(String, Problem)>) -> Vec<Report> {
+    let mut by_file: BTreeMap<String, Vec<Problem>> = BTreeMap::new();
+    for (file, problem) in problems {
+        by_file.entry(file).or_default().push(problem);
+    }
+    by_file
+        .into_iter()
+        .map(|(file, problems)| Report::for_file(&file, problems))
+        .collect()
 }
 
 fn check_file_name(c: &mut Checked) {
@@ -183,11 +187,26 @@ fn check_signers(source: &Source, checked: &mut [Checked]) {
     }
 }
 
-/// `package.toml` must refer to things that exist: yanked versions, signer keys, its org.
-/// Versions come from file names, which the file-name rule ties to the manifests, so this
-/// holds even when only some bundles were verified (as in `check`).
-fn check_package_settings(source: &Source) -> Vec<Report> {
-    let mut reports = Vec::new();
+/// Settings must refer to things that exist: `package.toml` yanks published versions, lists
+/// did:keys as signers and names an existing org; `registry.toml` lists did:keys. Versions
+/// come from file names, which the file-name rule ties to the manifests, so this holds even
+/// when only some bundles were verified (as in `check`).
+fn check_settings(source: &Source) -> Vec<(String, Problem)> {
+    let mut problems = Vec::new();
+    let mut refuse = |file: &str, message: String| {
+        problems.push((
+            file.to_owned(),
+            Problem::new(Rule::PackageConfig, file, message),
+        ));
+    };
+    for key in &source.registry.index_keys {
+        if parse_did_key(key).is_none() {
+            refuse(
+                "registry.toml",
+                format!("index_keys lists {key:?}, which is not an Ed25519 did:key"),
+            );
+        }
+    }
     for (package, config) in &source.packages {
         let file = format!("{package}/package.toml");
         let versions: BTreeSet<&str> = source
@@ -195,45 +214,30 @@ fn check_package_settings(source: &Source) -> Vec<Report> {
             .iter()
             .filter_map(|b| version_in_path(package, &b.rel))
             .collect();
-        let mut problems = Vec::new();
         for yank in &config.yanked {
             if !versions.contains(yank.version.as_str()) {
-                problems.push(format!(
-                    "yanks {} {}, which is not published",
-                    package, yank.version
-                ));
+                refuse(
+                    &file,
+                    format!("yanks {} {}, which is not published", package, yank.version),
+                );
             }
         }
         for signer in &config.signers {
             if parse_did_key(signer).is_none() {
-                problems.push(format!(
-                    "signers lists {signer:?}, which is not an Ed25519 did:key"
-                ));
+                refuse(
+                    &file,
+                    format!("signers lists {signer:?}, which is not an Ed25519 did:key"),
+                );
             }
         }
         if let Some(org) = &config.org {
             if !source.orgs.contains_key(org) {
-                problems.push(format!(
-                    "names org {org:?}, but orgs/{org}.toml does not exist"
-                ));
+                refuse(
+                    &file,
+                    format!("names org {org:?}, but orgs/{org}.toml does not exist"),
+                );
             }
         }
-        if !problems.is_empty() {
-            let problems = problems
-                .into_iter()
-                .map(|m| (Rule::PackageConfig, m))
-                .collect();
-            reports.push(settings_report(&file, problems));
-        }
     }
-    reports
-}
-
-/// A refused file that is not a bundle, with all its problems.
-fn settings_report(file: &str, problems: Vec<(Rule, String)>) -> Report {
-    let problems = problems
-        .into_iter()
-        .map(|(rule, message)| Problem::new(rule, file, message))
-        .collect();
-    Report::for_file(file, problems)
+    problems
 }

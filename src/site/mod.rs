@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use crate::cache::{BuildRecord, Cache};
 use crate::content_id::{self, ContentId, Scheme};
 use crate::policy::{self, Checked};
+use crate::report::{Problem, Rule};
 use crate::source::{self, BundleFile, FileState, Source};
 use crate::verify::{self, Report};
 use output::{BuiltFrom, Staging};
@@ -255,7 +256,9 @@ fn identify(
     outcome: &mut Outcome,
 ) -> Result<(Option<Scheme>, Vec<Option<ContentId>>)> {
     let Some(cache) = cache else {
-        return Ok((None, vec![None; source.bundles.len()]));
+        // Still named while verified: inside git, the bytes must be the blob git holds.
+        let scheme = content_id::scheme(source)?;
+        return Ok((Some(scheme), vec![None; source.bundles.len()]));
     };
     let claimed = content_id::claimed_by_git(source, states)?;
     outcome.identified_by_git = claimed.ids.iter().flatten().count();
@@ -308,7 +311,8 @@ struct Decided {
 
 /// Takes the verdict from the cache when the bundle's identity is there; else verifies the
 /// bundle, naming the bytes read under `scheme`, and caches a passing verdict under that name,
-/// unless the bytes are not those `id` named (the file changed meanwhile).
+/// unless the bytes are not those `id` named (the file changed meanwhile). Inside git, bytes
+/// that are not the blob git holds for the file are refused, whatever they hold.
 fn decide(
     file: &BundleFile,
     id: Option<&ContentId>,
@@ -316,7 +320,12 @@ fn decide(
     cache: Option<&Cache>,
     options: &verify::Options,
 ) -> Decided {
-    if let (Some(cache), Some(id)) = (cache, id) {
+    let held_by_git = |id: &ContentId| match (&file.blob, id) {
+        (None, _) => true,
+        (Some(blob), ContentId::GitBlob(_, id)) => blob == id,
+        (Some(_), ContentId::Sha256(_)) => false,
+    };
+    if let (Some(cache), Some(id)) = (cache, id.filter(|id| held_by_git(id))) {
         if let Some(report) = cache.get(&cache.key(id), &file.rel) {
             return Decided {
                 report,
@@ -325,7 +334,7 @@ fn decide(
             };
         }
     }
-    let (report, read) = match scheme {
+    let (mut report, read) = match scheme {
         Some(Scheme::GitBlob(format)) => {
             verify::verify_file_as_blob(&file.path, &file.rel, options, format)
         }
@@ -342,6 +351,18 @@ fn decide(
     let read = read.filter(|read| id.is_none_or(|id| id == read));
     if let (Some(cache), Some(read)) = (cache, &read) {
         cache.put(&cache.key(read), &report);
+    }
+    let unreadable = report.problems.iter().any(|p| p.rule == Rule::Io);
+    if file.blob.is_some() && !unreadable && !read.as_ref().is_some_and(held_by_git) {
+        report.problems.push(Problem::new(
+            Rule::NotInGit,
+            file.rel.as_str(),
+            format!(
+                "the file in the work tree is not the blob git holds for it ({}): it was changed and not added",
+                file.blob.as_deref().unwrap_or_default()
+            ),
+        ));
+        report.ok = false;
     }
     Decided {
         report,
