@@ -33,6 +33,51 @@ fn main() {
         digests[0].finish(),
         digests[1].finish()
     );
+    build_commit();
+}
+
+/// When built from a git checkout of this repository, its HEAD commit becomes
+/// `MPK_REGISTRY_GIT_COMMIT`: `init` pins the generated workflows to it by default. Quiet and
+/// absent otherwise (no git, a source tarball, or this crate inside another repository).
+fn build_commit() {
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let top = git(&["rev-parse", "--show-toplevel"]);
+    let same_dir = match (&top, fs::canonicalize(&manifest_dir)) {
+        (Some(top), Ok(dir)) => fs::canonicalize(top).ok().as_deref() == Some(dir.as_path()),
+        _ => false,
+    };
+    if !same_dir {
+        return;
+    }
+    // A new commit moves HEAD or the branch it names (loose or packed); only existing files
+    // are watched, since cargo reruns every time for a missing one.
+    for name in ["HEAD", "packed-refs"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(git(&["symbolic-ref", "-q", "HEAD"]))
+    {
+        if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
+            if Path::new(&path).is_file() {
+                println!("cargo:rerun-if-changed={path}");
+            }
+        }
+    }
+    if let Some(commit) = git(&["rev-parse", "--verify", "-q", "HEAD^{commit}"]) {
+        if commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+            println!("cargo:rustc-env=MPK_REGISTRY_GIT_COMMIT={commit}");
+        }
+    }
+}
+
+/// One line of git's output, or `None` when git is missing or fails.
+fn git(args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    (output.status.success() && !text.trim().is_empty()).then(|| text.trim().to_owned())
 }
 
 fn collect(path: &Path, files: &mut Vec<PathBuf>) {

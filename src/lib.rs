@@ -19,6 +19,7 @@ pub mod content_id;
 pub mod fetch;
 pub mod git;
 pub mod identity;
+pub mod init;
 pub mod keys;
 pub mod manifest;
 pub mod pack;

@@ -84,6 +84,20 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Scaffold a new registry repository: registry-src/ with its settings and a guide for
+    /// publishers, and the check and deploy workflows pinned to a commit of this tool's action.
+    Init {
+        /// The repository's folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The action to pin, as OWNER/REPO@<40-hex commit SHA> [default: the commit this
+        /// tool was built from, when built from a git checkout].
+        #[arg(long)]
+        action: Option<String>,
+        /// Replace files that already exist.
+        #[arg(long)]
+        force: bool,
+    },
     /// Download a bundle from a static registry, re-verifying the signed index, digests,
     /// the bundle itself and signer continuity before writing it.
     Fetch {
@@ -296,6 +310,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Init { dir, action, force } => {
+            use mpk_registry::init;
+            let outcome = init::init(&init::InitOptions { dir, action, force })?;
+            print!("{}", outcome.to_text());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Fetch {
             spec,
