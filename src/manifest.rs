@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::report::{Findings, Rule};
+use crate::report::{escape_controls, Findings, Rule};
 
 /// Longest `package` / `appVersion` merod's registry client will fetch.
 const MAX_COORDINATE_LEN: usize = 128;
@@ -166,6 +166,7 @@ impl<'de> Visitor<'de> for StrictValue {
 
 /// Applies the field rules to a parsed manifest, recording every problem.
 pub fn check(raw: &Map<String, Value>, findings: &mut Findings) -> Manifest {
+    let earlier = findings.problems.len();
     let mut fields = Fields { findings };
     let mut manifest = Manifest::default();
 
@@ -240,7 +241,98 @@ pub fn check(raw: &Map<String, Value>, findings: &mut Findings) -> Manifest {
             );
         }
     }
+    // Last, so that a field another rule already refused is not reported twice.
+    let mut text = TextCheck { findings, earlier };
+    for (key, value) in raw {
+        text.entry(key, value, "");
+    }
     manifest
+}
+
+/// The one field where text may span lines (and be indented).
+const MULTILINE_FIELD: &str = "metadata.description";
+
+/// Text is data: no control character (C0, DEL, C1) in any key or string value at any depth,
+/// except TAB and LF in [`MULTILINE_FIELD`]. A node accepts them; here they are refused, since
+/// they would reach terminals, CI logs and feeds. Each offending field is reported once, with
+/// its first control character; a field another rule already refused is left to that rule.
+struct TextCheck<'a> {
+    findings: &'a mut Findings,
+    /// Problems before this index are not about the manifest's fields.
+    earlier: usize,
+}
+
+impl TextCheck<'_> {
+    fn entry(&mut self, key: &str, value: &Value, parent: &str) {
+        let key_text = escape_controls(key);
+        let path = if parent.is_empty() {
+            key_text.into_owned()
+        } else {
+            format!("{parent}.{key_text}")
+        };
+        if let Some(found) = first_control(key, false) {
+            self.findings
+                .refuse(Rule::ControlCharacter, &path, format!("key {found}"));
+        }
+        self.value(value, &path);
+    }
+
+    fn value(&mut self, value: &Value, path: &str) {
+        match value {
+            Value::String(text) => {
+                let Some(found) = first_control(text, path == MULTILINE_FIELD) else {
+                    return;
+                };
+                let already_refused = self.findings.problems[self.earlier..]
+                    .iter()
+                    .any(|p| p.subject == path);
+                if !already_refused {
+                    self.findings.refuse(Rule::ControlCharacter, path, found);
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.value(item, &format!("{path}[{i}]"));
+                }
+            }
+            Value::Object(object) => {
+                for (key, value) in object {
+                    self.entry(key, value, path);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+}
+
+/// "contains the control character U+000D (carriage return) at character 12 (and 2 more)",
+/// for the first control character of `text`; TAB and LF are let through when `multiline`.
+fn first_control(text: &str, multiline: bool) -> Option<String> {
+    let forbidden = |c: char| c.is_control() && !(multiline && matches!(c, '\t' | '\n'));
+    let (at, c) = text.chars().enumerate().find(|(_, c)| forbidden(*c))?;
+    let more = text.chars().skip(at + 1).filter(|c| forbidden(*c)).count();
+    let name = match c {
+        '\0' => " (NUL)",
+        '\t' => " (tab)",
+        '\n' => " (line feed)",
+        '\r' => " (carriage return)",
+        '\u{1b}' => " (escape)",
+        '\u{7f}' => " (delete)",
+        '\u{85}' => " (next line)",
+        _ => "",
+    };
+    let mut message = format!(
+        "contains the control character U+{:04X}{name} at character {}",
+        c as u32,
+        at + 1
+    );
+    if more > 0 {
+        message.push_str(&format!(" (and {more} more)"));
+    }
+    if multiline {
+        message.push_str("; only tab and line feed are allowed here");
+    }
+    Some(message)
 }
 
 /// Field readers that record a problem for a missing or mistyped field.

@@ -5,6 +5,8 @@
 //! (a stable code that scripts can match on), the manifest field or archive entry involved, and a
 //! hint that says what to do.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 /// Declares every rule once: its variant, its stable code, and its fix hint.
@@ -64,6 +66,7 @@ rules! {
     ArtifactHash => "manifest.artifact-hash", "set hash to the bare hex SHA-256 of the file (64 characters, no 'sha256:' prefix)";
     ArtifactPath => "manifest.artifact-path", "use a relative path inside the archive without '..', '\\', a leading '/', or a drive letter";
     NoWasm => "manifest.no-wasm", "declare a top-level `wasm` artifact or a non-empty `services` list";
+    ControlCharacter => "manifest.control-character", "remove control characters from manifest text; tab and newline are allowed only in metadata.description";
     // Signature (spec §3).
     SignatureMissing => "signature.missing", "sign the bundle with `mero-sign`, `cargo mero bundle` or `mpk-registry pack`";
     SignatureAlgorithm => "signature.algorithm", "set signature.algorithm to exactly \"ed25519\"";
@@ -85,6 +88,16 @@ rules! {
     Settings => "policy.settings", "fix the TOML file; see the README section on the input layout";
     PackageConfig => "policy.package-config", "fix package.toml; see the README section on package.toml";
     ServicesOverride => "manifest.services-override", "drop the top-level wasm/abi when `services` is used; nodes ignore them";
+    // The registry folder as git holds it.
+    UnknownFile => "source.unknown-file", "remove the file, or move it out of the registry folder; only the documented layout is allowed there";
+    PathName => "source.path-name", "rename the file: plain UTF-8 names without control characters, '\\', or empty, '.' or '..' components";
+    NotAFile => "source.not-a-file", "commit the file itself: symbolic links and submodules are not allowed in the registry folder";
+    NotATree => "source.not-a-tree", "keep the registry folder a plain folder at the same place (not a symbolic link, a submodule or a file)";
+    Gitattributes => "source.gitattributes", "remove the .gitattributes rule: attributes that change checked-out bytes (text, eol, crlf, filter, ident, working-tree-encoding) may not apply to the registry folder";
+    NotInGit => "source.not-in-git", "commit (or `git add`) the file, or restore it with `git restore`: only the bytes git holds are published";
+    // The change a pull request makes.
+    OutsideRegistry => "change.outside-registry", "ask a registry maintainer (registry.toml `maintainers`) to make changes outside the registry folder, in a pull request of their own";
+    BaseNotAncestor => "change.base-not-ancestor", "rebase the change onto the base branch (or merge it in), so the comparison shows only what the change does";
 }
 
 impl Rule {
@@ -131,6 +144,24 @@ impl std::fmt::Display for Problem {
             self.message
         )
     }
+}
+
+/// `text` for a terminal or a CI log: each control character (C0, DEL, C1) written as in a Rust
+/// string literal (`\n`, `\t`, `\0`, `\u{1b}`), everything else as it is. A file name with a
+/// newline then cannot start a line of its own, nor an escape sequence drive the terminal.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Problems refuse; warnings are reported and let the bundle through.

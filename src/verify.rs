@@ -19,7 +19,7 @@ use crate::git::ObjectFormat;
 use crate::identity::application_id;
 use crate::keys::{well_known_key, DEV_KEY_SIGNER};
 use crate::manifest::{self, Artifact, Manifest};
-use crate::report::{Findings, Rule};
+use crate::report::{escape_controls, Findings, Rule};
 use crate::signature;
 
 /// Policy switches that change a verdict.
@@ -285,25 +285,29 @@ impl Report {
         }
     }
 
-    /// The human verdict: a line per bundle, then each problem with its fix.
+    /// The human verdict: a line per file, then each problem with its fix. Text from the
+    /// bundle or the file system has its control characters escaped, so that no name or
+    /// message can start a line of its own or drive the terminal.
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
+        let file = escape_controls(&self.file);
         match (&self.bundle, self.problems.is_empty()) {
             (Some(b), true) => {
                 let _ = writeln!(
                     out,
-                    "ok       {}: {} {} signed by {}",
-                    self.file, b.package, b.app_version, b.signer_id
+                    "ok       {file}: {} {} signed by {}",
+                    escape_controls(&b.package),
+                    escape_controls(&b.app_version),
+                    escape_controls(&b.signer_id)
                 );
             }
+            // A file that is not a bundle (settings, a deletion) with nothing against it.
+            (None, true) if self.ok => {
+                let _ = writeln!(out, "ok       {file}");
+            }
             _ => {
-                let _ = writeln!(
-                    out,
-                    "REFUSED  {}: {} problem(s)",
-                    self.file,
-                    self.problems.len()
-                );
+                let _ = writeln!(out, "REFUSED  {file}: {} problem(s)", self.problems.len());
             }
         }
         for (label, list) in [("error", &self.problems), ("warning", &self.warnings)] {
@@ -312,8 +316,8 @@ impl Report {
                     out,
                     "  {label}[{}] {}: {}",
                     p.rule.code(),
-                    p.subject,
-                    p.message
+                    escape_controls(&p.subject),
+                    escape_controls(&p.message)
                 );
                 let _ = writeln!(out, "    fix: {}", p.hint);
             }
@@ -336,7 +340,7 @@ impl Report {
                 ("manifest sha256", &b.manifest_sha256),
             ];
             for (k, v) in rows {
-                let _ = writeln!(out, "{k:<18} {v}");
+                let _ = writeln!(out, "{k:<18} {}", escape_controls(v));
             }
             let _ = writeln!(out, "{:<18} {} bytes", "bundle size", b.bundle_size);
             let _ = writeln!(out, "artifacts:");
@@ -344,14 +348,18 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "  {:<28} {:>10} bytes  sha256 {}  ({})",
-                    a.path, a.size, a.sha256, a.field
+                    escape_controls(&a.path),
+                    a.size,
+                    a.sha256,
+                    escape_controls(&a.field)
                 );
             }
         } else if let Some(manifest) = &self.manifest {
             let _ = writeln!(out, "manifest (as found; the bundle does not verify):");
             let pretty = serde_json::to_string_pretty(manifest).expect("JSON values serialize");
+            // JSON escapes C0 in strings, but not DEL nor C1 (U+009B is a one-byte CSI).
             for line in pretty.lines() {
-                let _ = writeln!(out, "  {line}");
+                let _ = writeln!(out, "  {}", escape_controls(line));
             }
         }
         out.push_str(&self.to_text());

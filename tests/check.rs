@@ -580,6 +580,7 @@ fn format_json_has_the_documented_shape() {
     assert_eq!(doc["schemaVersion"], 1);
     assert_eq!(doc["base"], base.as_str());
     assert_eq!(doc["ok"], false);
+    assert_eq!(doc["problems"], Value::Array(vec![]));
     let changes = doc["changes"].as_array().expect("changes is an array");
     assert_eq!(changes.len(), 2);
     let by_file = |file: &str| {
@@ -589,6 +590,7 @@ fn format_json_has_the_documented_shape() {
             .unwrap_or_else(|| panic!("{file} in {doc:#}"))
     };
     let bad = by_file(&refused);
+    assert_eq!(bad["path"], format!("{SRC}/{refused}"));
     assert_eq!(bad["kind"], "added");
     assert_eq!(bad["report"]["ok"], false);
     assert_eq!(bad["report"]["problems"][0]["rule"], "policy.signer-change");
@@ -873,4 +875,89 @@ fn ownership_registry_settings_change_needs_a_maintainer() {
     let outcome = repo.check(&base, Some("mallory"));
     assert_refused(&outcome, "registry.toml", Rule::Ownership);
     assert_clear(&repo.check(&base, Some("root-admin")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output safety: file names in a change never become workflow commands
+
+/// Whether `line` is an annotation `check --format github` writes: `::error` or `::warning`
+/// with only `file=` (in the registry folder) and `title=` properties, then `::` and a message.
+fn is_our_annotation(line: &str) -> bool {
+    let Some(rest) = line
+        .strip_prefix("::error ")
+        .or_else(|| line.strip_prefix("::warning "))
+    else {
+        return false;
+    };
+    let Some((properties, _message)) = rest.split_once("::") else {
+        return false;
+    };
+    properties
+        .split(',')
+        .all(|property| match property.split_once('=') {
+            Some(("file", file)) => file.starts_with(&format!("{SRC}/")),
+            Some(("title", _)) => true,
+            _ => false,
+        })
+}
+
+#[test]
+fn format_github_output_cannot_be_hijacked_by_file_names() {
+    let (repo, base) = notes_registry();
+    let injected = "notes\n::error file=x::injected";
+    let stop = "notes\n::stop-commands::tok";
+    let legacy = "notes ##[error]legacy";
+    for name in [injected, stop, legacy] {
+        repo.write(&format!("{NOTES}/{name}"), "not a bundle\n");
+    }
+    repo.commit("files with hostile names");
+
+    // Only the output is asserted on, not the verdict.
+    let run = repo.run(&["check", SRC, "--base", &base, "--format", "github"], &[]);
+    let (out, err) = (stdout(&run), stderr(&run));
+    assert!(!out.is_empty(), "check printed nothing; stderr:\n{err}");
+    // The runner reads both streams, a line at a time (CR, LF or CRLF ends one), and takes a
+    // line for a command when it starts with "::" after white space, or has "##[" anywhere.
+    for (stream, text) in [("stdout", &out), ("stderr", &err)] {
+        for line in text.split(['\n', '\r']) {
+            let context = || format!("{line:?} on {stream}:\n{out}\n{err}");
+            assert_ne!(line.trim(), "::error file=x::injected", "{}", context());
+            assert_ne!(line.trim(), "::stop-commands::tok", "{}", context());
+            if line.trim_start().starts_with("::") {
+                assert!(
+                    stream == "stdout" && is_our_annotation(line),
+                    "{}",
+                    context()
+                );
+            } else {
+                assert!(!line.contains("##["), "{}", context());
+            }
+            // Where one of these names appears, it appears escaped.
+            if line.contains("injected") && !line.starts_with("::") {
+                assert!(
+                    line.contains("notes\\n::error file=x::injected"),
+                    "{}",
+                    context()
+                );
+            }
+        }
+    }
+    for line in out.lines().filter(|l| l.starts_with("::")) {
+        if line.contains("injected") {
+            assert!(
+                line.contains(&format!(
+                    "file={SRC}/{NOTES}/notes%0A%3A%3Aerror file=x%3A%3Ainjected"
+                )),
+                "{line}"
+            );
+        }
+        if line.contains("stop-commands") {
+            assert!(
+                line.contains(&format!(
+                    "file={SRC}/{NOTES}/notes%0A%3A%3Astop-commands%3A%3Atok"
+                )),
+                "{line}"
+            );
+        }
+    }
 }

@@ -723,3 +723,181 @@ fn every_manifest_problem_is_listed() {
     );
     assert_eq!(report.problems.len(), 6);
 }
+
+// --- text is data: no control characters ----------------------------------------------------
+
+/// Sets `metadata.<key>` to `value`.
+fn set_metadata(key: &'static str, value: Value) -> impl FnOnce(&mut Map<String, Value>) {
+    in_object("metadata", move |m| {
+        m.insert(key.into(), value);
+    })
+}
+
+/// The one control-character problem of `report` (about `subject`), for its message.
+#[track_caller]
+fn control_message(report: &mpk_registry::verify::Report, subject: &str) -> String {
+    assert_refused(report, Rule::ControlCharacter, subject);
+    report
+        .problems
+        .iter()
+        .find(|p| p.subject == subject)
+        .expect("the problem")
+        .message
+        .clone()
+}
+
+#[test]
+fn control_character_in_name_is_refused() {
+    assert_manifest_defect(
+        set_metadata("name", json!("Evil\u{1}App")),
+        Rule::ControlCharacter,
+        "metadata.name",
+    );
+    // The message says which character and where.
+    let report = verify(&standard_with(set_metadata("name", json!("Evil\u{1}App"))));
+    let message = control_message(&report, "metadata.name");
+    assert!(message.contains("U+0001"), "{message}");
+    assert!(message.contains("at character 5"), "{message}");
+}
+
+#[test]
+fn newline_and_tab_in_description_are_allowed() {
+    let text = "First paragraph.\n\n\tIndented line\nLast line.";
+    let report = verify(&standard_with(set_metadata("description", json!(text))));
+    assert_ok(&report);
+    assert_eq!(
+        report.manifest.expect("parsed")["metadata"]["description"],
+        json!(text)
+    );
+}
+
+#[test]
+fn carriage_return_in_description_is_refused() {
+    assert_manifest_defect(
+        set_metadata("description", json!("Windows\r\nline endings")),
+        Rule::ControlCharacter,
+        "metadata.description",
+    );
+    let report = verify(&standard_with(set_metadata(
+        "description",
+        json!("Windows\r\nline endings"),
+    )));
+    let message = control_message(&report, "metadata.description");
+    assert!(message.contains("U+000D"), "{message}");
+}
+
+#[test]
+fn newline_in_name_is_refused() {
+    // Allowed in the description only; anywhere else a newline could forge a line of a log.
+    assert_manifest_defect(
+        set_metadata("name", json!("App\n::error::forged")),
+        Rule::ControlCharacter,
+        "metadata.name",
+    );
+    assert_manifest_defect(
+        set("links", json!({"docs": "https://example.com/\tdocs"})),
+        Rule::ControlCharacter,
+        "links.docs",
+    );
+}
+
+#[test]
+fn c1_control_is_refused() {
+    // U+0085 (next line) and U+009B (a one-byte CSI) are controls as much as C0.
+    assert_manifest_defect(
+        set_metadata("author", json!("Someone\u{85}Else")),
+        Rule::ControlCharacter,
+        "metadata.author",
+    );
+    assert_manifest_defect(
+        set_metadata("description", json!("colors \u{9b}31m")),
+        Rule::ControlCharacter,
+        "metadata.description",
+    );
+    let report = verify(&standard_with(set_metadata("author", json!("x\u{85}"))));
+    assert!(control_message(&report, "metadata.author").contains("U+0085"));
+}
+
+#[test]
+fn delete_is_refused() {
+    assert_manifest_defect(
+        set_metadata("license", json!("MIT\u{7f}")),
+        Rule::ControlCharacter,
+        "metadata.license",
+    );
+    let report = verify(&standard_with(set_metadata("license", json!("MIT\u{7f}"))));
+    assert!(control_message(&report, "metadata.license").contains("U+007F"));
+}
+
+#[test]
+fn control_character_in_an_object_key_is_refused() {
+    // Unknown keys are kept and republished, so their names are text too.
+    let report = verify(&standard_with(|m| {
+        m.insert("x-extra".into(), json!({"bad\u{1b}key": 1, "fine": "ok"}));
+    }));
+    let message = control_message(&report, "x-extra.bad\\u{1b}key");
+    assert!(message.starts_with("key "), "{message}");
+    assert!(message.contains("U+001B"), "{message}");
+    assert_manifest_defect(
+        |m| {
+            m.insert("top\nlevel".into(), json!(true));
+        },
+        Rule::ControlCharacter,
+        "top\\nlevel",
+    );
+}
+
+#[test]
+fn escape_in_a_tag_is_refused() {
+    assert_manifest_defect(
+        set_metadata("tags", json!(["fine", "\u{1b}[31mred"])),
+        Rule::ControlCharacter,
+        "metadata.tags[1]",
+    );
+}
+
+#[test]
+fn every_field_with_a_control_character_is_listed() {
+    let report = verify(&standard_with(|m| {
+        m["metadata"]["name"] = json!("a\u{0}b");
+        m["metadata"]["description"] = json!("ok\nstill ok\u{7}");
+        m["metadata"]["tags"] = json!(["\u{1f}", "fine", "\u{9f}"]);
+        m.insert("links".into(), json!({"github": "https://x.test/\u{8}"}));
+        m.insert("x-note".into(), json!({"deep": [{"k": "v\u{c}"}]}));
+    }));
+    assert_rules(&report, &[Rule::ControlCharacter]);
+    let mut subjects: Vec<&str> = report.problems.iter().map(|p| p.subject.as_str()).collect();
+    subjects.sort_unstable();
+    assert_eq!(
+        subjects,
+        [
+            "links.github",
+            "metadata.description",
+            "metadata.name",
+            "metadata.tags[0]",
+            "metadata.tags[2]",
+            "x-note.deep[0].k",
+        ]
+    );
+}
+
+#[test]
+fn a_field_refused_by_its_own_rule_is_not_reported_twice() {
+    // `package` already refuses every character outside [A-Za-z0-9._-].
+    assert_manifest_defect(
+        set("package", json!("com\nexample")),
+        Rule::Package,
+        "package",
+    );
+    // A NUL in an artifact path is an artifact-path problem; a newline is only this rule's.
+    assert_refused(
+        &verify(&wasm_at("app\0.wasm")),
+        Rule::ArtifactPath,
+        "wasm.path",
+    );
+    assert_refused(
+        &verify(&wasm_at("app\n.wasm")),
+        Rule::ControlCharacter,
+        "wasm.path",
+    );
+}

@@ -1,17 +1,30 @@
 //! What `check` prints: text for people, JSON for scripts, GitHub workflow commands for
 //! annotations on the pull request, and a Markdown summary table.
 
+use std::borrow::Cow;
+
 use super::{ChangeKind, CheckOutcome};
+use crate::report::escape_controls;
 use crate::verify;
 
 /// `--format text`.
 pub fn to_text(outcome: &CheckOutcome) -> String {
     let mut out = String::new();
+    for p in &outcome.problems {
+        out.push_str(&format!(
+            "REFUSED  the change: error[{}] {}: {}\n    fix: {}\n",
+            p.rule.code(),
+            escape_controls(&p.subject),
+            escape_controls(&p.message),
+            p.hint
+        ));
+    }
     for change in &outcome.changes {
         let kind = match change.kind {
             ChangeKind::Added => "added",
             ChangeKind::Modified => "modified",
             ChangeKind::Deleted => "deleted",
+            ChangeKind::Unchanged => "unchanged",
         };
         out.push_str(&format!("{kind:<9}"));
         out.push_str(&change.report.to_text());
@@ -20,7 +33,7 @@ pub fn to_text(outcome: &CheckOutcome) -> String {
     out.push_str(&format!(
         "{} changed file(s) since {}: {} refused\n",
         outcome.changes.len(),
-        outcome.base,
+        escape_controls(&outcome.base),
         refused
     ));
     out
@@ -32,32 +45,62 @@ pub fn to_json(outcome: &CheckOutcome) -> String {
         "schemaVersion": verify::REPORT_SCHEMA_VERSION,
         "base": outcome.base,
         "ok": !outcome.refused(),
+        "problems": outcome.problems,
         "changes": outcome.changes,
     });
     serde_json::to_string_pretty(&doc).expect("reports serialize")
 }
 
-/// `--format github`: workflow commands that annotate each file in the pull request.
+/// `--format github`: workflow commands that annotate each file in the pull request, then the
+/// text report, made inert: the only commands in the output are the annotations written here.
 pub fn to_github(outcome: &CheckOutcome) -> String {
     let mut out = String::new();
+    for p in &outcome.problems {
+        let title = format!("{} ({})", p.rule.code(), escape_controls(&p.subject));
+        out.push_str(&format!(
+            "::error title={}::{}\n",
+            escape_property(&title),
+            escape_data(&format!("{}. Fix: {}", p.message, p.hint)),
+        ));
+    }
     for change in &outcome.changes {
-        let file = format!("{}{}", outcome.prefix, change.file);
+        let file = &change.path;
         for (level, list) in [
             ("error", &change.report.problems),
             ("warning", &change.report.warnings),
         ] {
             for p in list {
+                // `file` must name the file exactly; title and message are for people.
+                let title = format!("{} ({})", p.rule.code(), escape_controls(&p.subject));
                 out.push_str(&format!(
                     "::{level} file={},title={}::{}\n",
-                    escape_property(&file),
-                    escape_property(&format!("{} ({})", p.rule.code(), p.subject)),
+                    escape_property(file),
+                    escape_property(&title),
                     escape_data(&format!("{}. Fix: {}", p.message, p.hint)),
                 ));
             }
         }
     }
-    out.push_str(&to_text(outcome));
+    for line in to_text(outcome).lines() {
+        out.push_str(&inert(line));
+        out.push('\n');
+    }
     out
+}
+
+/// A line of the text report that the Actions runner cannot take for a command. The runner
+/// runs `::command::` at the start of a line (after white space) and the older `##[command]`
+/// anywhere in one. Control characters are already escaped, so every line of the report
+/// starts with our own words; this guards the rest.
+fn inert(line: &str) -> Cow<'_, str> {
+    let mut line = Cow::Borrowed(line);
+    if line.contains("##[") {
+        line = Cow::Owned(line.replace("##[", "##%5B"));
+    }
+    if line.trim_start().starts_with("::") {
+        line = Cow::Owned(format!("> {line}"));
+    }
+    line
 }
 
 /// A Markdown table for `$GITHUB_STEP_SUMMARY`: each changed file, version, signer, verdict.
@@ -82,28 +125,223 @@ pub fn summary_markdown(outcome: &CheckOutcome) -> String {
             .problems
             .iter()
             .chain(&r.warnings)
-            .map(|p| format!("`{}` {}", p.rule.code(), p.message))
+            .map(|p| format!("`{}` {}", p.rule.code(), cell(&p.message)))
             .collect::<Vec<_>>()
             .join("<br>");
-        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
         out.push_str(&format!(
             "| {} | {} | {} | {} | {verdict} | {} |\n",
             cell(&change.file),
             cell(&package),
             cell(&version),
             cell(&signer),
-            cell(&reason)
+            reason
         ));
     }
     out
 }
 
+/// Text for one cell of a Markdown table: control characters escaped, and nothing that could
+/// end the cell (`|`, with the backslash that could cancel its escape) or open HTML.
+fn cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in escape_controls(s).chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '|' => out.push_str("\\|"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The message of a workflow command, as GitHub escapes it: `%`, CR and LF percent-encoded
+/// (so a message may span lines in the annotation). The runner passes other control
+/// characters through, so they are escaped as in [`escape_controls`].
 fn escape_data(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            c if c.is_control() => out.extend(c.escape_debug()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A property of a workflow command (`file=`, `title=`), as GitHub escapes it: `%`, CR, LF,
+/// `:` and `,`. Nothing else changes, so `file=` names the file exactly.
+fn escape_property(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+        .replace(':', "%3A")
+        .replace(',', "%2C")
 }
 
-fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Change;
+    use crate::report::{Problem, Rule};
+    use crate::verify::Report;
+
+    /// An outcome with one change per `(file, problems)`, all added.
+    fn outcome(files: &[(&str, Vec<Problem>)]) -> CheckOutcome {
+        CheckOutcome {
+            base: "main".into(),
+            problems: Vec::new(),
+            changes: files
+                .iter()
+                .map(|(file, problems)| Change {
+                    file: (*file).to_owned(),
+                    path: format!("registry-src/{file}"),
+                    kind: ChangeKind::Added,
+                    report: Report::for_file(file, problems.clone()),
+                })
+                .collect(),
+        }
+    }
+
+    /// A change whose name and problem try every way into a workflow command.
+    fn hostile() -> CheckOutcome {
+        let name = "x/a\n::error file=x::injected\r\n::stop-commands::tok\n  ::warning::w ##[error]old\u{1b}[2J";
+        let problem = Problem::new(
+            Rule::FileName,
+            name,
+            format!("{name} is misplaced\n::add-mask::secret"),
+        );
+        outcome(&[(name, vec![problem])])
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_is_kept() {
+        let plain = "plain ünïcödé ✓ \\ \"q\" ##[ ::";
+        assert_eq!(escape_controls(plain), plain);
+        assert!(matches!(escape_controls(plain), Cow::Borrowed(_)));
+        assert_eq!(
+            escape_controls("a\nb\r\tc\0d\u{1b}[2Je\u{7f}f\u{85}g\u{9b}"),
+            "a\\nb\\r\\tc\\0d\\u{1b}[2Je\\u{7f}f\\u{85}g\\u{9b}"
+        );
+    }
+
+    #[test]
+    fn workflow_command_escaping_follows_github() {
+        // Properties: %, CR, LF, ':' and ','; nothing else, so `file=` stays exact.
+        assert_eq!(
+            escape_property("50%\r\na:b,c=d\te"),
+            "50%25%0D%0Aa%3Ab%2Cc=d\te"
+        );
+        // Data: %, CR and LF; ':' and ',' are fine there; other controls are escaped.
+        assert_eq!(
+            escape_data("50%\r\na:b,c::d\u{1b}[31m"),
+            "50%25%0D%0Aa:b,c::d\\u{1b}[31m"
+        );
+        // '%' first: an escape already in the text is not decoded by the runner.
+        assert_eq!(escape_data("%0A"), "%250A");
+        assert_eq!(escape_property("%3A"), "%253A");
+    }
+
+    #[test]
+    fn github_output_has_no_command_but_its_annotations() {
+        let out = to_github(&hostile());
+        let annotations: Vec<&str> = out.lines().filter(|l| l.starts_with("::")).collect();
+        assert_eq!(annotations.len(), 1, "{out}");
+        assert!(
+            annotations[0].starts_with(
+                "::error file=registry-src/x/a%0A%3A%3Aerror file=x%3A%3Ainjected%0D%0A%3A%3Astop-commands%3A%3Atok%0A  %3A%3Awarning%3A%3Aw ##[error]old\u{1b}[2J,title=policy.file-name (x/a\\n%3A%3Aerror file=x%3A%3Ainjected\\r\\n"
+            ),
+            "{out}"
+        );
+        // The message keeps its line break, encoded; the runner stops at the first "::".
+        assert!(
+            annotations[0].contains("misplaced%0A::add-mask::secret. Fix: "),
+            "{out}"
+        );
+        for line in out.lines().skip(1) {
+            assert!(!line.trim_start().starts_with("::"), "{line:?} in\n{out}");
+            assert!(!line.contains("##["), "{line:?} in\n{out}");
+            assert!(!line.contains('\u{1b}'), "{line:?} in\n{out}");
+        }
+        assert!(
+            out.ends_with("1 changed file(s) since main: 1 refused\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn inert_lines_stay_as_they_are_unless_they_could_be_commands() {
+        assert_eq!(inert("added    ok       x.mpk"), "added    ok       x.mpk");
+        assert!(matches!(inert("plain"), Cow::Borrowed(_)));
+        assert_eq!(inert("::error::x"), "> ::error::x");
+        assert_eq!(inert(" \u{3000}::error::x"), ">  \u{3000}::error::x");
+        assert_eq!(inert("name ##[warning]x"), "name ##%5Bwarning]x");
+    }
+
+    #[test]
+    fn text_output_escapes_names_subjects_and_messages() {
+        let text = to_text(&hostile());
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(
+            text.starts_with("added    REFUSED  x/a\\n::error file=x::injected\\r\\n::stop-commands::tok\\n  ::warning::w ##[error]old\\u{1b}[2J: 1 problem(s)\n"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let verify_text = hostile().changes[0].report.to_text();
+        assert_eq!(verify_text.lines().count(), 3, "{verify_text}");
+        assert!(
+            verify_text.contains("is misplaced\\n::add-mask::secret\n"),
+            "{verify_text}"
+        );
+    }
+
+    #[test]
+    fn an_accepted_file_that_is_not_a_bundle_reads_ok() {
+        let report = Report::for_file("registry-src/x/package.toml", Vec::new());
+        assert_eq!(report.to_text(), "ok       registry-src/x/package.toml\n");
+        let text = to_text(&outcome(&[("x/package.toml", Vec::new())]));
+        assert_eq!(
+            text,
+            "added    ok       x/package.toml\n1 changed file(s) since main: 0 refused\n"
+        );
+        // With a problem it is refused, as before.
+        let refused = Report::for_file(
+            "x/package.toml",
+            vec![Problem::new(Rule::Settings, "x/package.toml", "bad")],
+        );
+        assert!(refused
+            .to_text()
+            .starts_with("REFUSED  x/package.toml: 1 problem(s)\n"));
+    }
+
+    #[test]
+    fn summary_cells_cannot_end_early_or_open_html() {
+        let file = "a|b\\|c<img src=x>&\n| forged | row |";
+        let problem = Problem::new(Rule::Settings, file, "bad | <b>bold</b>\nnext");
+        let md = summary_markdown(&outcome(&[(file, vec![problem])]));
+        let rows: Vec<&str> = md.lines().skip(4).collect();
+        assert_eq!(rows.len(), 1, "{md}");
+        let row = rows[0];
+        assert!(
+            row.starts_with("| a\\|b\\\\\\|c&lt;img src=x&gt;&amp;\\\\n\\| forged \\| row \\| |"),
+            "{row}"
+        );
+        assert!(
+            row.ends_with("| `policy.settings` bad \\| &lt;b&gt;bold&lt;/b&gt;\\\\nnext |"),
+            "{row}"
+        );
+        // Seven cell borders: every other '|' is escaped (an odd run of backslashes before it).
+        let bytes = row.as_bytes();
+        let borders = (0..bytes.len())
+            .filter(|&i| bytes[i] == b'|')
+            .filter(|&i| bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0)
+            .count();
+        assert_eq!(borders, 7, "{row}");
+        assert!(!row.contains('<') && !row.contains('>'), "{row}");
+    }
 }

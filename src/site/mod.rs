@@ -254,16 +254,16 @@ fn identify(
     states: &[Option<FileState>],
     cache: Option<&Cache>,
     outcome: &mut Outcome,
-) -> Result<(Option<Scheme>, Vec<Option<ContentId>>)> {
+) -> Result<(Scheme, Vec<Option<ContentId>>)> {
     let Some(cache) = cache else {
         // Still named while verified: inside git, the bytes must be the blob git holds.
         let scheme = content_id::scheme(source)?;
-        return Ok((Some(scheme), vec![None; source.bundles.len()]));
+        return Ok((scheme, vec![None; source.bundles.len()]));
     };
     let claimed = content_id::claimed_by_git(source, states)?;
     outcome.identified_by_git = claimed.ids.iter().flatten().count();
     if !cache.has_verdicts() {
-        return Ok((Some(claimed.scheme), claimed.ids));
+        return Ok((claimed.scheme, claimed.ids));
     }
     outcome.named_by_reading = claimed.ids.iter().filter(|id| id.is_none()).count();
     let ids = source
@@ -272,7 +272,7 @@ fn identify(
         .zip(claimed.ids)
         .map(|(file, id)| id.or_else(|| content_id::of_file(&file.path, claimed.scheme).ok()))
         .collect();
-    Ok((Some(claimed.scheme), ids))
+    Ok((claimed.scheme, ids))
 }
 
 /// Each bundle's file state (`None` when it cannot be read; verifying will say why).
@@ -316,7 +316,7 @@ struct Decided {
 fn decide(
     file: &BundleFile,
     id: Option<&ContentId>,
-    scheme: Option<Scheme>,
+    scheme: Scheme,
     cache: Option<&Cache>,
     options: &verify::Options,
 ) -> Decided {
@@ -335,10 +335,10 @@ fn decide(
         }
     }
     let (mut report, read) = match scheme {
-        Some(Scheme::GitBlob(format)) => {
+        Scheme::GitBlob(format) => {
             verify::verify_file_as_blob(&file.path, &file.rel, options, format)
         }
-        Some(Scheme::Sha256) => {
+        Scheme::Sha256 => {
             let report = verify::verify_file(&file.path, &file.rel, options);
             let read = report
                 .bundle
@@ -346,7 +346,6 @@ fn decide(
                 .map(|b| ContentId::Sha256(b.bundle_sha256.clone()));
             (report, read)
         }
-        None => (verify::verify_file(&file.path, &file.rel, options), None),
     };
     let read = read.filter(|read| id.is_none_or(|id| id == read));
     if let (Some(cache), Some(read)) = (cache, &read) {

@@ -2,7 +2,8 @@
 //!
 //! Templates are compiled into the binary and strict: an unknown variable is an error, never
 //! an empty string. Autoescaping is on for every file (by extension), so manifest text is
-//! always escaped.
+//! always escaped. The feed and the sitemap are XML, which cannot carry every character at all:
+//! those it forbids are replaced (see [`xml_chars`]).
 
 use minijinja::{context, Environment, UndefinedBehavior};
 use serde::Serialize;
@@ -123,6 +124,9 @@ impl Pages {
             .get_template(name)
             .and_then(|t| t.render(ctx))
             .map_err(|e| anyhow::anyhow!("template {name}: {e:#}"))?;
+        if name.ends_with(".xml") {
+            return Ok(xml_chars(text).into_bytes());
+        }
         Ok(text.into_bytes())
     }
 
@@ -265,6 +269,27 @@ fn escape_markup(
     out.write_str(&escaped).map_err(minijinja::Error::from)
 }
 
+/// XML 1.0 forbids C0 controls other than TAB, LF and CR, and U+FFFE and U+FFFF, even as
+/// character references: a feed with one is not XML, and readers drop it whole. Manifests with
+/// them are refused, but the site title comes from registry.toml; whatever gets here, each
+/// such character becomes U+FFFD. Markup never contains one, so this only touches text, after
+/// it was escaped; output without them is returned as it is.
+fn xml_chars(text: String) -> String {
+    let forbidden = |c: char| matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
+    if !text.contains(forbidden) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if forbidden(c) {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 fn card(app: &App) -> CardCtx {
     let face = app.face();
     let name = face.name();
@@ -337,12 +362,189 @@ fn human_size(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::human_size;
+    use super::*;
+    use crate::verify::Verified;
 
     #[test]
     fn sizes_read_like_a_person_wrote_them() {
         assert_eq!(human_size(512), "512 B");
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(5 << 20), "5.0 MiB");
+    }
+
+    /// A site of one app whose manifest has `metadata`.
+    fn site_with(title: &str, base_url: Option<&str>, metadata: serde_json::Value) -> Site {
+        let bundle = Verified {
+            package: "com.example.app".into(),
+            app_version: "1.0.0".into(),
+            signer_id: "did:key:z6Mk".into(),
+            application_id: "app-id".into(),
+            min_runtime_version: "0.1.0".into(),
+            bundle_sha256: "00".repeat(32),
+            bundle_size: 100,
+            manifest_sha256: "11".repeat(32),
+            artifacts: Vec::new(),
+            manifest_bytes: Vec::new(),
+        };
+        let serde_json::Value::Object(manifest) = serde_json::json!({ "metadata": metadata })
+        else {
+            unreachable!("an object")
+        };
+        Site {
+            title: title.into(),
+            base_url: base_url.map(str::to_owned),
+            apps: vec![App {
+                package: bundle.package.clone(),
+                releases: vec![Release {
+                    bundle,
+                    manifest,
+                    published: Some(1_700_000_000),
+                    yank_reason: None,
+                    source: "com.example.app/com.example.app-1.0.0.mpk".into(),
+                }],
+                latest: Some(0),
+            }],
+            index_keys: Vec::new(),
+        }
+    }
+
+    /// A small well-formedness check for what the templates write: only XML 1.0 characters,
+    /// balanced elements under one root, quoted attributes, and `&` only in a reference.
+    fn assert_well_formed(xml: &str) {
+        let is_xml_char = |c: char| {
+            matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+                || c >= '\u{10000}'
+        };
+        if let Some(c) = xml.chars().find(|c| !is_xml_char(*c)) {
+            panic!("{c:?} is not an XML 1.0 character in:\n{xml}");
+        }
+        let check_text = |text: &str| {
+            for (i, _) in text.match_indices('&') {
+                let reference = &text[i + 1..text[i..].find(';').map_or(i, |e| i + e)];
+                let ok = matches!(reference, "amp" | "lt" | "gt" | "quot" | "apos")
+                    || reference
+                        .strip_prefix('#')
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                assert!(ok, "a bare '&' in {text:?}");
+            }
+            assert!(!text.contains('>'), "a bare '>' in {text:?}");
+        };
+        let mut open: Vec<&str> = Vec::new();
+        let mut roots = 0;
+        let mut rest = xml;
+        while let Some(start) = rest.find('<') {
+            check_text(&rest[..start]);
+            rest = &rest[start..];
+            if let Some(pi) = rest.strip_prefix("<?") {
+                let end = pi.find("?>").expect("a closed declaration");
+                rest = &pi[end + 2..];
+                continue;
+            }
+            let end = rest.find('>').expect("a closed tag");
+            let tag = &rest[1..end];
+            rest = &rest[end + 1..];
+            if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(open.pop(), Some(name.trim()), "mismatched </{name}>");
+                continue;
+            }
+            let (tag, empty) = match tag.strip_suffix('/') {
+                Some(t) => (t, true),
+                None => (tag, false),
+            };
+            let name = tag.split_whitespace().next().expect("a tag name");
+            let attributes = &tag[name.len()..];
+            assert_eq!(attributes.matches('"').count() % 2, 0, "quotes in <{tag}>");
+            check_text(attributes);
+            assert!(!attributes.contains('<'), "a '<' in <{tag}>");
+            if open.is_empty() {
+                roots += 1;
+            }
+            if !empty {
+                open.push(name);
+            }
+        }
+        assert!(rest.trim().is_empty(), "text after the root: {rest:?}");
+        assert!(open.is_empty(), "unclosed {open:?}");
+        assert_eq!(roots, 1, "one root element");
+    }
+
+    #[test]
+    fn the_feed_is_xml_whatever_the_text() {
+        let site = site_with(
+            "Reg\u{1}istry <&>",
+            Some("https://apps.example.test/"),
+            serde_json::json!({
+                "name": "App\u{b}\u{ffff} \"one\" & 'two'",
+                "description": "a\u{1}b <tag> & \"q\" \u{fffe}\u{0}\tkept\nkept",
+            }),
+        );
+        let feed = String::from_utf8(Pages::new().feed(&site).expect("renders")).expect("UTF-8");
+        assert_well_formed(&feed);
+        for c in ['\u{0}', '\u{1}', '\u{b}', '\u{fffe}', '\u{ffff}'] {
+            assert!(!feed.contains(c), "{c:?} in\n{feed}");
+        }
+        assert!(
+            feed.contains("<summary>a\u{fffd}b &lt;tag&gt; &amp; &quot;q&quot; \u{fffd}\u{fffd}\tkept\nkept</summary>"),
+            "{feed}"
+        );
+        assert!(
+            feed.contains(
+                "<title>App\u{fffd}\u{fffd} &quot;one&quot; &amp; &#39;two&#39; 1.0.0</title>"
+            ),
+            "{feed}"
+        );
+        assert!(
+            feed.contains("<title>Reg\u{fffd}istry &lt;&amp;&gt;: releases</title>"),
+            "{feed}"
+        );
+    }
+
+    #[test]
+    fn the_feed_of_ordinary_text_is_untouched() {
+        let site = site_with(
+            "Registry",
+            None,
+            serde_json::json!({"name": "App", "description": "Plain. Ünïcode ✓\tand\nlines"}),
+        );
+        let feed = Pages::new().feed(&site).expect("renders");
+        let feed = String::from_utf8(feed).expect("UTF-8");
+        assert_well_formed(&feed);
+        assert!(
+            feed.contains("<summary>Plain. Ünïcode ✓\tand\nlines</summary>"),
+            "{feed}"
+        );
+        assert!(!feed.contains('\u{fffd}'), "{feed}");
+    }
+
+    #[test]
+    fn the_sitemap_is_xml_whatever_the_base_url() {
+        let site = site_with(
+            "Registry",
+            Some("https://apps.example.test/\u{1}<x>/"),
+            serde_json::json!({"name": "App"}),
+        );
+        let sitemap = Pages::new()
+            .sitemap(&site)
+            .expect("renders")
+            .expect("a base URL");
+        let sitemap = String::from_utf8(sitemap).expect("UTF-8");
+        assert_well_formed(&sitemap);
+        assert!(
+            sitemap.contains("<loc>https://apps.example.test/\u{fffd}&lt;x&gt;/</loc>"),
+            "{sitemap}"
+        );
+    }
+
+    #[test]
+    fn only_characters_xml_forbids_are_replaced() {
+        let all: String = ('\0'..='\u{ff}')
+            .chain(['\u{fffe}', '\u{ffff}', '\u{10000}'])
+            .collect();
+        let kept = xml_chars(all.clone());
+        for (a, b) in all.chars().zip(kept.chars()) {
+            let allowed = matches!(a, '\t' | '\n' | '\r' | ' '..='\u{fffd}') || a > '\u{ffff}';
+            assert_eq!(b, if allowed { a } else { '\u{fffd}' }, "{a:?}");
+        }
+        assert_eq!(all.chars().count(), kept.chars().count());
     }
 }
