@@ -21,6 +21,7 @@ pub mod git;
 pub mod identity;
 pub mod init;
 pub mod keys;
+pub mod layout;
 pub mod manifest;
 pub mod pack;
 pub mod policy;

@@ -77,6 +77,11 @@ enum Command {
         /// The revision to compare with (the pull request's base).
         #[arg(long)]
         base: String,
+        /// The revision holding the change [default: HEAD]. Both sides are read from git
+        /// objects: uncommitted changes are not looked at, and the head never needs to be
+        /// checked out.
+        #[arg(long)]
+        head: Option<String>,
         /// Who made the change (CI passes $GITHUB_ACTOR); enables the ownership rules.
         #[arg(long)]
         actor: Option<String>,
@@ -277,11 +282,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check {
             src,
             base,
+            head,
             actor,
             format,
         } => {
             use mpk_registry::check;
-            let outcome = check::check(&check::CheckOptions { src, base, actor })?;
+            let outcome = check::check(&check::CheckOptions {
+                src,
+                base,
+                head,
+                actor,
+            })?;
             match format {
                 Format::Text => print!("{}", check::to_text(&outcome)),
                 Format::Json => println!("{}", check::to_json(&outcome)),
