@@ -59,8 +59,8 @@ const GIT_REHASH_LIMIT: (u64, u64) = (1, 16);
 /// `states` are the bundles' file states (in `source.bundles` order; `None` when unreadable).
 pub fn claimed_by_git(source: &Source, states: &[Option<FileState>]) -> Result<Claimed> {
     let none = vec![None; source.bundles.len()];
-    let scheme = scheme(source)?;
-    let (Scheme::GitBlob(format), Some(tree)) = (scheme, work_tree(source)) else {
+    let scheme = scheme(source);
+    let (Scheme::GitBlob(format), Some(tree)) = (scheme, WorkTree::discover(&source.root)) else {
         return Ok(Claimed { scheme, ids: none });
     };
     // A repository where nothing was ever staged has no index: nothing to vouch for.
@@ -97,18 +97,11 @@ pub fn claimed_by_git(source: &Source, states: &[Option<FileState>]) -> Result<C
 
 /// How a source's bundles are named: by git blob id when git lists them (the ids they must
 /// have), else by SHA-256.
-pub fn scheme(source: &Source) -> Result<Scheme> {
-    match work_tree(source) {
-        Some(tree) => Ok(Scheme::GitBlob(tree.object_format()?)),
-        None => Ok(Scheme::Sha256),
+pub fn scheme(source: &Source) -> Scheme {
+    match &source.repository {
+        Some(repo) => Scheme::GitBlob(repo.format),
+        None => Scheme::Sha256,
     }
-}
-
-fn work_tree(source: &Source) -> Option<WorkTree> {
-    source
-        .from_git
-        .then(|| WorkTree::discover(&source.root))
-        .flatten()
 }
 
 /// Reads and names a whole file.

@@ -179,6 +179,7 @@ pub struct Repository {
     pub top: WorkTree,
     /// The folder's path from the root, `/`-terminated; empty when it is the root.
     pub prefix: String,
+    pub format: ObjectFormat,
 }
 
 impl Repository {
@@ -222,8 +223,10 @@ impl Repository {
                 .collect();
             format!("{}/", parts.join("/"))
         };
+        let top = WorkTree { dir: top };
         Ok(Some(Repository {
-            top: WorkTree { dir: top },
+            format: top.object_format()?,
+            top,
             prefix,
         }))
     }

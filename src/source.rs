@@ -95,8 +95,8 @@ pub struct Source {
     pub refused_files: Vec<(String, Problem)>,
     /// Bundles in the work tree that git does not track: not published, but worth a note.
     pub untracked: Vec<String>,
-    /// Whether the listing came from git.
-    pub from_git: bool,
+    /// The repository the listing came from; `None` outside git.
+    pub repository: Option<Repository>,
 }
 
 /// Largest settings file read: they are a few lines; anything bigger is refused unread.
@@ -159,7 +159,7 @@ fn from_git(repo: &Repository, root: &Path, entries: &[Entry], origin: Origin) -
     let prefix = repo.prefix.as_str();
     let mut source = Source {
         root: root.to_path_buf(),
-        from_git: true,
+        repository: Some(repo.clone()),
         ..Default::default()
     };
     // The folder itself, and every folder above it, must be plain trees.
@@ -283,7 +283,7 @@ fn read_settings(
                 .collect())
         }
         Origin::Index => {
-            let format = repo.top.object_format()?;
+            let format = repo.format;
             Ok(settings
                 .iter()
                 .map(|(rel, _, id)| {

@@ -25,7 +25,11 @@ pub fn fingerprint(
         &mut hasher,
         &format!(
             "{:?}\n{:?}\n{:?}\n{:?}\n{}",
-            source.registry, source.packages, source.orgs, source.refused_files, source.from_git
+            source.registry,
+            source.packages,
+            source.orgs,
+            source.refused_files,
+            source.repository.is_some()
         ),
     );
     for (file, id) in source.bundles.iter().zip(ids) {
