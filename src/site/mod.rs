@@ -257,7 +257,7 @@ fn identify(
 ) -> Result<(Scheme, Vec<Option<ContentId>>)> {
     let Some(cache) = cache else {
         // Still named while verified: inside git, the bytes must be the blob git holds.
-        let scheme = content_id::scheme(source)?;
+        let scheme = content_id::scheme(source);
         return Ok((scheme, vec![None; source.bundles.len()]));
     };
     let claimed = content_id::claimed_by_git(source, states)?;
