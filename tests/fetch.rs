@@ -4,6 +4,8 @@
 mod registry;
 mod trust;
 
+use mpk_registry::fetch::{KeySource, Refusal};
+use mpk_registry::report::Rule;
 use mpk_registry::site::catalog::{rfc3339, to_bytes};
 use mpk_registry::site::paths;
 use registry::{bundle_rel, key, sha256_hex, signer, tamper_entry};
@@ -103,6 +105,51 @@ fn happy_path_fetches_the_latest_and_pins_on_first_use() {
 }
 
 #[test]
+fn failed_bundle_write_leaves_the_pins_unchanged() {
+    let s = served_app();
+    s.fetch_ok(&s.options(&format!("{APP}@1.0.0"), NOW));
+    let pins = std::fs::read(s.state()).unwrap();
+
+    // A newer index (version 2) whose newest bundle cannot be written: a folder holds its place.
+    s.reg.publish(APP, "1.2.0", &key(1));
+    s.commit("Add app 1.2.0", T0 + 3_600);
+    s.build("v2", Some(&index_key()));
+    s.serve("v2");
+    std::fs::create_dir(s.out().join(file_name(APP, "1.2.0"))).unwrap();
+
+    let message = failure(s.fetch(APP, NOW));
+    assert_mentions(&message, &["cannot write", &file_name(APP, "1.2.0")]);
+    assert_eq!(
+        std::fs::read(s.state()).unwrap(),
+        pins,
+        "version 2 is not recorded for a bundle that was not written"
+    );
+    // The folder is still there; the temporary download is gone.
+    assert_out(&s, &[&file_name(APP, "1.0.0"), &file_name(APP, "1.2.0")]);
+}
+
+#[cfg(unix)]
+#[test]
+fn pins_are_saved_after_the_bundle_is_in_place() {
+    let s = served_app();
+    // The state's folder is a dangling symbolic link: there is no state to read, and saving one
+    // fails.
+    let folder = s.path("state-link");
+    std::os::unix::fs::symlink(s.path("nowhere"), &folder).unwrap();
+    let mut options = s.options(APP, NOW);
+    options.state = Some(folder.join("trust.json"));
+
+    let message = failure(mpk_registry::fetch::fetch(&options));
+    assert_mentions(&message, &["cannot create", "state-link"]);
+    assert_eq!(
+        std::fs::read(s.out().join(file_name(APP, "1.1.0"))).unwrap(),
+        s.reg.read(&bundle_rel(APP, "1.1.0")),
+        "the bundle was in place before the pins were saved"
+    );
+    assert_out(&s, &[&file_name(APP, "1.1.0")]);
+}
+
+#[test]
 fn local_folder_registry_gets_the_same_checks() {
     let s = served_app();
     let mut options = s.options(APP, NOW);
@@ -116,8 +163,13 @@ fn local_folder_registry_gets_the_same_checks() {
     bytes[middle] ^= 0x40;
     s.serve_bytes(&artifact, &bytes);
     std::fs::remove_file(&got.path).unwrap();
-    let reason = refusal(mpk_registry::fetch::fetch(&options));
-    assert_mentions(&reason, &["does not match the signed index", "SHA-256"]);
+    assert_refusal!(
+        mpk_registry::fetch::fetch(&options),
+        Refusal::BundleDigest {
+            signed_index: true,
+            ..
+        }
+    );
     assert_out(&s, &[]);
 }
 
@@ -130,14 +182,10 @@ fn tampered_artifact_is_refused() {
     bytes[middle] ^= 0x40; // same size, other bytes
     s.serve_bytes(&artifact, &bytes);
 
-    let reason = refusal(s.fetch(APP, NOW));
-    assert_mentions(
-        &reason,
-        &[
-            &format!("the bundle served at {artifact} does not match the signed index"),
-            &format!("its SHA-256 is {}", sha256_hex(&bytes)),
-            "replaced or damaged",
-        ],
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::BundleDigest { path, actual, signed_index: true, .. }
+            if *path == artifact && *actual == sha256_hex(&bytes)
     );
     assert_out(&s, &[]);
     assert!(!s.state().exists(), "no state is written on a refusal");
@@ -157,13 +205,10 @@ fn tampered_artifact_behind_a_rewritten_unsigned_index_fails_node_verification()
 
     let mut options = s.options(APP, NOW);
     options.insecure = true;
-    let reason = refusal(mpk_registry::fetch::fetch(&options));
-    assert_mentions(
-        &reason,
-        &[
-            "does not verify as a node would check it",
-            "[artifact.digest] app.wasm",
-        ],
+    assert_refusal!(
+        mpk_registry::fetch::fetch(&options),
+        Refusal::BundleRefused { problems, .. }
+            if problems.iter().any(|p| p.rule == Rule::Digest && p.subject == "app.wasm")
     );
     assert_out(&s, &[]);
 }
@@ -181,17 +226,11 @@ fn swapped_artifact_of_another_package_is_refused() {
     assert!(mpk_registry::verify::verify_reader(&other[..], "other", &Default::default()).ok);
     s.serve_bytes(&paths::artifact(APP, "1.0.0"), &other);
 
-    let reason = refusal(s.fetch(APP, NOW));
-    assert_mentions(
-        &reason,
-        &[&format!(
-            "the bundle served at {} does not match the signed index",
-            paths::artifact(APP, "1.0.0")
-        )],
-    );
-    assert!(
-        reason.contains("its SHA-256 is") || reason.contains("bytes, the index declares"),
-        "{reason}"
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::BundleDigest { path, signed_index: true, .. }
+            | Refusal::BundleSize { path, signed_index: true, .. }
+            if *path == paths::artifact(APP, "1.0.0")
     );
     assert_out(&s, &[]);
 }
@@ -209,12 +248,10 @@ fn swapped_artifact_behind_a_rewritten_unsigned_index_is_refused_by_identity() {
 
     let mut options = s.options(APP, NOW);
     options.insecure = true;
-    let reason = refusal(mpk_registry::fetch::fetch(&options));
-    assert_mentions(
-        &reason,
-        &[&format!(
-            "is {OTHER} 1.0.0, not {APP} 1.0.0 as the index says: a valid bundle of another package"
-        )],
+    assert_refusal!(
+        mpk_registry::fetch::fetch(&options),
+        Refusal::BundleIdentity { package, version, got_package, got_version, .. }
+            if package == APP && version == "1.0.0" && got_package == OTHER && got_version == "1.0.0"
     );
     assert_out(&s, &[]);
 }
@@ -240,16 +277,9 @@ fn rolled_back_catalog_is_refused() {
 
     // The old index is validly signed and not expired, and would hand out the yanked version.
     s.serve("v1");
-    let reason = refusal(s.fetch(APP, NOW + 60));
-    assert_mentions(
-        &reason,
-        &[
-            &format!(
-                "index.json version 1 is lower than version 2 seen on {}",
-                rfc3339(NOW)
-            ),
-            "rolled-back index",
-        ],
+    assert_refusal!(
+        s.fetch(APP, NOW + 60),
+        Refusal::Rollback { seen: 2, seen_at: Some(at), got: 1 } if *at == rfc3339(NOW)
     );
     assert_out(&s, &[&file_name(APP, "1.0.0")]);
     assert_eq!(
@@ -275,13 +305,9 @@ fn expired_catalog_is_refused() {
     s.fetch_ok(&s.options(APP, expires - 1));
     std::fs::remove_dir_all(s.out()).unwrap();
 
-    let reason = refusal(s.fetch(APP, expires + 2 * DAY));
-    assert_mentions(
-        &reason,
-        &[
-            &format!("index.json expired at {} (2d 0h ago", rfc3339(expires)),
-            "stale copy",
-        ],
+    assert_refusal!(
+        s.fetch(APP, expires + 2 * DAY),
+        Refusal::Stale { expired_at, now } if *expired_at == expires && *now == expires + 2 * DAY
     );
     assert_out(&s, &[]);
 }
@@ -296,14 +322,10 @@ fn catalog_signed_by_another_key_than_trusted_is_refused() {
 
     let mut options = s.options(APP, NOW);
     options.trust = Some(did(&index_key()));
-    let reason = refusal(mpk_registry::fetch::fetch(&options));
-    assert_mentions(
-        &reason,
-        &[&format!(
-            "index.json is signed by {}, not by the registry key {} (named by --trust)",
-            did(&other_index_key()),
-            did(&index_key())
-        )],
+    assert_refusal!(
+        mpk_registry::fetch::fetch(&options),
+        Refusal::CatalogKey { key, expected, source: KeySource::Trust }
+            if *key == did(&other_index_key()) && *expected == did(&index_key())
     );
     assert_out(&s, &[]);
     assert!(!s.state().exists());
@@ -320,18 +342,10 @@ fn catalog_signed_by_another_key_than_pinned_is_refused_until_trusted_explicitly
     s.commit("Add app 1.2.0", T0 + 3_600);
     s.build("v2", Some(&other_index_key()));
     s.serve("v2");
-    let reason = refusal(s.fetch(APP, NOW));
-    assert_mentions(
-        &reason,
-        &[
-            &format!(
-                "index.json is signed by {}, not by the registry key {} (pinned for this registry on {})",
-                did(&other_index_key()),
-                did(&index_key()),
-                rfc3339(NOW)
-            ),
-            &format!("pass --trust {} once to re-pin it", did(&other_index_key())),
-        ],
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::CatalogKey { key, expected, source: KeySource::Pin { pinned_at: Some(at) } }
+            if *key == did(&other_index_key()) && *expected == did(&index_key()) && *at == rfc3339(NOW)
     );
     assert_out(&s, &[]);
     assert_eq!(s.pins()["indexKey"], did(&index_key()));
@@ -354,10 +368,10 @@ fn catalog_signed_by_another_key_than_pinned_is_refused_until_trusted_explicitly
     assert_eq!(s.pins()["indexKey"], did(&other_index_key()));
     // From now on the old key is the stranger.
     s.serve("v1");
-    let reason = refusal(s.fetch(APP, NOW));
-    assert_mentions(
-        &reason,
-        &[&format!("index.json is signed by {}", did(&index_key()))],
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::CatalogKey { key, expected, .. }
+            if *key == did(&index_key()) && *expected == did(&other_index_key())
     );
 }
 
@@ -368,13 +382,10 @@ fn catalog_changed_after_signing_is_refused() {
     catalog["apps"][0]["latestVersion"] = json!("9.9.9");
     s.serve_json("index.json", &catalog);
 
-    let reason = refusal(s.fetch(APP, NOW));
-    assert_mentions(
-        &reason,
-        &[
-            "the signature of index.json is not valid",
-            "changed after it was signed",
-        ],
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::CatalogSignature { problems }
+            if problems.iter().any(|p| p.rule == Rule::SignatureInvalid)
     );
     assert_out(&s, &[]);
 }
@@ -396,13 +407,10 @@ fn app_index_from_another_build_is_refused() {
         .to_owned();
     assert_ne!(old, pinned);
 
-    let reason = refusal(s.fetch(APP, NOW));
-    assert_mentions(
-        &reason,
-        &[
-            &format!("{app_rel} has SHA-256 {old}, but index.json (version 2) pins {pinned}"),
-            "different builds",
-        ],
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::AppIndexDigest { path, expected, actual, catalog_version: Some(2) }
+            if *path == app_rel && *expected == pinned && *actual == old
     );
     assert_out(&s, &[]);
 }
@@ -446,13 +454,9 @@ fn yanked_version_is_refused_as_latest_when_nothing_else_is_left() {
     s.build("v1", Some(&index_key()));
     s.serve("v1");
 
-    let reason = refusal(s.fetch(APP, NOW));
-    assert_mentions(
-        &reason,
-        &[
-            "com.example.app has no version to fetch as the latest: 1 yanked, 0 prereleases",
-            "name a version (PACKAGE@VERSION) to fetch a yanked one",
-        ],
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::NoLatest { package, yanked: 1, prereleases: 0, .. } if package == APP
     );
     assert_out(&s, &[]);
 }
@@ -492,18 +496,15 @@ fn signer_change_is_refused() {
     s.build("v2", Some(&index_key()));
     s.serve("v2");
 
-    let reason = refusal(s.fetch(APP, NOW));
-    assert_mentions(
-        &reason,
-        &[
-            &format!(
-                "com.example.app 1.1.0 is signed by {}, but this client pinned signer {} for com.example.app on {}",
-                signer(&key(2)),
-                signer(&key(1)),
-                rfc3339(NOW)
-            ),
-            "ApplicationId changes",
-        ],
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::SignerChanged { package, version, pinned, pinned_at, got, state, .. }
+            if package == APP
+                && version == "1.1.0"
+                && *pinned == signer(&key(1))
+                && *pinned_at == rfc3339(NOW)
+                && *got == signer(&key(2))
+                && *state == s.state()
     );
     assert_out(&s, &[&file_name(APP, "1.0.0")]);
     assert_eq!(
@@ -525,14 +526,7 @@ fn unsigned_catalog_is_refused_unless_insecure() {
     s.serve("unsigned");
     assert_eq!(s.served_json("index.json")["signature"], Value::Null);
 
-    let reason = refusal(s.fetch(APP, NOW));
-    assert_mentions(
-        &reason,
-        &[
-            "index.json is not signed (\"signature\": null)",
-            "--insecure",
-        ],
-    );
+    assert_refusal!(s.fetch(APP, NOW), Refusal::Unsigned);
     assert_out(&s, &[]);
 
     let mut options = s.options(APP, NOW);
@@ -557,16 +551,10 @@ fn stripped_signature_is_refused_even_with_insecure() {
     s.serve_json("index.json", &catalog);
     let mut options = s.options(APP, NOW);
     options.insecure = true;
-    let reason = refusal(mpk_registry::fetch::fetch(&options));
-    assert_mentions(
-        &reason,
-        &[
-            &format!(
-                "index.json is not signed, but this client expects it signed by {}",
-                did(&index_key())
-            ),
-            "signature was stripped",
-        ],
+    assert_refusal!(
+        mpk_registry::fetch::fetch(&options),
+        Refusal::SignatureStripped { expected, source: KeySource::Pin { .. } }
+            if *expected == did(&index_key())
     );
     assert_out(&s, &[]);
 }
@@ -584,13 +572,10 @@ fn duplicate_keys_in_the_catalog_are_refused() {
 
     let mut options = s.options(APP, NOW);
     options.insecure = true;
-    let reason = refusal(mpk_registry::fetch::fetch(&options));
-    assert_mentions(
-        &reason,
-        &[
-            "index.json is not a valid registry document",
-            "`apps` appears more than once",
-        ],
+    assert_refusal!(
+        mpk_registry::fetch::fetch(&options),
+        Refusal::Malformed { document, problems }
+            if document == "index.json" && problems.iter().any(|p| p.rule == Rule::DuplicateKey)
     );
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use ed25519_dalek::SigningKey;
-use mpk_registry::fetch::{self, FetchError, FetchOptions, Fetched};
+use mpk_registry::fetch::{self, FetchError, FetchOptions, Fetched, Refusal};
 use mpk_registry::keys::did_key;
 use mpk_registry::site::{self, BuildOptions, IndexSigning};
 use serde_json::Value;
@@ -269,6 +269,7 @@ impl Setup {
         }
     }
 
+    #[allow(clippy::result_large_err)] // what `fetch::fetch` returns
     pub fn fetch(&self, spec: &str, now: i64) -> Result<Fetched, FetchError> {
         fetch::fetch(&self.options(spec, now))
     }
@@ -306,11 +307,11 @@ impl Setup {
     }
 }
 
-/// The refusal reason, failing the test on anything else.
+/// The refusal, failing the test on anything else.
 #[track_caller]
-pub fn refusal(result: Result<Fetched, FetchError>) -> String {
+pub fn refusal(result: Result<Fetched, FetchError>) -> Refusal {
     match result {
-        Err(FetchError::Refused(reason)) => reason,
+        Err(FetchError::Refused(refusal)) => refusal,
         Err(FetchError::Failed(e)) => panic!("expected a refusal, got a failure: {e:#}"),
         Ok(got) => panic!(
             "expected a refusal, but {} {} was fetched",
@@ -318,6 +319,19 @@ pub fn refusal(result: Result<Fetched, FetchError>) -> String {
         ),
     }
 }
+
+/// Asserts that a fetch was refused with a [`Refusal`] matching the pattern (and guard), which
+/// is matched against a reference: fields bind as references.
+macro_rules! assert_refusal {
+    ($result:expr, $($pattern:tt)+) => {{
+        let refusal = $crate::trust::refusal($result);
+        assert!(
+            matches!(&refusal, $($pattern)+),
+            "another refusal: {refusal:?}\n{refusal}"
+        );
+    }};
+}
+pub(crate) use assert_refusal;
 
 /// The failure, failing the test on anything else.
 #[track_caller]

@@ -1,0 +1,139 @@
+//! The catalog (`index.json`): the one file whose signature covers every other file a client
+//! relies on, since it pins the SHA-256 of each app index. Loaded, then its signature checked
+//! against the key the client trusts, then its freshness, before anything in it is believed.
+
+use anyhow::anyhow;
+use serde_json::{Map, Value};
+
+use super::document::parse_object;
+use super::registry::{Registry, MAX_INDEX_BYTES};
+use super::state::Pins;
+use super::{KeySource, Outcome, Refusal};
+use crate::keys::parse_did_key;
+use crate::report::Findings;
+
+/// `--trust`, if given, as long as it is an Ed25519 did:key: a typo should fail before anything
+/// is downloaded, not look like a registry signed by the wrong key.
+pub(super) fn trusted_key(trust: Option<&str>) -> Outcome<Option<&str>> {
+    match trust {
+        Some(key) if parse_did_key(key).is_none() => Err(anyhow!(
+            "--trust {key} is not an Ed25519 did:key (did:key:z6Mk…); copy it from the registry's keys.json"
+        )
+        .into()),
+        _ => Ok(trust),
+    }
+}
+
+/// Step 1: the catalog, parsed strictly; nothing in it is believed yet.
+pub(super) fn load(registry: &Registry) -> Outcome<Map<String, Value>> {
+    let bytes = registry.read("index.json", MAX_INDEX_BYTES)?;
+    parse_object(&bytes, "index.json")
+}
+
+/// Step 2: who signed the catalog. The key expected is `trust`, else the one pinned for the
+/// registry; with neither, the signer is pinned on first use. An unsigned catalog is accepted
+/// only with `insecure` and only while no key is expected: stripping a signature must not
+/// downgrade a registry. Returns the signer, `None` for an accepted unsigned catalog.
+pub(super) fn check_signature(
+    catalog: &Map<String, Value>,
+    trust: Option<&str>,
+    insecure: bool,
+    pins: &Pins,
+    notes: &mut Vec<String>,
+) -> Outcome<Option<String>> {
+    let pinned = &pins.pinned;
+    let expected = match (trust, &pinned.index_key) {
+        (Some(trust), _) => Some((trust.to_owned(), KeySource::Trust)),
+        (None, Some(pin)) => Some((
+            pin.clone(),
+            KeySource::Pin {
+                pinned_at: pinned.index_key_pinned_at.clone(),
+            },
+        )),
+        (None, None) => None,
+    };
+    if catalog.get("signature").is_none_or(Value::is_null) {
+        if let Some((expected, source)) = expected {
+            return Err(Refusal::SignatureStripped { expected, source }.into());
+        }
+        if !insecure {
+            return Err(Refusal::Unsigned.into());
+        }
+        notes.push(
+            "index.json is not signed; accepted because of --insecure (no protection against a stale, rolled-back or mixed index)".to_owned(),
+        );
+        return Ok(None);
+    }
+
+    let mut findings = Findings::default();
+    let Some(signer) = crate::signature::verify(catalog, &mut findings) else {
+        return Err(Refusal::CatalogSignature {
+            problems: findings.problems,
+        }
+        .into());
+    };
+    let registry = &pins.registry;
+    match expected {
+        Some((expected, source)) if expected != signer => {
+            return Err(Refusal::CatalogKey {
+                key: signer,
+                expected,
+                source,
+            }
+            .into());
+        }
+        Some(_) => match &pinned.index_key {
+            Some(pin) if *pin != signer => notes.push(format!(
+                "re-pinned the index key of {registry} from {pin} to {signer} (--trust)"
+            )),
+            Some(_) => {}
+            None => notes.push(format!("pinned index key {signer} for {registry} (--trust)")),
+        },
+        None => notes.push(format!(
+            "pinned index key {signer} for {registry} on first use; compare it with the key the registry publishes (keys.json)"
+        )),
+    }
+    Ok(Some(signer))
+}
+
+/// Step 3: a signed catalog is not expired at `now`, and its version is not lower than the
+/// highest seen for the registry; either would let an old copy hide a fix or a yank. Returns
+/// the version, `None` for an unsigned catalog, which proves nothing about its age.
+pub(super) fn check_freshness(
+    catalog: &Map<String, Value>,
+    signed: bool,
+    pins: &Pins,
+    now: i64,
+) -> Outcome<Option<u64>> {
+    if !signed {
+        return Ok(None);
+    }
+    let Some(expires) = catalog.get("expires").and_then(Value::as_str) else {
+        return Err(Refusal::NoExpiry { found: None }.into());
+    };
+    let Ok(expires_at) =
+        time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
+    else {
+        return Err(Refusal::NoExpiry {
+            found: Some(expires.to_owned()),
+        }
+        .into());
+    };
+    let expired_at = expires_at.unix_timestamp();
+    if now >= expired_at {
+        return Err(Refusal::Stale { expired_at, now }.into());
+    }
+
+    let Some(got) = catalog.get("version").and_then(Value::as_u64) else {
+        return Err(Refusal::NoVersion.into());
+    };
+    match pins.pinned.highest_version {
+        Some(seen) if got < seen => Err(Refusal::Rollback {
+            seen,
+            seen_at: pins.pinned.highest_version_seen_at.clone(),
+            got,
+        }
+        .into()),
+        _ => Ok(Some(got)),
+    }
+}
