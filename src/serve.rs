@@ -1,9 +1,11 @@
-//! `serve`: a local preview of a built site that answers as the deployed site does.
+//! `serve`: a local preview of a built site, and the reference implementation of the read API's
+//! request table (docs/read-api.md) that every host's rules are compared against.
 //!
-//! Each request is resolved the way static hosts resolve it — forced rewrites from `_redirects`,
-//! then the file, `x/index.html` or `x.html`, then the other rewrites, then `404.html` — and gets
-//! the headers the site's own `_headers` file gives its path. The rules are read from the site
-//! itself, so a preview that works means the deploy rules work.
+//! [`Site::answer`] resolves a method and a request target to a file of the site and a status:
+//! `OPTIONS` is a CORS preflight, `GET /api/v2/bundles?…` is answered from the API's files by
+//! the contract's query table, other paths as static hosts answer them (the file, `x.html`,
+//! `x/index.html`, else `404.html`). Headers come from the site's own `_headers`, so the
+//! preview sends what hosts that read it send.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -14,10 +16,18 @@ use std::thread::JoinHandle;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::site::hosting::{self, HeaderRule, Rewrite};
+use crate::site::hosting::{self, HeaderRule};
+use crate::site::paths;
 
-/// What an unknown package or version answers on the read API (spec §5).
-const API_NOT_FOUND: &str = "/api/v2/not-found.json";
+/// The path of the read API's list, and of its queries.
+const LIST: &str = "/api/v2/bundles";
+/// The list's file.
+const LIST_FILE: &str = "api/v2/bundles.html";
+/// What an unknown version, or an unknown path under the list, answers (with 404).
+const API_NOT_FOUND: &str = "api/v2/not-found.json";
+/// What a filter that matches nothing answers.
+const EMPTY: &str = "api/v2/empty.json";
+const INVALID_PARAMS: &str = "api/v2/invalid-params.json";
 /// The page for everything else that does not exist.
 const NOT_FOUND_PAGE: &str = "/404.html";
 /// Requests answered at once; more wait for a free worker.
@@ -149,12 +159,11 @@ impl Drop for Running {
     }
 }
 
-/// A built site and the host rules it ships.
+/// A built site and the header rules it ships.
 #[derive(Debug)]
 pub struct Site {
     root: PathBuf,
     headers: Vec<HeaderRule>,
-    rewrites: Vec<Rewrite>,
 }
 
 /// How a request is answered.
@@ -192,7 +201,7 @@ enum Found {
 }
 
 impl Site {
-    /// Opens a site written by `build`, with its `_headers` and `_redirects` (none if absent).
+    /// Opens a site written by `build`, with its `_headers` (none if absent).
     pub fn open(dir: &Path) -> Result<Site> {
         if !dir.is_dir() {
             bail!(
@@ -207,40 +216,53 @@ impl Site {
                 dir.display()
             );
         }
-        let read = |name: &str| -> Result<String> {
-            let path = dir.join(name);
-            match fs::read_to_string(&path) {
-                Ok(text) => Ok(text),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
-                Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-            }
+        let path = dir.join("_headers");
+        let headers = match fs::read_to_string(&path) {
+            Ok(text) => hosting::parse_headers(&text),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         Ok(Site {
             root: dir.to_path_buf(),
-            headers: hosting::parse_headers(&read("_headers")?),
-            rewrites: hosting::parse_redirects(&read("_redirects")?),
+            headers,
         })
     }
 
-    /// The answer to `GET target`, where `target` is the request line's path and query.
-    pub fn answer(&self, target: &str) -> Answer {
+    /// The answer to `method target`, where `target` is the request line's path and query.
+    pub fn answer(&self, method: &str, target: &str) -> Answer {
+        match method {
+            "GET" | "HEAD" => self.get(target),
+            "OPTIONS" => Answer {
+                status: 204,
+                headers: hosting::PREFLIGHT
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+                body: Body::Empty,
+            },
+            _ => Answer {
+                status: 405,
+                headers: vec![
+                    ("Allow".into(), "GET, HEAD, OPTIONS".into()),
+                    ("Access-Control-Allow-Origin".into(), "*".into()),
+                    ("Content-Type".into(), "text/plain; charset=utf-8".into()),
+                ],
+                body: Body::Text("405 method not allowed: this is a static site\n".into()),
+            },
+        }
+    }
+
+    /// The answer to `GET target` (and to `HEAD`, without its body).
+    fn get(&self, target: &str) -> Answer {
         let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
         let raw_path = raw_path.split_once('#').map_or(raw_path, |(p, _)| p);
+        let raw_query = raw_query.split_once('#').map_or(raw_query, |(q, _)| q);
         let Some(path) = decode_path(raw_path) else {
             return self.not_found(raw_path);
         };
-        let query = parse_query(raw_query);
-
-        for rule in self.rewrites.iter().filter(|r| r.force) {
-            if let Some(to) = rule.apply(&path, &query) {
-                return match self.file(&to) {
-                    Some(file) => self.file_answer(&path, rule.status, file),
-                    None => match self.file(API_NOT_FOUND) {
-                        Some(file) => self.file_answer(&path, 404, file),
-                        None => self.not_found(&path),
-                    },
-                };
-            }
+        if path == LIST {
+            let (status, rel) = self.list_query(&Query::parse(raw_query));
+            return self.api_answer(&path, status, &rel);
         }
 
         match self.lookup(&path) {
@@ -262,13 +284,51 @@ impl Site {
             None => {}
         }
 
-        for rule in self.rewrites.iter().filter(|r| !r.force) {
-            if let Some(file) = rule.apply(&path, &query).and_then(|to| self.file(&to)) {
-                return self.file_answer(&path, rule.status, file);
-            }
+        if path.starts_with(&format!("{LIST}/")) {
+            return self.api_answer(&path, 404, API_NOT_FOUND);
         }
-
         self.not_found(&path)
+    }
+
+    /// The status and file answering `GET /api/v2/bundles?query`: the first row of the
+    /// contract's query table that matches.
+    fn list_query(&self, query: &Query) -> (u16, String) {
+        let found = |rel: String| self.file(&rel).is_some().then_some(rel);
+        // Unknown values, and values that cannot name a file, answer `[]`.
+        let or_empty = |rel: Option<String>| (200, rel.unwrap_or_else(|| EMPTY.into()));
+        let all_versions = query.get("all_versions") == Some("true");
+        if let Some(package) = query.get("package") {
+            let package = Some(package).filter(|p| is_name(p));
+            if let Some(version) = query.get("version") {
+                let file = package
+                    .filter(|_| is_name(version))
+                    .and_then(|p| found(paths::api_package_version(p, version)));
+                return file.map_or((404, API_NOT_FOUND.into()), |rel| (200, rel));
+            }
+            let file = match all_versions {
+                true => package.map(paths::api_package_all),
+                false => package.map(paths::api_package_latest),
+            };
+            return or_empty(file.and_then(found));
+        }
+        if all_versions {
+            return (400, INVALID_PARAMS.into());
+        }
+        if let Some(developer) = query.get("developer") {
+            return or_empty(found(paths::api_developer(developer)));
+        }
+        if let Some(author) = query.get("author") {
+            return or_empty(found(paths::api_author(author)));
+        }
+        (200, LIST_FILE.into())
+    }
+
+    /// The API file `rel` for `path` with `status`; the 404 page if the site lacks it.
+    fn api_answer(&self, path: &str, status: u16, rel: &str) -> Answer {
+        match self.file(rel) {
+            Some(file) => self.file_answer(path, status, file),
+            None => self.not_found(path),
+        }
     }
 
     /// A file of the site served for `path`: its type by extension, then the `_headers` rules.
@@ -310,7 +370,7 @@ impl Site {
         }
     }
 
-    /// The file at site path `path` exactly (rewrite targets), if it may be served.
+    /// The file at site path `path` exactly, if it may be served.
     fn file(&self, path: &str) -> Option<PathBuf> {
         let file = self.fs_path(path)?;
         file.is_file().then_some(file)
@@ -331,8 +391,8 @@ impl Site {
             .fs_path(&format!("{path}.html"))
             .filter(|f| f.is_file());
         if fs_path.is_dir() {
-            // `/api/v2/bundles` is both `bundles.html` and `bundles/index.html`: answer the
-            // file, as clients of the API follow no redirect.
+            // A folder beside its `x.html` (as `/api/v2/bundles` is) is answered by the file,
+            // never redirected: an API answer must not depend on a client following one.
             return match html {
                 Some(file) => Some(Found::File(file)),
                 None => fs_path
@@ -363,18 +423,7 @@ impl Site {
 
 /// Answers one request over HTTP.
 fn respond(site: &Site, request: tiny_http::Request, log: bool) {
-    use tiny_http::Method;
-    let answer = match request.method() {
-        Method::Get | Method::Head => site.answer(request.url()),
-        _ => Answer {
-            status: 405,
-            headers: vec![
-                ("Allow".into(), "GET, HEAD".into()),
-                ("Content-Type".into(), "text/plain; charset=utf-8".into()),
-            ],
-            body: Body::Text("405 method not allowed: this is a static site\n".into()),
-        },
-    };
+    let answer = site.answer(request.method().as_str(), request.url());
     if log {
         eprintln!("{} {} {}", request.method(), request.url(), answer.status);
     }
@@ -423,6 +472,12 @@ fn respond(site: &Site, request: tiny_http::Request, log: bool) {
     }
 }
 
+/// The byte two hex digits spell.
+fn hex_byte(digits: &[u8]) -> Option<u8> {
+    let value = |d: u8| char::from(d).to_digit(16);
+    Some((value(digits[0])? * 16 + value(digits[1])?) as u8)
+}
+
 /// The media type a host gives a file by its extension.
 fn content_type(file: &Path) -> &'static str {
     let ext = file
@@ -458,36 +513,64 @@ fn decode_path(raw: &str) -> Option<String> {
     Some(path)
 }
 
-/// `a=1&b=2` as decoded pairs (`+` is a space); a pair that cannot be decoded is kept raw.
-fn parse_query(raw: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_decode(s, true)
-            .and_then(|b| String::from_utf8(b).ok())
-            .unwrap_or_else(|| s.to_owned())
-    };
-    raw.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+/// A query string parsed as a form, as browsers' `URLSearchParams` parse it.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// `a=1&b=2` as decoded pairs: `+` is a space, a broken escape is kept as it is, bytes that
+    /// are not UTF-8 become U+FFFD.
+    fn parse(raw: &str) -> Query {
+        let decode = |s: &str| {
+            let bytes = percent_decode(s, true).unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let pairs = raw
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (decode(k), decode(v))
+            })
+            .collect();
+        Query(pairs)
+    }
+
+    /// The value of the first occurrence of `key`; none when that value is empty.
+    fn get(&self, key: &str) -> Option<&str> {
+        let (_, value) = self.0.iter().find(|(k, _)| k == key)?;
+        Some(value.as_str()).filter(|v| !v.is_empty())
+    }
 }
 
-/// `%XX` escapes (and `+` when `plus_is_space`) decoded; `None` for a broken escape.
-fn percent_decode(s: &str, plus_is_space: bool) -> Option<Vec<u8>> {
+/// Whether a package or version from a query can name a file: plain coordinate bytes, and
+/// not `.` or `..`. Anything else is unknown, never a path.
+fn is_name(value: &str) -> bool {
+    value != "."
+        && value != ".."
+        && !value.is_empty()
+        && value.bytes().all(crate::manifest::is_coordinate_byte)
+}
+
+/// `%XX` escapes (and `+` when `form`) decoded; `None` for a broken escape, which a path
+/// refuses and a form keeps as it is.
+fn percent_decode(s: &str, form: bool) -> Option<Vec<u8>> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
+            b'%' => match bytes.get(i + 1..i + 3).and_then(hex_byte) {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                None if form => {
+                    out.push(b'%');
+                    i += 1;
+                }
+                None => return None,
+            },
+            b'+' if form => {
                 out.push(b' ');
                 i += 1;
             }
@@ -504,23 +587,41 @@ fn percent_decode(s: &str, plus_is_space: bool) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    /// A small site with the rules `build` writes.
+    /// A small site with the header rules `build` writes: package a.b, version 1.0.0, by
+    /// signer did:key:zA and author "Ann Example".
     fn site() -> (tempfile::TempDir, Site) {
         let dir = tempfile::tempdir().unwrap();
+        let developer = paths::api_developer("did:key:zA");
+        let author = paths::api_author("Ann Example");
         let files = [
             ("index.json", "{}"),
             ("index.html", "<h1>catalog</h1>"),
             ("404.html", "<h1>not found</h1>"),
             ("apps/a.b/index.html", "<h1>a.b</h1>"),
+            ("api/healthz.html", r#"{"status":"ok"}"#),
             ("api/v2/bundles.html", "[1]"),
             ("api/v2/bundles/index.html", "[1]"),
             ("api/v2/bundles/a.b/1.0.0.html", "{}"),
             ("api/v2/packages/a.b/latest.json", "[1]"),
             ("api/v2/packages/a.b/all.json", "[1, 0]"),
+            ("api/v2/packages/a.b/versions/1.0.0.json", "[1]"),
+            (&developer, "[1]"),
+            (&author, "[1]"),
+            ("api/v2/empty.json", "[]"),
             ("api/v2/not-found.json", r#"{"error":"not_found"}"#),
+            (
+                "api/v2/invalid-params.json",
+                r#"{"error":"invalid_params"}"#,
+            ),
             ("artifacts/a.b/1.0.0/a.b-1.0.0.mpk", "gzip bytes"),
             ("assets/style.css", "body{}"),
             (".mpk-registry", "marker"),
+            // Files no query may reach: their names are not names.
+            ("api/v2/packages/a b/latest.json", "[1]"),
+            ("api/v2/packages/a b/versions/1.0.0.json", "[1]"),
+            ("api/v2/packages/a/b/latest.json", "[1]"),
+            ("api/v2/packages/a/b/versions/1.0.0.json", "[1]"),
+            ("api/v2/packages/a.b/versions/9 9.json", "[1]"),
         ];
         for (rel, text) in files {
             let path = dir.path().join(rel);
@@ -529,15 +630,13 @@ mod tests {
         }
         let rules = hosting::render_headers(&hosting::header_rules());
         fs::write(dir.path().join("_headers"), rules).unwrap();
-        let rules = hosting::render_redirects(&hosting::rewrites());
-        fs::write(dir.path().join("_redirects"), rules).unwrap();
         let site = Site::open(dir.path()).unwrap();
         (dir, site)
     }
 
-    /// `(status, file relative to the site, Content-Type)`.
+    /// `(status, file relative to the site, Content-Type)` of `GET target`.
     fn get(site: &Site, target: &str) -> (u16, String, String) {
-        let answer = site.answer(target);
+        let answer = site.answer("GET", target);
         let file = match &answer.body {
             Body::File(f) => f
                 .strip_prefix(&site.root)
@@ -551,49 +650,261 @@ mod tests {
         (answer.status, file, content_type)
     }
 
+    /// `(status, file)` of `GET /api/v2/bundles?query`, always JSON.
+    fn query(site: &Site, query: &str) -> (u16, String) {
+        let (status, file, content_type) = get(site, &format!("/api/v2/bundles?{query}"));
+        assert_eq!(content_type, JSON, "{query}");
+        (status, file)
+    }
+
     const JSON: &str = "application/json; charset=utf-8";
     const HTML: &str = "text/html; charset=utf-8";
 
+    fn answer(status: u16, file: &str) -> (u16, String) {
+        (status, file.to_owned())
+    }
+
     #[test]
-    fn query_rewrites_answer_from_the_package_files() {
+    fn package_and_version_answer_that_version() {
         let (_dir, site) = site();
         assert_eq!(
-            get(&site, "/api/v2/bundles?package=a.b"),
-            (200, "api/v2/packages/a.b/latest.json".into(), JSON.into())
-        );
-        assert_eq!(
-            get(&site, "/api/v2/bundles?all_versions=true&package=a.b"),
-            (200, "api/v2/packages/a.b/all.json".into(), JSON.into())
-        );
-        assert_eq!(
-            get(&site, "/api/v2/bundles?package=a%2Eb&all_versions=true"),
-            (200, "api/v2/packages/a.b/all.json".into(), JSON.into())
+            query(&site, "package=a.b&version=1.0.0"),
+            answer(200, "api/v2/packages/a.b/versions/1.0.0.json")
         );
     }
 
     #[test]
-    fn an_unknown_package_is_the_api_not_found() {
+    fn an_unknown_version_is_404_not_found() {
         let (_dir, site) = site();
-        assert_eq!(
-            get(&site, "/api/v2/bundles?package=x.y"),
-            (404, "api/v2/not-found.json".into(), JSON.into())
-        );
+        for q in ["package=a.b&version=9.9.9", "package=x.y&version=1.0.0"] {
+            assert_eq!(query(&site, q), answer(404, "api/v2/not-found.json"), "{q}");
+        }
     }
 
     #[test]
-    fn a_query_that_no_rule_takes_gets_the_full_list() {
+    fn package_and_all_versions_answer_every_version() {
         let (_dir, site) = site();
-        for target in [
-            "/api/v2/bundles",
-            "/api/v2/bundles?package=../etc",
-            "/api/v2/bundles?other=1",
+        for q in [
+            "package=a.b&all_versions=true",
+            "all_versions=true&package=a%2Eb",
         ] {
             assert_eq!(
-                get(&site, target),
-                (200, "api/v2/bundles.html".into(), JSON.into()),
-                "{target}"
+                query(&site, q),
+                answer(200, "api/v2/packages/a.b/all.json"),
+                "{q}"
             );
         }
+    }
+
+    #[test]
+    fn package_answers_its_latest_file() {
+        let (_dir, site) = site();
+        for q in ["package=a.b", "package=a.b&all_versions=false"] {
+            assert_eq!(
+                query(&site, q),
+                answer(200, "api/v2/packages/a.b/latest.json"),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_package_is_an_empty_list() {
+        let (_dir, site) = site();
+        for q in ["package=x.y", "package=x.y&all_versions=true"] {
+            assert_eq!(query(&site, q), answer(200, "api/v2/empty.json"), "{q}");
+        }
+    }
+
+    #[test]
+    fn all_versions_without_a_package_is_400_invalid_params() {
+        let (_dir, site) = site();
+        for q in [
+            "all_versions=true",
+            "all_versions=true&developer=did:key:zA",
+        ] {
+            assert_eq!(
+                query(&site, q),
+                answer(400, "api/v2/invalid-params.json"),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn developer_answers_its_list() {
+        let (_dir, site) = site();
+        for q in ["developer=did:key:zA", "developer=did%3Akey%3AzA"] {
+            assert_eq!(
+                query(&site, q),
+                (200, paths::api_developer("did:key:zA")),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_developer_is_an_empty_list() {
+        let (_dir, site) = site();
+        for q in ["developer=did:key:zB", "developer=did:key:za"] {
+            assert_eq!(query(&site, q), answer(200, "api/v2/empty.json"), "{q}");
+        }
+    }
+
+    #[test]
+    fn author_answers_its_list() {
+        let (_dir, site) = site();
+        for q in ["author=Ann+Example", "author=Ann%20Example"] {
+            assert_eq!(
+                query(&site, q),
+                (200, paths::api_author("Ann Example")),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_author_is_an_empty_list() {
+        let (_dir, site) = site();
+        for q in ["author=Bob", "author=ann+example"] {
+            assert_eq!(query(&site, q), answer(200, "api/v2/empty.json"), "{q}");
+        }
+    }
+
+    #[test]
+    fn the_first_row_that_matches_wins() {
+        let (_dir, site) = site();
+        for (q, file) in [
+            (
+                "developer=did:key:zA&package=a.b",
+                "api/v2/packages/a.b/latest.json",
+            ),
+            (
+                "author=Bob&developer=did:key:zA",
+                &paths::api_developer("did:key:zA"),
+            ),
+            ("author=Ann+Example&developer=nobody", "api/v2/empty.json"),
+        ] {
+            assert_eq!(query(&site, q), answer(200, file), "{q}");
+        }
+    }
+
+    #[test]
+    fn the_first_occurrence_of_a_key_counts_and_an_empty_value_is_none() {
+        let (_dir, site) = site();
+        for (q, file) in [
+            ("package=a.b&package=x.y", "api/v2/packages/a.b/latest.json"),
+            (
+                "package=&developer=did:key:zA",
+                &paths::api_developer("did:key:zA"),
+            ),
+            ("package=&package=a.b", "api/v2/bundles.html"),
+            ("package=a.b&version=", "api/v2/packages/a.b/latest.json"),
+        ] {
+            assert_eq!(query(&site, q), answer(200, file), "{q}");
+        }
+    }
+
+    #[test]
+    fn any_other_query_is_the_list() {
+        let (_dir, site) = site();
+        for q in ["", "other=1", "all_versions=yes", "%zz=1&x"] {
+            assert_eq!(query(&site, q), answer(200, "api/v2/bundles.html"), "{q}");
+        }
+    }
+
+    #[test]
+    fn values_that_cannot_name_a_file_are_unknown() {
+        let (_dir, site) = site();
+        let packages = [
+            "..", ".", "%2e%2e", "../a.b", "a.b/..", "a+b", "a/b", "a%2Fb", "a.b%00",
+        ];
+        for package in packages {
+            for (q, expected) in [
+                (
+                    format!("package={package}"),
+                    answer(200, "api/v2/empty.json"),
+                ),
+                (
+                    format!("package={package}&all_versions=true"),
+                    answer(200, "api/v2/empty.json"),
+                ),
+                (
+                    format!("package={package}&version=1.0.0"),
+                    answer(404, "api/v2/not-found.json"),
+                ),
+            ] {
+                assert_eq!(query(&site, &q), expected, "{q}");
+            }
+        }
+        for version in ["9+9", "..%2F..%2Flatest", "."] {
+            let q = format!("package=a.b&version={version}");
+            assert_eq!(
+                query(&site, &q),
+                answer(404, "api/v2/not-found.json"),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_preflight_is_answered_on_any_path() {
+        let (_dir, site) = site();
+        for target in ["/api/v2/bundles?package=a.b", "/nope", "/../x", "/"] {
+            let answer = site.answer("OPTIONS", target);
+            assert_eq!(answer.status, 204, "{target}");
+            assert_eq!(answer.body, Body::Empty);
+            let expected: Vec<(String, String)> = [
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
+                (
+                    "Access-Control-Allow-Headers",
+                    "Content-Type, Authorization",
+                ),
+                ("Access-Control-Max-Age", "86400"),
+            ]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+            assert_eq!(answer.headers, expected, "{target}");
+        }
+    }
+
+    #[test]
+    fn head_is_answered_as_get() {
+        let (_dir, site) = site();
+        for target in ["/api/v2/bundles?package=a.b", "/nope", "/apps/a.b"] {
+            assert_eq!(site.answer("HEAD", target), site.answer("GET", target));
+        }
+    }
+
+    #[test]
+    fn other_methods_are_405() {
+        let (_dir, site) = site();
+        for method in ["POST", "PUT", "DELETE", "PATCH", "TRACE"] {
+            let answer = site.answer(method, "/api/v2/bundles");
+            assert_eq!(answer.status, 405, "{method}");
+            assert_eq!(answer.header("Allow"), Some("GET, HEAD, OPTIONS"));
+            assert_eq!(answer.header("Access-Control-Allow-Origin"), Some("*"));
+        }
+    }
+
+    #[test]
+    fn health_is_answered_by_its_html_file_as_json() {
+        let (_dir, site) = site();
+        assert_eq!(
+            get(&site, "/api/healthz"),
+            (200, "api/healthz.html".into(), JSON.into())
+        );
+    }
+
+    #[test]
+    fn the_list_is_its_file_and_its_folder() {
+        let (_dir, site) = site();
+        assert_eq!(
+            get(&site, "/api/v2/bundles"),
+            (200, "api/v2/bundles.html".into(), JSON.into())
+        );
         assert_eq!(
             get(&site, "/api/v2/bundles/"),
             (200, "api/v2/bundles/index.html".into(), JSON.into())
@@ -678,7 +989,8 @@ mod tests {
             "/apps/a.b",
         ] {
             assert_eq!(
-                site.answer(target).header("Access-Control-Allow-Origin"),
+                site.answer("GET", target)
+                    .header("Access-Control-Allow-Origin"),
                 Some("*"),
                 "{target}"
             );
@@ -688,12 +1000,12 @@ mod tests {
     #[test]
     fn artifacts_are_cached_forever_but_their_404_is_not() {
         let (_dir, site) = site();
-        let found = site.answer("/artifacts/a.b/1.0.0/a.b-1.0.0.mpk");
+        let found = site.answer("GET", "/artifacts/a.b/1.0.0/a.b-1.0.0.mpk");
         assert_eq!(
             found.header("Cache-Control"),
             Some("public, max-age=31536000, immutable")
         );
-        let missing = site.answer("/artifacts/a.b/9.9.9/a.b-9.9.9.mpk");
+        let missing = site.answer("GET", "/artifacts/a.b/9.9.9/a.b-9.9.9.mpk");
         assert_eq!(missing.status, 404);
         assert_eq!(missing.header("Content-Type"), Some(HTML));
         assert_eq!(missing.header("Cache-Control"), None);
@@ -731,19 +1043,27 @@ mod tests {
     }
 
     #[test]
-    fn decoding() {
+    fn paths_are_decoded_and_broken_escapes_refused() {
         assert_eq!(decode_path("/a%20b").as_deref(), Some("/a b"));
         assert_eq!(decode_path("/a+b").as_deref(), Some("/a+b"));
         assert_eq!(decode_path("/a/%2E%2E/b"), None);
         assert_eq!(decode_path("/%"), None);
+        assert_eq!(decode_path("/%+1"), None);
         assert_eq!(decode_path("/%ff"), None);
+    }
+
+    #[test]
+    fn queries_are_decoded_as_forms() {
+        let q = Query::parse("package=a.b&all_versions=true&x&y=a+b%21&z=100%&w=%ff");
         assert_eq!(
-            parse_query("package=a.b&all_versions=true&x&y=a+b%21"),
+            q.0,
             vec![
                 ("package".into(), "a.b".into()),
                 ("all_versions".into(), "true".into()),
                 ("x".into(), String::new()),
                 ("y".into(), "a b!".into()),
+                ("z".into(), "100%".into()),
+                ("w".into(), "\u{fffd}".into()),
             ]
         );
     }

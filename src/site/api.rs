@@ -1,49 +1,71 @@
-//! The hosted registry's read API (spec §5) as static files, so Calimero Desktop, mero-js and
-//! merod work against the site unchanged.
+//! The hosted registry's read API (spec §5, docs/read-api.md) as static files, so Desktop,
+//! cargo-mero, mero-js and merod work against the site unchanged.
 
 use serde_json::{json, Value};
 
+use super::paths::Filter;
 use super::plan::{App, Release};
 
 /// A manifest as the API returns it: the signed manifest plus the fields clients expect.
-fn bundle_item(r: &Release, with_stats: bool) -> Value {
+/// `downloads` is always 0 (a static site counts nothing); in lists, `verified` is always true
+/// (everything published passed every check).
+fn bundle_item(r: &Release, in_list: bool) -> Value {
     let mut item = r.manifest.clone();
     let min = Value::String(r.bundle.min_runtime_version.clone());
     item.insert("minRuntimeVersion".into(), min.clone());
     item.insert("min_runtime_version".into(), min);
     item.insert("downloads".into(), json!(0));
-    if with_stats {
+    if in_list {
         item.insert("verified".into(), json!(true));
     }
     Value::Object(item)
 }
 
-/// `GET /api/v2/bundles`: the latest version of every package that has one, sorted by package.
+/// A list item that says whether its version is yanked.
+fn item_with_yanked(r: &Release) -> Value {
+    let mut item = bundle_item(r, true);
+    item["yanked"] = json!(r.yank_reason.is_some());
+    item
+}
+
+/// `GET /api/v2/bundles`: the latest version of every package that has one (the catalog's
+/// latest), sorted by package.
 pub fn latest_list(apps: &[App]) -> Value {
-    Value::Array(
-        apps.iter()
-            .filter_map(|app| app.latest.map(|i| bundle_item(&app.releases[i], true)))
-            .collect(),
-    )
+    filtered_list(apps, |_| true)
 }
 
-/// `GET /api/v2/bundles?package=P`: one element, or none when every version is yanked.
+/// `?developer=D` or `?author=A`: the list, only the packages whose latest is D's or A's.
+pub fn filter_list(apps: &[App], filter: &Filter) -> Value {
+    filtered_list(apps, |r| match filter {
+        Filter::Developer(signer) => r.bundle.signer_id == *signer,
+        Filter::Author(author) => r.author().as_ref() == Some(author),
+    })
+}
+
+fn filtered_list(apps: &[App], keep: impl Fn(&Release) -> bool) -> Value {
+    apps.iter()
+        .filter_map(|app| app.latest.map(|i| &app.releases[i]))
+        .filter(|r| keep(r))
+        .map(|r| bundle_item(r, true))
+        .collect()
+}
+
+/// `?package=P`: the highest version ever published, yanked and prereleases included, as the
+/// hosted registry answers. cargo-mero bumps the highest version it is given, so an answer
+/// without it would propose a version that exists.
 pub fn package_latest(app: &App) -> Value {
-    latest_list(std::slice::from_ref(app))
+    // Releases are newest first; a package has at least one.
+    app.releases.iter().take(1).map(item_with_yanked).collect()
 }
 
-/// `GET /api/v2/bundles?package=P&all_versions=true`: newest first, each with `yanked`.
+/// `?package=P&all_versions=true`: newest first, each with `yanked`.
 pub fn package_all(app: &App) -> Value {
-    Value::Array(
-        app.releases
-            .iter()
-            .map(|r| {
-                let mut item = bundle_item(r, true);
-                item["yanked"] = json!(r.yank_reason.is_some());
-                item
-            })
-            .collect(),
-    )
+    app.releases.iter().map(item_with_yanked).collect()
+}
+
+/// `?package=P&version=V`.
+pub fn package_version(r: &Release) -> Value {
+    json!([item_with_yanked(r)])
 }
 
 /// `GET /api/v2/bundles/P/V`.
@@ -51,7 +73,22 @@ pub fn version(r: &Release) -> Value {
     bundle_item(r, false)
 }
 
+/// What a filter that matches nothing answers: unknown packages are `200 []`, never 404.
+pub fn empty() -> Value {
+    json!([])
+}
+
 /// The body of every API 404.
 pub fn not_found() -> Value {
     json!({"error": "not_found"})
+}
+
+/// `?all_versions=true` without a package.
+pub fn invalid_params() -> Value {
+    json!({"error": "invalid_params"})
+}
+
+/// `GET /api/healthz`.
+pub fn health() -> Value {
+    json!({"status": "ok"})
 }

@@ -311,6 +311,12 @@ mod tests {
             ("com.example.notes-pro", "1.0.0"),
             ("com.example.chat", "index"),
             ("index", "1.0.0"),
+            // Named like the API's own files and folders, which sit elsewhere.
+            ("com.example.notes", "versions"),
+            ("com.example.notes", "latest"),
+            ("empty.json", "1.0.0"),
+            ("healthz", "1.0.0"),
+            ("developers", "1.0.0"),
         ] {
             assert_eq!(layout.add(package, version), Ok(()));
         }

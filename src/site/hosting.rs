@@ -1,7 +1,21 @@
-//! Rules for static hosts: `_headers` (CORS, content types, caching) and `_redirects`
-//! (query-string rewrites for the read API), in the syntax Netlify and Cloudflare Pages read.
-//!
-//! The same rules are parsed back by `serve`, so the preview behaves like the deployed site.
+//! Rules for static hosts: `_headers` (CORS, content types, caching) in the syntax Netlify and
+//! Cloudflare Pages read, and `_redirects`, Netlify's rules for the read API's query strings
+//! (docs/read-api.md). `serve` reads `_headers` back, so the preview sends what hosts send.
+
+use super::paths::{self, Filter};
+use super::plan::Site;
+
+/// The answer to a CORS preflight (`OPTIONS`), on any path. Desktop sends
+/// `Content-Type: application/json` with every request, which makes each one preflighted.
+pub const PREFLIGHT: [(&str, &str); 4] = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
+    (
+        "Access-Control-Allow-Headers",
+        "Content-Type, Authorization",
+    ),
+    ("Access-Control-Max-Age", "86400"),
+];
 
 /// Headers for every path matching `pattern` (`*` matches the rest of the path).
 #[derive(Debug, Clone, PartialEq)]
@@ -10,9 +24,9 @@ pub struct HeaderRule {
     pub headers: Vec<(String, String)>,
 }
 
-/// A rewrite: requests for `from` (with every `query` condition met) are answered by `to`.
-/// `:name` in a query value captures it; `*` in `from` captures the rest as `:splat`.
-/// `force` applies it even when a file exists at `from`.
+/// A Netlify rewrite: requests for `from` with every `query` condition met are answered by
+/// `to` with `status`. A condition value starting with `:` matches any value; `force` applies
+/// the rule even when a file exists at `from`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rewrite {
     pub from: String,
@@ -22,7 +36,8 @@ pub struct Rewrite {
     pub force: bool,
 }
 
-/// The headers the site needs.
+/// The headers the site needs. The preflight headers go on every path too: on a host that
+/// answers `OPTIONS` for a static file, they are what makes that answer a preflight's.
 pub fn header_rules() -> Vec<HeaderRule> {
     let rule = |pattern: &str, headers: &[(&str, &str)]| HeaderRule {
         pattern: pattern.to_owned(),
@@ -31,15 +46,13 @@ pub fn header_rules() -> Vec<HeaderRule> {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
     };
+    let mut every_path = PREFLIGHT.to_vec();
+    every_path.extend([
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+    ]);
     vec![
-        rule(
-            "/*",
-            &[
-                ("Access-Control-Allow-Origin", "*"),
-                ("X-Content-Type-Options", "nosniff"),
-                ("Referrer-Policy", "no-referrer"),
-            ],
-        ),
+        rule("/*", &every_path),
         rule(
             "/api/*",
             &[
@@ -59,32 +72,98 @@ pub fn header_rules() -> Vec<HeaderRule> {
     ]
 }
 
-/// The query rewrites of the read API, most specific first.
-pub fn rewrites() -> Vec<Rewrite> {
-    let package = ("package".to_owned(), ":package".to_owned());
-    vec![
-        Rewrite {
-            from: "/api/v2/bundles".into(),
-            query: vec![package.clone(), ("all_versions".into(), "true".into())],
-            to: "/api/v2/packages/:package/all.json".into(),
-            status: 200,
-            force: true,
-        },
-        Rewrite {
-            from: "/api/v2/bundles".into(),
-            query: vec![package],
-            to: "/api/v2/packages/:package/latest.json".into(),
-            status: 200,
-            force: true,
-        },
-        Rewrite {
-            from: "/api/v2/bundles/*".into(),
-            query: vec![],
-            to: "/api/v2/not-found.json".into(),
-            status: 404,
-            force: false,
-        },
-    ]
+const LIST: &str = "/api/v2/bundles";
+const EMPTY: &str = "/api/v2/empty.json";
+const NOT_FOUND: &str = "/api/v2/not-found.json";
+const INVALID_PARAMS: &str = "/api/v2/invalid-params.json";
+
+/// Netlify's rules for the read API, in the order of docs/read-api.md's request table.
+///
+/// Netlify takes the first rule that matches, a rule matches requests that carry more
+/// parameters than it names, a forced rewrite to a missing file answers the site's 404 page and
+/// rewrites do not chain. So every known package, version, developer and author gets a rule
+/// naming its value and its file, each group more specific first, and a catch-all after each
+/// group answers the unknown values from a file that exists.
+pub fn rewrites(site: &Site) -> Vec<Rewrite> {
+    let rule = |query: &[(&str, &str)], to: &str, status: u16| Rewrite {
+        from: LIST.into(),
+        query: query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        to: to.into(),
+        status,
+        force: true,
+    };
+    let mut rules = Vec::new();
+    for app in &site.apps {
+        let package = app.package.as_str();
+        for r in &app.releases {
+            let version = r.bundle.app_version.as_str();
+            let file = paths::api_package_version(package, version);
+            rules.push(rule(
+                &[("package", package), ("version", version)],
+                &url(&file),
+                200,
+            ));
+        }
+        rules.push(rule(
+            &[("package", package), ("version", ":version")],
+            NOT_FOUND,
+            404,
+        ));
+        rules.push(rule(
+            &[("package", package), ("all_versions", "true")],
+            &url(&paths::api_package_all(package)),
+            200,
+        ));
+        rules.push(rule(
+            &[("package", package)],
+            &url(&paths::api_package_latest(package)),
+            200,
+        ));
+    }
+    rules.push(rule(
+        &[("package", ":package"), ("version", ":version")],
+        NOT_FOUND,
+        404,
+    ));
+    rules.push(rule(&[("package", ":package")], EMPTY, 200));
+    rules.push(rule(&[("all_versions", "true")], INVALID_PARAMS, 400));
+    let filters = paths::filter_files(&site.apps);
+    for key in ["developer", "author"] {
+        for (file, filter) in &filters {
+            let value = match filter {
+                Filter::Developer(signer) if key == "developer" => signer,
+                Filter::Author(author) if key == "author" => author,
+                _ => continue,
+            };
+            rules.push(rule(&[(key, &query_value(value))], &url(file), 200));
+        }
+        rules.push(rule(&[(key, &format!(":{key}"))], EMPTY, 200));
+    }
+    // `/api/v2/bundles/P/V` is answered by `V.html`, when there is one.
+    rules.push(Rewrite {
+        from: format!("{LIST}/*"),
+        query: Vec::new(),
+        to: NOT_FOUND.into(),
+        status: 404,
+        force: false,
+    });
+    rules
+}
+
+/// A site path as a URL path. Hosts decode a rewrite's target before looking up its file, so
+/// the `%` of a developer's or author's file name is encoded once more.
+fn url(path: &str) -> String {
+    format!("/{}", path.replace('%', "%25"))
+}
+
+/// A query value as `_redirects` spells it: URL-encoded, so it holds no space.
+fn query_value(value: &str) -> String {
+    paths::percent_encode(value, |b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+    })
 }
 
 pub fn render_headers(rules: &[HeaderRule]) -> String {
@@ -135,33 +214,6 @@ pub fn parse_headers(text: &str) -> Vec<HeaderRule> {
     rules
 }
 
-/// Reads a `_redirects` file; lines it cannot read are skipped, as hosts do.
-pub fn parse_redirects(text: &str) -> Vec<Rewrite> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.len() < 3 || fields[0].starts_with('#') {
-                return None;
-            }
-            let (status, force) = match fields[fields.len() - 1].strip_suffix('!') {
-                Some(s) => (s.parse().ok()?, true),
-                None => (fields[fields.len() - 1].parse().ok()?, false),
-            };
-            let query = fields[1..fields.len() - 2]
-                .iter()
-                .map(|q| q.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-                .collect::<Option<Vec<_>>>()?;
-            Some(Rewrite {
-                from: fields[0].to_owned(),
-                query,
-                to: fields[fields.len() - 2].to_owned(),
-                status,
-                force,
-            })
-        })
-        .collect()
-}
-
 /// Whether `path` matches `pattern`, where a trailing `*` matches any rest.
 pub fn matches(pattern: &str, path: &str) -> bool {
     match pattern.strip_suffix('*') {
@@ -182,71 +234,41 @@ pub fn headers_for(rules: &[HeaderRule], path: &str) -> Vec<(String, String)> {
     headers
 }
 
-impl Rewrite {
-    /// The target path when this rule applies to `path` with `query` pairs.
-    pub fn apply(&self, path: &str, query: &[(String, String)]) -> Option<String> {
-        if !matches(&self.from, path) {
-            return None;
-        }
-        let mut to = self.to.clone();
-        if let Some(prefix) = self.from.strip_suffix('*') {
-            to = to.replace(":splat", &path[prefix.len()..]);
-        }
-        for (key, wanted) in &self.query {
-            let (_, value) = query.iter().find(|(k, _)| k == key)?;
-            match wanted.strip_prefix(':') {
-                Some(name) => {
-                    // Captured values become paths: only plain coordinates may pass.
-                    if value.is_empty()
-                        || value.contains("..")
-                        || !value.bytes().all(crate::manifest::is_coordinate_byte)
-                    {
-                        return None;
-                    }
-                    to = to.replace(&format!(":{name}"), value);
-                }
-                None if value == wanted => {}
-                None => return None,
-            }
-        }
-        Some(to)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn rules_round_trip_through_their_files() {
+    fn header_rules_round_trip_through_their_file() {
         assert_eq!(
             parse_headers(&render_headers(&header_rules())),
             header_rules()
         );
-        assert_eq!(parse_redirects(&render_redirects(&rewrites())), rewrites());
     }
 
     #[test]
-    fn query_rewrites_pick_the_most_specific_rule() {
-        let rules = rewrites();
-        let q = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        let first = |query: &[(String, String)]| {
-            rules.iter().find_map(|r| r.apply("/api/v2/bundles", query))
-        };
+    fn every_path_carries_the_preflight_headers() {
+        let headers = headers_for(&header_rules(), "/api/v2/bundles");
+        for (name, value) in PREFLIGHT {
+            assert!(
+                headers.contains(&(name.to_owned(), value.to_owned())),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn query_values_are_written_without_spaces() {
+        assert_eq!(query_value("Calimero samples"), "Calimero%20samples");
+        assert_eq!(query_value("did:key:z6Mk"), "did%3Akey%3Az6Mk");
+        assert_eq!(query_value("a.b-c_d~"), "a.b-c_d~");
+    }
+
+    #[test]
+    fn targets_name_files_whose_names_hold_percent_signs() {
         assert_eq!(
-            first(&q(&[("package", "a.b"), ("all_versions", "true")])).as_deref(),
-            Some("/api/v2/packages/a.b/all.json")
+            url("api/v2/authors/%41b.json"),
+            "/api/v2/authors/%2541b.json"
         );
-        assert_eq!(
-            first(&q(&[("package", "a.b")])).as_deref(),
-            Some("/api/v2/packages/a.b/latest.json")
-        );
-        assert_eq!(first(&q(&[("package", "../etc")])), None);
-        assert_eq!(first(&q(&[])), None);
     }
 }

@@ -414,11 +414,18 @@ fn write(
             SiteFile::Asset(text) => text.as_bytes().to_vec(),
             SiteFile::LatestList => latest.clone(),
             SiteFile::ApiNotFound => catalog::to_bytes(&api::not_found()),
+            SiteFile::ApiEmpty => catalog::to_bytes(&api::empty()),
+            SiteFile::ApiInvalidParams => catalog::to_bytes(&api::invalid_params()),
+            SiteFile::Health => catalog::to_bytes(&api::health()),
             SiteFile::Headers => hosting::render_headers(&hosting::header_rules()).into_bytes(),
-            SiteFile::Redirects => hosting::render_redirects(&hosting::rewrites()).into_bytes(),
+            SiteFile::Redirects => hosting::render_redirects(&hosting::rewrites(site)).into_bytes(),
             SiteFile::NoJekyll => Vec::new(),
         };
         staging.write(rel, &bytes)?;
+    }
+    for (rel, filter) in paths::filter_files(&site.apps) {
+        let list = api::filter_list(&site.apps, &filter);
+        staging.write(&rel, &catalog::to_bytes(&list))?;
     }
     Ok(staging)
 }
@@ -436,7 +443,9 @@ fn reuse_app(staging: &Staging, app: &App) -> Option<Result<Vec<u8>>> {
         for (rel, file) in paths::release_files(&app.package, &r.bundle.app_version) {
             match file {
                 ReleaseFile::Artifact => artifacts.push((rel, r)),
-                ReleaseFile::Manifest | ReleaseFile::ApiVersion => rels.push(rel),
+                ReleaseFile::Manifest | ReleaseFile::ApiVersion | ReleaseFile::ApiQueryVersion => {
+                    rels.push(rel)
+                }
             }
         }
     }
@@ -472,6 +481,9 @@ fn write_app(staging: &Staging, pages: &Pages, site: &Site, app: &App) -> Result
                 ReleaseFile::Artifact => stage_artifact(staging, &rel, r)?,
                 ReleaseFile::ApiVersion => {
                     staging.write(&rel, &catalog::to_bytes(&api::version(r)))?
+                }
+                ReleaseFile::ApiQueryVersion => {
+                    staging.write(&rel, &catalog::to_bytes(&api::package_version(r)))?
                 }
             }
         }

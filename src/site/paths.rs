@@ -1,10 +1,13 @@
 //! Where each thing lives in the output tree. Clients depend on these paths; change none.
 //!
-//! [`site_files`], [`app_files`] and [`release_files`] list every file the site writes, and
-//! `write` stages exactly what they list: a new file is added to the site by adding it here,
-//! where the collision rules ([`super::collisions`]) see it too.
+//! [`site_files`], [`app_files`], [`release_files`] and [`filter_files`] list every file the
+//! site writes, and `write` stages exactly what they list: a new file is added to the site by
+//! adding it here, where the collision rules ([`super::collisions`]) see it too.
+
+use std::collections::BTreeMap;
 
 use super::pages;
+use super::plan::App;
 
 pub fn app_page(package: &str) -> String {
     format!("apps/{package}/index.html")
@@ -37,14 +40,53 @@ pub fn api_bundle(package: &str, version: &str) -> String {
     format!("api/v2/bundles/{package}/{version}.html")
 }
 
-/// Target of the `?package=P` rewrite.
+/// The answer to `?package=P`.
 pub fn api_package_latest(package: &str) -> String {
     format!("api/v2/packages/{package}/latest.json")
 }
 
-/// Target of the `?package=P&all_versions=true` rewrite.
+/// The answer to `?package=P&all_versions=true`.
 pub fn api_package_all(package: &str) -> String {
     format!("api/v2/packages/{package}/all.json")
+}
+
+/// The answer to `?package=P&version=V`.
+pub fn api_package_version(package: &str, version: &str) -> String {
+    format!("api/v2/packages/{package}/versions/{version}.json")
+}
+
+/// The answer to `?developer=D`, for the signer `D`.
+pub fn api_developer(signer_id: &str) -> String {
+    format!("api/v2/developers/{}.json", filter_file_name(signer_id))
+}
+
+/// The answer to `?author=A`.
+pub fn api_author(author: &str) -> String {
+    format!("api/v2/authors/{}.json", filter_file_name(author))
+}
+
+/// The name of a developer's or author's file (docs/read-api.md): every UTF-8 byte outside
+/// `a-z 0-9 - _ ~` as `%XX`, upper-case hex. Upper-case letters are escaped so that values
+/// differing only in letter case get names that differ in more than letter case
+/// (case-insensitive file systems and CDNs take those for one), and `.` so that no name is
+/// hidden or climbs out of its folder. Every host's shim computes this same name.
+pub fn filter_file_name(value: &str) -> String {
+    percent_encode(value, |b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'~')
+    })
+}
+
+/// `value` with every UTF-8 byte that `keep` refuses written as `%XX`, upper-case hex.
+pub fn percent_encode(value: &str, keep: impl Fn(u8) -> bool) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if keep(b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    encoded
 }
 
 /// What a file the site writes once holds.
@@ -62,6 +104,10 @@ pub enum SiteFile {
     /// The latest version of every package: `GET /api/v2/bundles`.
     LatestList,
     ApiNotFound,
+    /// `[]`: what a filter that matches nothing answers.
+    ApiEmpty,
+    ApiInvalidParams,
+    Health,
     Headers,
     Redirects,
     NoJekyll,
@@ -81,6 +127,10 @@ pub fn site_files() -> Vec<(&'static str, SiteFile)> {
         ("api/v2/bundles.html", SiteFile::LatestList),
         ("api/v2/bundles/index.html", SiteFile::LatestList),
         ("api/v2/not-found.json", SiteFile::ApiNotFound),
+        ("api/v2/empty.json", SiteFile::ApiEmpty),
+        ("api/v2/invalid-params.json", SiteFile::ApiInvalidParams),
+        // `/api/healthz`, by the same `x` → `x.html` lookup as `/api/v2/bundles`.
+        ("api/healthz.html", SiteFile::Health),
         ("_headers", SiteFile::Headers),
         ("_redirects", SiteFile::Redirects),
         // GitHub Pages runs Jekyll unless told not to, and Jekyll drops files starting with `_`.
@@ -119,14 +169,78 @@ pub enum ReleaseFile {
     Manifest,
     /// The bundle's bytes, also kept under [`CONTENT_ADDRESSED`].
     Artifact,
+    /// `GET /api/v2/bundles/P/V`.
     ApiVersion,
+    /// `GET /api/v2/bundles?package=P&version=V`.
+    ApiQueryVersion,
 }
 
 /// Every file the site writes once per release.
-pub fn release_files(package: &str, version: &str) -> [(String, ReleaseFile); 3] {
+pub fn release_files(package: &str, version: &str) -> [(String, ReleaseFile); 4] {
     [
         (manifest(package, version), ReleaseFile::Manifest),
         (artifact(package, version), ReleaseFile::Artifact),
         (api_bundle(package, version), ReleaseFile::ApiVersion),
+        (
+            api_package_version(package, version),
+            ReleaseFile::ApiQueryVersion,
+        ),
     ]
+}
+
+/// Whom a filtered list is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// A `signerId`.
+    Developer(String),
+    /// A `metadata.author`.
+    Author(String),
+}
+
+/// Every filtered list the site writes: one per signer and per author of the latest version
+/// of some package, sorted by path. They need no collision rules: they sit in folders of their
+/// own, named by [`filter_file_name`], which no two values share even in letter case.
+pub fn filter_files(apps: &[App]) -> Vec<(String, Filter)> {
+    let mut files = BTreeMap::new();
+    for latest in apps
+        .iter()
+        .filter_map(|app| app.latest.map(|i| &app.releases[i]))
+    {
+        let signer = &latest.bundle.signer_id;
+        files.insert(api_developer(signer), Filter::Developer(signer.clone()));
+        // An empty value is no filter at all (docs/read-api.md), so nothing asks for it.
+        if let Some(author) = latest.author().filter(|a| !a.is_empty()) {
+            files.insert(api_author(&author), Filter::Author(author));
+        }
+    }
+    files.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_file_names_keep_only_lower_case_letters_digits_and_three_marks() {
+        assert_eq!(filter_file_name("Calimero samples"), "%43alimero%20samples");
+        assert_eq!(filter_file_name("did:key:z6Mk"), "did%3Akey%3Az6%4Dk");
+        assert_eq!(filter_file_name("a-b_c~d"), "a-b_c~d");
+        assert_eq!(filter_file_name("Zoë"), "%5Ao%C3%AB");
+    }
+
+    #[test]
+    fn filter_file_names_differ_beyond_letter_case() {
+        let names = ["Alice", "alice", "ALICE", "%41lice", "%41LICE"].map(filter_file_name);
+        let folded: std::collections::BTreeSet<String> =
+            names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        assert_eq!(folded.len(), names.len(), "{names:?}");
+    }
+
+    #[test]
+    fn filter_file_names_are_never_hidden_nor_climb() {
+        for value in [".", "..", ".NET team", "../x", "a/b"] {
+            let name = filter_file_name(value);
+            assert!(!name.starts_with('.') && !name.contains('/'), "{name}");
+        }
+    }
 }
