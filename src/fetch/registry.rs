@@ -2,8 +2,9 @@
 //! way only plain relative paths are read, and no read is longer than the caller's cap.
 //!
 //! HTTP goes through `ureq` with rustls: 10 s to connect, a stall timeout on every read, a size
-//! cap on every response, and no redirects followed, as a node's registry client follows none:
-//! a registry must serve its files at the addresses its catalog names.
+//! cap on every response, and no redirects followed (merod follows up to 10, but `fetch` trusts
+//! only the registry it was pointed at): a registry must serve its files at the addresses its
+//! catalog names.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -98,7 +99,7 @@ impl Registry {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("?");
                     return Err(FetchError::Failed(anyhow!(
-                        "GET {url} answered {status} redirecting to {to}; fetch follows no redirects (nor does a node): point --registry at the address that serves the files"
+                        "GET {url} answered {status} redirecting to {to}; fetch follows no redirects (a moved file could be anyone's): point --registry at the address that serves the files"
                     )));
                 }
                 if status != 200 {
