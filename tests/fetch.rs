@@ -4,7 +4,7 @@
 mod registry;
 mod trust;
 
-use mpk_registry::fetch::{KeySource, Refusal};
+use mpk_registry::fetch::{KeySource, Refusal, MAX_BUNDLE_BYTES, MAX_INDEX_BYTES};
 use mpk_registry::report::Rule;
 use mpk_registry::site::catalog::{rfc3339, to_bytes};
 use mpk_registry::site::paths;
@@ -62,6 +62,44 @@ fn rewrite_unsigned(s: &Setup, package: &str, version: &str, new_bundle: &[u8]) 
         }
     }
     s.serve_json("index.json", &catalog);
+}
+
+/// Signs `catalog` again with the registry's own index key, keeping its `version` and
+/// `expires`, and serves it: the edit is one the registry signed, so the signature check passes
+/// and a later check has to catch it.
+fn serve_resigned(s: &Setup, mut catalog: Value) {
+    let map = catalog.as_object_mut().expect("the catalog is an object");
+    mpk_registry::signature::sign(map, &index_key());
+    s.serve_json("index.json", &catalog);
+}
+
+/// Serves `package`'s app index after `edit`, pinned by its new SHA-256 in a re-signed catalog.
+fn edit_app_index(s: &Setup, package: &str, edit: impl FnOnce(&mut Value)) {
+    let app_rel = paths::app_index(package);
+    let mut app = s.served_json(&app_rel);
+    edit(&mut app);
+    let app_bytes = to_bytes(&app);
+    s.serve_bytes(&app_rel, &app_bytes);
+    let mut catalog = s.served_json("index.json");
+    for a in catalog["apps"].as_array_mut().unwrap() {
+        if a["package"] == package {
+            a["index"]["sha256"] = json!(sha256_hex(&app_bytes));
+        }
+    }
+    serve_resigned(s, catalog);
+}
+
+/// [`edit_app_index`] of the entry for `version` of `package`.
+fn edit_release(s: &Setup, package: &str, version: &str, edit: impl FnOnce(&mut Value)) {
+    edit_app_index(s, package, |app| {
+        let entry = app["versions"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|v| v["version"] == version)
+            .expect("the version is listed");
+        edit(entry);
+    });
 }
 
 #[test]
@@ -577,6 +615,188 @@ fn duplicate_keys_in_the_catalog_are_refused() {
         Refusal::Malformed { document, problems }
             if document == "index.json" && problems.iter().any(|p| p.rule == Rule::DuplicateKey)
     );
+}
+
+#[test]
+fn a_catalog_larger_than_the_cap_is_refused() {
+    let s = served_app();
+    // The signed catalog, unchanged but for whitespace after it up to one byte over the cap.
+    let mut bytes = s.served_bytes("index.json");
+    bytes.resize(MAX_INDEX_BYTES as usize + 1, b' ');
+    s.serve_bytes("index.json", &bytes);
+
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::TooLarge { path, cap } if path == "index.json" && *cap == MAX_INDEX_BYTES
+    );
+    assert_out(&s, &[]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_leading_out_of_a_local_registry_is_refused() {
+    let s = served_app();
+    // The app index is a symbolic link to an identical copy outside the registry folder.
+    let app_rel = paths::app_index(APP);
+    let inside = s.served().join(&app_rel);
+    let outside = s.path("outside.json");
+    std::fs::rename(&inside, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &inside).unwrap();
+    let mut options = s.options(APP, NOW);
+    options.registry = s.served().display().to_string();
+    let root = std::fs::canonicalize(s.served()).unwrap();
+
+    assert_refusal!(
+        mpk_registry::fetch::fetch(&options),
+        Refusal::OutsideRegistry { path } if *path == root.join(&app_rel)
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn a_catalog_of_another_schema_version_is_refused() {
+    let s = served_app();
+    let mut catalog = s.served_json("index.json");
+    catalog["schemaVersion"] = json!(0);
+    serve_resigned(&s, catalog);
+
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::Schema { document } if document == "index.json"
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn a_signed_catalog_without_expiry_is_refused() {
+    let s = served_app();
+    let signed = s.served_json("index.json");
+    let mut catalog = signed.clone();
+    catalog.as_object_mut().unwrap().remove("expires");
+    serve_resigned(&s, catalog);
+    assert_refusal!(s.fetch(APP, NOW), Refusal::NoExpiry { found: None });
+
+    // An expiry that is not an RFC 3339 time is none either.
+    let mut catalog = signed;
+    catalog["expires"] = json!("in two weeks");
+    serve_resigned(&s, catalog);
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::NoExpiry { found: Some(text) } if text == "in two weeks"
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn a_signed_catalog_without_version_is_refused() {
+    let s = served_app();
+    let mut catalog = s.served_json("index.json");
+    catalog.as_object_mut().unwrap().remove("version");
+    serve_resigned(&s, catalog);
+
+    assert_refusal!(s.fetch(APP, NOW), Refusal::NoVersion);
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn a_catalog_without_an_apps_list_is_refused() {
+    let s = served_app();
+    let mut catalog = s.served_json("index.json");
+    catalog.as_object_mut().unwrap().remove("apps");
+    serve_resigned(&s, catalog);
+
+    assert_refusal!(s.fetch(APP, NOW), Refusal::NoApps);
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn a_catalog_entry_pointing_outside_the_registry_is_refused() {
+    let s = served_app();
+    let mut catalog = s.served_json("index.json");
+    catalog["apps"][0]["index"]["path"] = json!("../../etc/passwd");
+    serve_resigned(&s, catalog);
+
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::AppEntry { package } if package == APP
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn an_app_index_of_another_package_is_refused() {
+    let s = served_app();
+    edit_app_index(&s, APP, |app| app["package"] = json!(OTHER));
+
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::AppIndexPackage { path, expected, found }
+            if *path == paths::app_index(APP) && expected == APP && *found == json!(OTHER)
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn an_app_index_without_a_versions_list_is_refused() {
+    let s = served_app();
+    edit_app_index(&s, APP, |app| {
+        app.as_object_mut().unwrap().remove("versions");
+    });
+
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::NoVersions { path } if *path == paths::app_index(APP)
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn a_release_whose_bundle_path_leaves_the_registry_is_refused() {
+    let s = served_app();
+    edit_release(&s, APP, "1.1.0", |v| {
+        v["bundle"]["path"] = json!("../../etc/passwd");
+    });
+
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::ReleaseField { path, version, field: "bundle.path" }
+            if *path == paths::app_index(APP) && version == "1.1.0"
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn a_release_declaring_a_bundle_larger_than_a_node_accepts_is_refused() {
+    let s = served_app();
+    edit_release(&s, APP, "1.1.0", |v| {
+        v["bundle"]["size"] = json!(MAX_BUNDLE_BYTES + 1);
+    });
+
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::ReleaseTooLarge { path, version, size }
+            if *path == paths::app_index(APP) && version == "1.1.0" && *size == MAX_BUNDLE_BYTES + 1
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn a_bundle_signed_by_another_signer_than_the_index_lists_is_refused() {
+    let s = served_app();
+    edit_release(&s, APP, "1.1.0", |v| {
+        v["signerId"] = json!(signer(&key(2)));
+    });
+
+    assert_refusal!(
+        s.fetch(APP, NOW),
+        Refusal::BundleSigner { package, version, signer: got, listed }
+            if package == APP
+                && version == "1.1.0"
+                && *got == signer(&key(1))
+                && *listed == signer(&key(2))
+    );
+    assert_out(&s, &[]);
+    assert!(!s.state().exists(), "no signer is pinned on a refusal");
 }
 
 #[test]
