@@ -23,6 +23,7 @@ pub mod init;
 pub mod keys;
 pub mod layout;
 pub mod manifest;
+pub mod nginx;
 pub mod pack;
 pub mod policy;
 pub mod report;

@@ -35,6 +35,21 @@ enum Format {
 }
 
 #[derive(Subcommand)]
+enum Host {
+    /// An nginx `server` block and the `map` blocks it needs, for nginx's `http` block. It
+    /// names the site's packages, versions, developers and authors: print it again after
+    /// every build.
+    Nginx {
+        /// The built site.
+        #[arg(long)]
+        root: PathBuf,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Verify the bundles under SRC and write the static registry site to OUT.
     Build {
@@ -135,6 +150,12 @@ enum Command {
         /// Port to listen on (0 picks a free one).
         #[arg(short, long, default_value_t = 8000)]
         port: u16,
+    },
+    /// Print the configuration a web server needs to serve a built site as the read API's
+    /// contract (docs/read-api.md) says.
+    HostConfig {
+        #[command(subcommand)]
+        host: Host,
     },
     /// Verify bundles exactly as a Calimero node would, plus registry policy.
     Verify {
@@ -373,6 +394,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve { dir, port } => {
             mpk_registry::serve::serve(&dir, port)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::HostConfig {
+            host: Host::Nginx { root, listen },
+        } => {
+            let site = mpk_registry::nginx::Site::read(&root)?;
+            print!("{}", mpk_registry::nginx::config(&site, listen)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {
