@@ -222,25 +222,7 @@ fn spellings(value: &str) -> String {
 /// Whether a query value may hold byte `b` unencoded, meaning itself (RFC 3986 `query`): not
 /// `&` (between parameters), `+` (a space in a form), `%` or `#`.
 fn is_unencoded_in_query(b: u8) -> bool {
-    matches!(
-        b,
-        b'-' | b'.'
-            | b'_'
-            | b'~'
-            | b'!'
-            | b'$'
-            | b'\''
-            | b'('
-            | b')'
-            | b'*'
-            | b','
-            | b';'
-            | b'='
-            | b':'
-            | b'@'
-            | b'/'
-            | b'?'
-    )
+    b"-._~!$'()*,;=:@/?".contains(&b)
 }
 
 /// A site path (`api/…`) as a URI path.
