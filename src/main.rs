@@ -142,7 +142,8 @@ enum Command {
         #[arg(long)]
         prerelease: bool,
     },
-    /// Preview a built site on 127.0.0.1 with the deploy rules (_headers, _redirects) applied.
+    /// Preview a built site on 127.0.0.1, answering the read API as the deployed site does
+    /// (docs/read-api.md): headers from _headers, the CORS preflight, every query form.
     Serve {
         /// The built site.
         #[arg(default_value = "public")]
