@@ -419,6 +419,7 @@ fn write(
             SiteFile::Health => catalog::to_bytes(&api::health()),
             SiteFile::Headers => hosting::render_headers(&hosting::header_rules()).into_bytes(),
             SiteFile::Redirects => hosting::render_redirects(&hosting::rewrites(site)).into_bytes(),
+            SiteFile::Worker => include_bytes!("../../templates/hosts/_worker.js").to_vec(),
             SiteFile::NoJekyll => Vec::new(),
         };
         staging.write(rel, &bytes)?;

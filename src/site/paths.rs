@@ -110,6 +110,9 @@ pub enum SiteFile {
     Health,
     Headers,
     Redirects,
+    /// Cloudflare Pages' worker, which answers what its static hosting cannot (OPTIONS, the
+    /// read API's query strings): `templates/hosts/_worker.js`.
+    Worker,
     NoJekyll,
 }
 
@@ -133,6 +136,7 @@ pub fn site_files() -> Vec<(&'static str, SiteFile)> {
         ("api/healthz.html", SiteFile::Health),
         ("_headers", SiteFile::Headers),
         ("_redirects", SiteFile::Redirects),
+        ("_worker.js", SiteFile::Worker),
         // GitHub Pages runs Jekyll unless told not to, and Jekyll drops files starting with `_`.
         (".nojekyll", SiteFile::NoJekyll),
     ];
