@@ -8,6 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use mpk_registry::keys::dev_signing_key;
+use mpk_registry::keys::did_key;
 use mpk_registry::report::Rule;
 use mpk_registry::site::paths;
 use registry::*;
@@ -376,6 +377,12 @@ fn the_site_writes_only_the_listed_paths() {
                 .map(|(rel, _)| rel),
         );
     }
+    // The lists filtered by developer and by author: one per signer and author of a latest.
+    listed.extend([
+        paths::api_developer(&did_key(&key(1).verifying_key())),
+        paths::api_developer(&did_key(&key(2).verifying_key())),
+        paths::api_author("Test Author"),
+    ]);
     let written = tree(&reg.out());
     let (copies, others): (Vec<&String>, Vec<&String>) = written
         .keys()
