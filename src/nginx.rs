@@ -671,7 +671,7 @@ fn server(
     )?);
     out.push_str("    # Rules for hosts, which `serve` does not publish either.\n");
     for (path, kind) in paths::site_files() {
-        if matches!(kind, SiteFile::Headers | SiteFile::Redirects) {
+        if kind.is_host_rule() {
             writeln!(out, "    location = {} {{ return 404; }}", uri(path))?;
         }
     }

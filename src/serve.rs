@@ -411,7 +411,7 @@ impl Site {
         for (i, segment) in path.split('/').filter(|s| !s.is_empty()).enumerate() {
             if segment.starts_with('.')
                 || segment.contains(['\\', '\0'])
-                || (i == 0 && (segment == "_headers" || segment == "_redirects"))
+                || (i == 0 && host_rules().contains(&segment))
             {
                 return None;
             }
@@ -581,6 +581,15 @@ fn percent_decode(s: &str, form: bool) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// The host rule files at the site's root, which hosts read and do not publish.
+fn host_rules() -> Vec<&'static str> {
+    paths::site_files()
+        .into_iter()
+        .filter(|(_, kind)| kind.is_host_rule())
+        .map(|(rel, _)| rel)
+        .collect()
 }
 
 #[cfg(test)]
@@ -1034,6 +1043,7 @@ mod tests {
             "/.mpk-registry",
             "/_headers",
             "/_redirects",
+            "/_worker.js",
             "/%zz",
             "relative",
         ] {

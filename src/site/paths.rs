@@ -116,6 +116,17 @@ pub enum SiteFile {
     NoJekyll,
 }
 
+impl SiteFile {
+    /// Rules the host reads and does not publish (Cloudflare Pages, Netlify): a preview or a
+    /// self-hosted server must not publish them either.
+    pub fn is_host_rule(self) -> bool {
+        matches!(
+            self,
+            SiteFile::Headers | SiteFile::Redirects | SiteFile::Worker
+        )
+    }
+}
+
 /// Every file the site writes once, whatever its apps.
 pub fn site_files() -> Vec<(&'static str, SiteFile)> {
     let mut files = vec![
