@@ -400,5 +400,6 @@ fn api_files_named_html_carry_no_markup() {
             );
         }
     }
-    assert_eq!(checked, 5);
+    // Every API answer named .html: the list (twice), each version's, and healthz.
+    assert_eq!(checked, 6);
 }
