@@ -11,7 +11,6 @@
 //! ([`BuildRecord`]), so a build whose inputs did not change can say so without redoing it.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -22,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use crate::atomic_file;
 use crate::content_id::ContentId;
 use crate::manifest::{self, Artifact};
 use crate::report::{Findings, Problem, Rule};
@@ -211,13 +211,8 @@ impl Cache {
             "{{\"digest\":\"{}\",\"entry\":{json}}}",
             hex::encode(Sha256::digest(&json))
         );
-        let dir = path.parent().unwrap_or(&self.dir);
-        let written = fs::create_dir_all(dir).and_then(|()| {
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-            tmp.write_all(framed.as_bytes())?;
-            tmp.persist(path).map_err(|e| e.error)?;
-            Ok(())
-        });
+        let written = fs::create_dir_all(atomic_file::parent(path))
+            .and_then(|()| atomic_file::write(path, framed.as_bytes()));
         if let Err(e) = written {
             self.warn(format!(
                 "cannot write the cache entry {}: {e}",

@@ -193,11 +193,7 @@ fn write(path: &Path, text: &str, replace: bool) -> Result<()> {
         .expect("every scaffold file is inside a folder");
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     if replace {
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("cannot write in {}", dir.display()))?;
-        tmp.write_all(text.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        tmp.persist(path)
+        crate::atomic_file::write(path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     } else {
         fs::OpenOptions::new()

@@ -10,6 +10,7 @@
 //! take its verdict from the [`cache`] → [`policy`] (rules across bundles) → [`site`] (plan and
 //! write the static site, unless it is already the site of these inputs).
 
+pub mod atomic_file;
 pub mod bundle;
 pub mod cache;
 pub mod canonical;

@@ -158,3 +158,14 @@ fn system_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+impl Fetched {
+    /// What was fetched and where it is, and how to install it.
+    pub fn to_text(&self) -> String {
+        let path = self.path.display();
+        format!(
+            "fetched {} {} (signed by {}, sha256 {})\nwrote {path}\ninstall it on a node with:\n  meroctl app install --path {path}\n",
+            self.package, self.version, self.signer_id, self.bundle_sha256
+        )
+    }
+}

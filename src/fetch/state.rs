@@ -12,6 +12,7 @@ use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
 
 use super::{FetchError, Outcome};
+use crate::atomic_file;
 use crate::site::catalog::rfc3339;
 use crate::verify::Verified;
 
@@ -124,24 +125,16 @@ impl TrustState {
         self.file.schema_version = STATE_SCHEMA_VERSION;
         self.file.registries.insert(pins.registry, pins.pinned);
         let path = &self.path;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = atomic_file::parent(path);
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".trust-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .with_context(|| format!("cannot write in {}", dir.display()))?;
         let mut bytes = serde_json::to_vec_pretty(&self.file).expect("the state serializes");
         bytes.push(b'\n');
-        tmp.write_all(&bytes)
-            .and_then(|()| tmp.as_file().sync_all())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        tmp.persist(path).map_err(|e| {
-            anyhow!(e.error).context(format!("cannot write the trust state {}", path.display()))
-        })?;
+        atomic_file::write_with(path, |file| {
+            file.write_all(&bytes)?;
+            // The pins are what a later fetch trusts: on disk before the rename makes them current.
+            file.sync_all()
+        })
+        .with_context(|| format!("cannot write the trust state {}", path.display()))?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod collisions;
 pub mod fingerprint;
 pub mod hosting;
+mod outcome;
 pub mod output;
 pub mod pages;
 pub mod paths;
@@ -41,6 +42,8 @@ pub struct BuildOptions {
     pub sign: Option<IndexSigning>,
     /// The verification cache folder; `None` verifies every bundle.
     pub cache: Option<PathBuf>,
+    /// Warnings are errors: a build with any (see [`Outcome::warned`]) writes nothing.
+    pub strict: bool,
 }
 
 /// Told how far a build is, for a progress display.
@@ -80,12 +83,25 @@ pub struct Outcome {
     pub cache_warnings: Vec<String>,
     /// Bundles left out because git does not track them.
     pub untracked: Vec<String>,
+    /// Bundles left out because git ignores them.
+    pub ignored: Vec<String>,
+    /// Warnings about the source as a whole (see [`Source::warnings`]).
+    pub build_warnings: Vec<String>,
     /// The inputs were those of the site already at the output, which was left as it was.
     pub up_to_date: bool,
     /// Bundles whose content identity came from git's index rather than from reading them.
     pub identified_by_git: usize,
     /// Bundles read before verifying, only to be named (git could not vouch for them).
     pub named_by_reading: usize,
+}
+
+impl Outcome {
+    /// Whether the build warned about what it publishes: a bundle's warnings, or the source's.
+    /// Notes on bundles left out while others are published, and cache warnings (about this
+    /// machine's cache, never the site), are not warnings here.
+    pub fn warned(&self) -> bool {
+        !self.warnings.is_empty() || !self.build_warnings.is_empty()
+    }
 }
 
 /// Which build of the tool this is: its version and the digest of the sources it was compiled
@@ -116,7 +132,10 @@ pub fn build_as(options: &BuildOptions, tool: &str, progress: &dyn Progress) -> 
         pool = pool.num_threads(jobs.max(1));
     }
     let pool = pool.build().context("cannot start worker threads")?;
-    pool.install(|| build_in_pool(options, tool, progress))
+    pool.install(|| {
+        output::remove_abandoned(&options.out);
+        build_in_pool(options, tool, progress)
+    })
 }
 
 fn build_in_pool(options: &BuildOptions, tool: &str, progress: &dyn Progress) -> Result<Outcome> {
@@ -137,6 +156,8 @@ fn build_in_pool(options: &BuildOptions, tool: &str, progress: &dyn Progress) ->
         .transpose()?;
     let mut outcome = Outcome {
         untracked: source.untracked.clone(),
+        ignored: source.ignored.clone(),
+        build_warnings: source.warnings(),
         bundles: source.bundles.len(),
         ..Default::default()
     };
@@ -199,6 +220,9 @@ fn build_in_pool(options: &BuildOptions, tool: &str, progress: &dyn Progress) ->
         refused.sort_by(|a, b| a.file.cmp(&b.file));
         outcome.refused = refused;
         return Ok(outcome);
+    }
+    if options.strict && outcome.warned() {
+        return Ok(outcome); // warnings are errors: nothing is written
     }
     let site = Site::plan(&source, checked)?;
     outcome.apps = site.apps.len();

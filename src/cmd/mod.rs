@@ -1,0 +1,54 @@
+//! One file per command: parse its arguments, call the library, print what the library's
+//! result renders, and say which exit code that is. Everything printed goes through [`out`],
+//! so a closed pipe (`mpk-registry verify *.mpk | head -1`) surfaces as an error `main` can
+//! recognise, never a panic.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use mpk_registry::report::Rule;
+use mpk_registry::verify::Report;
+
+pub mod build;
+pub mod check;
+pub mod fetch;
+pub mod host_config;
+pub mod init;
+pub mod inspect;
+pub mod keygen;
+pub mod pack;
+pub mod serve;
+pub mod verify;
+
+/// Writes `text` to standard output.
+pub fn out(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to standard output")
+}
+
+/// 2 when a file could not be read at all, else 1 when anything was refused.
+pub fn verdict(reports: &[Report]) -> ExitCode {
+    if reports
+        .iter()
+        .any(|r| r.problems.iter().any(|p| p.rule == Rule::Io))
+    {
+        ExitCode::from(2)
+    } else if reports.iter().any(|r| !r.ok) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// 1 when something was refused, else 0.
+pub fn refused(refused: bool) -> ExitCode {
+    if refused {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
