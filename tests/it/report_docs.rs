@@ -1,12 +1,10 @@
 //! docs/report.md matches the code: every rule code is documented (and nothing else), and the
 //! documented JSON keys are the ones the reports have.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::*;
+use crate::support::bundle::*;
 use mpk_registry::report::Rule;
 use mpk_registry::verify::{inspect_json, reports_json};
 use serde_json::Value;

@@ -3,14 +3,13 @@
 //! compared with what the hosted registry answers (tests/fixtures/hosted-api) and with what
 //! Netlify's rules in the site's `_redirects` answer.
 
-mod registry;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::registry::{bundle_manifest, copy_dir, key, Registry};
 use mpk_registry::serve::{self, Running};
 use mpk_registry::site::{self, paths, BuildOptions};
 use serde_json::{json, Map, Value};
@@ -29,7 +28,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("registry-src");
-    registry::copy_dir(&sample_source(), &src);
+    copy_dir(&sample_source(), &src);
     let out = dir.path().join("site");
     let outcome = site::build(&BuildOptions {
         src: src.clone(),
@@ -54,7 +53,7 @@ fn sample_source() -> PathBuf {
 }
 
 /// Builds `reg` and serves its site.
-fn serve_registry(reg: &registry::Registry) -> Running {
+fn serve_registry(reg: &Registry) -> Running {
     reg.build_ok();
     serve::bind(&reg.out(), 0).unwrap().start()
 }
@@ -246,9 +245,9 @@ fn the_highest_version_is_answered_when_it_is_a_prerelease() {
 
 #[test]
 fn the_highest_version_is_answered_when_it_is_yanked() {
-    let reg = registry::Registry::new();
+    let reg = Registry::new();
     for version in ["1.0.0", "1.1.0"] {
-        reg.publish("com.example.notes", version, &registry::key(1));
+        reg.publish("com.example.notes", version, &key(1));
     }
     reg.write(
         "com.example.notes/package.toml",
@@ -266,9 +265,9 @@ fn the_highest_version_is_answered_when_it_is_yanked() {
 
 #[test]
 fn the_highest_version_is_the_highest_by_semver_precedence() {
-    let reg = registry::Registry::new();
+    let reg = Registry::new();
     for version in ["1.2.0", "1.10.0", "1.10.0-rc.1", "1.9.9"] {
-        reg.publish("com.example.notes", version, &registry::key(1));
+        reg.publish("com.example.notes", version, &key(1));
     }
     let server = serve_registry(&reg);
     let list = get(server.port(), "/api/v2/bundles?package=com.example.notes").json();
@@ -766,7 +765,7 @@ fn source_manifests() -> BTreeMap<String, Map<String, Value>> {
     for entry in walkdir::WalkDir::new(sample_source()) {
         let path = entry.unwrap().into_path();
         if path.extension().is_some_and(|e| e == "mpk") {
-            let bytes = registry::bundle_manifest(&std::fs::read(&path).unwrap());
+            let bytes = bundle_manifest(&std::fs::read(&path).unwrap());
             let manifest: Map<String, Value> = serde_json::from_slice(&bytes).unwrap();
             let key =
                 format!("{}@{}", manifest["package"], manifest["appVersion"]).replace('"', "");

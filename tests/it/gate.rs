@@ -2,12 +2,10 @@
 //! repository, is refused by `check --actor <attacker>` with the rule that names it, and
 //! `build` refuses the state it would leave; the honest change of the same shape passes.
 
-mod gitrepo;
-
 use std::fs;
 use std::process::Command;
 
-use gitrepo::*;
+use crate::support::git::*;
 use mpk_registry::check::{self, ChangeKind, CheckOutcome};
 use mpk_registry::report::Rule;
 use mpk_registry::site::{self, BuildOptions};

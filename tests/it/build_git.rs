@@ -1,11 +1,9 @@
 //! Building from a git work tree: only tracked bundles are published, and release dates are
 //! the dates of the commits that added them.
 
-mod registry;
-
+use crate::support::registry::*;
 use mpk_registry::site::catalog::rfc3339;
 use mpk_registry::site::paths;
-use registry::*;
 
 const NOTES: &str = "com.example.notes";
 

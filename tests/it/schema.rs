@@ -1,17 +1,15 @@
 //! The JSON documents of a built site match their published schema (docs/index-schema.json),
 //! signed and unsigned.
 
-mod registry;
-
 use std::fs;
 
+use crate::support::registry::*;
 use mpk_registry::keys::did_key;
 use mpk_registry::site::{self, IndexSigning};
-use registry::*;
 use serde_json::Value;
 
 fn schema() -> jsonschema::Validator {
-    let text = include_str!("../docs/index-schema.json");
+    let text = include_str!("../../docs/index-schema.json");
     let schema: Value = serde_json::from_str(text).expect("the schema is JSON");
     jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema")
 }

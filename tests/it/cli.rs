@@ -1,12 +1,10 @@
 //! The `mpk-registry` binary: exit codes, the JSON report shape, keygen and pack.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use crate::support::bundle::*;
 use mpk_registry::keys::KeyFile;
 use serde_json::{json, Value};
 

@@ -20,7 +20,7 @@ use mpk_registry::keys::did_key;
 use mpk_registry::site::{self, BuildOptions, IndexSigning};
 use serde_json::Value;
 
-use crate::registry::{copy_dir, Registry};
+use super::registry::{copy_dir, Registry};
 
 pub const DAY: i64 = 86_400;
 /// The time of the first commit of every test registry: 2023-11-14T22:13:20Z.
@@ -324,7 +324,7 @@ pub fn refusal(result: Result<Fetched, FetchError>) -> Refusal {
 /// is matched against a reference: fields bind as references.
 macro_rules! assert_refusal {
     ($result:expr, $($pattern:tt)+) => {{
-        let refusal = $crate::trust::refusal($result);
+        let refusal = $crate::support::fetch::refusal($result);
         assert!(
             matches!(&refusal, $($pattern)+),
             "another refusal: {refusal:?}\n{refusal}"

@@ -5,12 +5,10 @@
 //! runs the gate against the base, through the library or through the binary (exit codes,
 //! formats).
 
-mod gitrepo;
-
 use std::fs;
 use std::path::Path;
 
-use gitrepo::*;
+use crate::support::git::*;
 use mpk_registry::check::{self, ChangeKind};
 use mpk_registry::keys::dev_signing_key;
 use mpk_registry::report::Rule;

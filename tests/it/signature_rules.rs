@@ -1,10 +1,8 @@
 //! Signature rules (spec §3): presence, algorithm, encoding, validity, signerId, and the keys
 //! everyone knows.
 
-mod common;
-
+use crate::support::bundle::*;
 use base64::Engine;
-use common::*;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use mpk_registry::keys::{
     dev_signing_key, did_key, parse_did_key, well_known_key, B64URL, DEV_KEY_SIGNER,

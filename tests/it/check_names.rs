@@ -2,9 +2,7 @@
 //! does: the gate must not pass a change that every later build refuses. Each test commits a
 //! base, commits the change on top, and runs the gate against the base.
 
-mod gitrepo;
-
-use gitrepo::*;
+use crate::support::git::*;
 use mpk_registry::check::CheckOutcome;
 use mpk_registry::report::Rule;
 

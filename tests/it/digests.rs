@@ -1,9 +1,7 @@
 //! Artifact digests and sizes: every declared artifact (wasm and abi, top level and per
 //! service) must be the file the manifest hashes.
 
-mod common;
-
-use common::*;
+use crate::support::bundle::*;
 use mpk_registry::report::Rule;
 use serde_json::json;
 

@@ -2,8 +2,6 @@
 //! reference values (canonical bytes, payload, signerId, ApplicationId, bundle digest) are
 //! reproduced.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! `mpk-registry host-config nginx`: the configuration printed for a small site is the one
 //! checked in as `tests/golden/nginx.conf`. After an intended change, run
-//! `UPDATE_GOLDEN=1 cargo test --test host_config` to rewrite it, then review the diff.
+//! `UPDATE_GOLDEN=1 cargo test --test it host_config::` to rewrite it, then review the diff.
 //! tests/hosts/conformance.py runs it in nginx against `serve` (see `.ci/run hosts`).
 
 use std::fs;
@@ -68,7 +68,7 @@ fn the_config_of_a_small_site_is_the_checked_in_one() {
         return;
     }
     let expected = fs::read_to_string(golden()).expect(
-        "tests/golden/nginx.conf is missing; run UPDATE_GOLDEN=1 cargo test --test host_config",
+        "tests/golden/nginx.conf is missing; run UPDATE_GOLDEN=1 cargo test --test it host_config::",
     );
     if let Some((i, (want, got))) = expected
         .lines()

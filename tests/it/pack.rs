@@ -1,12 +1,10 @@
 //! `pack`: bundles made here verify, and the same inputs always give the same bytes.
 
-mod common;
-
 use std::fs::{self, File};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::support::bundle::*;
 use flate2::read::GzDecoder;
 use mpk_registry::pack::pack;
 use serde_json::{json, Map, Value};

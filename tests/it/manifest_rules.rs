@@ -1,8 +1,6 @@
 //! Manifest rules (spec §2): strict JSON, required fields and types, coordinates, artifacts.
 
-mod common;
-
-use common::*;
+use crate::support::bundle::*;
 use mpk_registry::report::Rule;
 use serde_json::{json, Map, Value};
 

@@ -1,11 +1,9 @@
 //! Container rules (spec §1): one gzip member holding a tar, bounded sizes, and the entries a
 //! node looks at.
 
-mod common;
-
 use std::io::{self, Cursor, Read};
 
-use common::*;
+use crate::support::bundle::*;
 use flate2::read::GzEncoder as GzReader;
 use flate2::Compression;
 use mpk_registry::bundle::Limits;

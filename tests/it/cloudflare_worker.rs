@@ -2,12 +2,10 @@
 //! as it is (the golden site holds it too). Its routing is tested by tests/hosts/worker.test.mjs,
 //! and in Cloudflare's own runtime by tests/hosts/wrangler.sh with tests/hosts/conformance.py.
 
-mod registry;
-
 use std::fs;
 use std::path::Path;
 
-use registry::*;
+use crate::support::registry::*;
 
 #[test]
 fn the_site_holds_the_worker_template_byte_for_byte() {

@@ -1,17 +1,15 @@
 //! Registry rules across bundles and settings files, one test per rule, each proving that a
 //! build refuses (and writes nothing) or publishes, as the rule says.
 
-mod registry;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
+use crate::support::registry::*;
 use mpk_registry::keys::dev_signing_key;
 use mpk_registry::keys::did_key;
 use mpk_registry::report::Rule;
 use mpk_registry::site::paths;
-use registry::*;
 use serde_json::json;
 
 const NOTES: &str = "com.example.notes";

@@ -1,12 +1,10 @@
 //! The verification cache: what it skips, what it never trusts.
 
-mod registry;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::registry::*;
 use mpk_registry::site::{self, Outcome};
-use registry::*;
 
 /// The cached verdicts (not the build records).
 fn cache_entries(cache: &Path) -> Vec<PathBuf> {

@@ -1,16 +1,13 @@
 //! `fetch` against real HTTP: every way a host, a cache or someone who can push to the served
 //! branch could lie is refused with its reason, and nothing is written when anything fails.
 
-mod registry;
-mod trust;
-
+use crate::support::fetch::*;
+use crate::support::registry::{bundle_rel, key, sha256_hex, signer, tamper_entry};
 use mpk_registry::fetch::{KeySource, Refusal, MAX_BUNDLE_BYTES, MAX_INDEX_BYTES};
 use mpk_registry::report::Rule;
 use mpk_registry::site::catalog::{rfc3339, to_bytes};
 use mpk_registry::site::paths;
-use registry::{bundle_rel, key, sha256_hex, signer, tamper_entry};
 use serde_json::{json, Value};
-use trust::*;
 
 const APP: &str = "com.example.app";
 const OTHER: &str = "com.example.other";

@@ -1,19 +1,17 @@
 //! Rebuilding cheaply: a build whose inputs did not change leaves the site alone, and bundles
 //! git vouches for are named by their blob ids instead of being read.
 
-mod registry;
-
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
+use crate::support::registry::*;
 use mpk_registry::content_id::ContentId;
 use mpk_registry::git::ObjectFormat;
 use mpk_registry::keys::did_key;
 use mpk_registry::report::Rule;
 use mpk_registry::site::{self, IndexSigning, Outcome};
 use mpk_registry::verify;
-use registry::*;
 use serde_json::json;
 
 const PACKAGE: &str = "com.example.incremental";

@@ -4,10 +4,8 @@
 //! Pages are checked with a small tag scanner rather than by searching for strings, so an
 //! escaped payload (shown as text) passes and a live one (a real tag or attribute) fails.
 
-mod registry;
-
+use crate::support::registry::*;
 use mpk_registry::site::paths;
-use registry::*;
 use serde_json::json;
 
 const SCRIPT: &str = "<script>alert(1)</script>";

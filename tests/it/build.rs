@@ -2,19 +2,17 @@
 //! determinism, and what a build does to an output folder when it refuses or cannot write.
 //!
 //! The golden site lives in `tests/golden/site/`. After an intended change to the output, run
-//! `UPDATE_GOLDEN=1 cargo test --test build` to rewrite it, then review the diff. Bundles are
+//! `UPDATE_GOLDEN=1 cargo test --test it build::` to rewrite it, then review the diff. Bundles are
 //! stored there as `<name>.mpk.sha256` (their digest), not as bytes.
-
-mod registry;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::registry::*;
 use mpk_registry::identity::application_id;
 use mpk_registry::report::Rule;
 use mpk_registry::site::{self, hosting, paths};
-use registry::*;
 use serde_json::{json, Value};
 
 /// Commit times of the golden registry's history (unix seconds, UTC).
@@ -129,7 +127,7 @@ fn golden_site_matches_the_checked_in_files() {
     }
     assert!(
         golden.is_dir(),
-        "{} is missing; run UPDATE_GOLDEN=1 cargo test --test build",
+        "{} is missing; run UPDATE_GOLDEN=1 cargo test --test it build::",
         golden.display()
     );
     let expected = tree(&golden);

@@ -1,0 +1,30 @@
+//! The integration tests: one binary, one module per area, and `support` for what they share.
+//! tests/README.md says where a new test goes.
+
+mod support;
+
+mod build;
+mod build_git;
+mod build_policy;
+mod build_untrusted;
+mod cache;
+mod check;
+mod check_names;
+mod cli;
+mod cloudflare_worker;
+mod container;
+mod digests;
+mod fetch;
+mod gate;
+mod host_config;
+mod incremental;
+mod init;
+mod interop;
+mod manifest_rules;
+mod memory;
+mod pack;
+mod report_docs;
+mod schema;
+mod serve;
+mod signature_rules;
+mod workflows;
