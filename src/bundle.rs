@@ -149,6 +149,49 @@ enum Walk {
     Stopped,
 }
 
+/// Which entries are worth recording, as far as the manifest has told.
+enum Wanted {
+    /// No manifest yet: every entry might turn out to be declared.
+    Unknown,
+    /// The paths the manifest declares.
+    Declared(BTreeSet<String>),
+    /// The manifest is unusable, so no artifact can be checked.
+    Nothing,
+}
+
+impl Wanted {
+    fn records(&self, name: &str) -> bool {
+        match self {
+            Wanted::Unknown => true,
+            Wanted::Declared(paths) => paths.contains(name),
+            Wanted::Nothing => false,
+        }
+    }
+}
+
+/// Everything one walk carries from entry to entry.
+struct Walker<'w, 'd> {
+    limits: Limits,
+    findings: &'w mut Findings,
+    declared: &'w mut DeclaredPaths<'d>,
+    scan: &'w mut Scan,
+    wanted: Wanted,
+    manifests_seen: u32,
+    /// A long name (GNU or pax) for the next entry, and where that entry's headers began.
+    pending_name: Option<Vec<u8>>,
+    pending_start: Option<u64>,
+}
+
+/// What an extension header said.
+enum Extension {
+    /// A name for the next entry.
+    Name(Vec<u8>),
+    /// Nothing the rules care about.
+    Other,
+    /// A refusal that makes the rest of the archive meaningless.
+    Stop,
+}
+
 fn walk(
     stream: &mut CappedReader<impl Read>,
     limits: Limits,
@@ -157,176 +200,214 @@ fn walk(
     scan: &mut Scan,
 ) -> io::Result<Walk> {
     let mut archive = tar::Archive::new(stream);
-    let mut entries = archive.entries()?.raw(true);
-    // Set once the manifest has been read: the only paths worth recording from then on.
-    let mut wanted: Option<Option<BTreeSet<String>>> = None;
-    let mut manifests_seen = 0u32;
-    let mut pending_name: Option<Vec<u8>> = None;
-    let mut pending_start: Option<u64> = None;
-
-    for entry in &mut entries {
+    let mut walker = Walker {
+        limits,
+        findings,
+        declared,
+        scan,
+        wanted: Wanted::Unknown,
+        manifests_seen: 0,
+        pending_name: None,
+        pending_start: None,
+    };
+    for entry in archive.entries()?.raw(true) {
         let mut entry = entry?;
-        let header_pos = *pending_start.get_or_insert(entry.raw_header_position());
-        let entry_type = entry.header().entry_type();
-        let size = entry.size();
-
-        if wanted.is_none() && header_pos >= limits.manifest_window {
-            let window = limits.manifest_window >> 20;
-            if pending_name.is_none()
-                && normalize(&entry.header().path_bytes()).as_deref() == Some("manifest.json")
-            {
-                findings.refuse(
-                    Rule::ManifestOffset,
-                    "manifest.json",
-                    format!(
-                        "starts at byte {header_pos}, after the first {window} MiB of the archive"
-                    ),
-                );
-            } else {
-                findings.refuse(
-                    Rule::ManifestMissing,
-                    "manifest.json",
-                    format!(
-                        "no top-level manifest.json within the first {window} MiB of the archive"
-                    ),
-                );
-            }
+        if walker.entry(&mut entry)?.is_some() {
             return Ok(Walk::Stopped);
         }
+    }
+    Ok(walker.end())
+}
 
+impl Walker<'_, '_> {
+    /// Takes one raw entry; `Some` when the walk must stop.
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> io::Result<Option<Walk>> {
+        let header_pos = *self
+            .pending_start
+            .get_or_insert(entry.raw_header_position());
+        if matches!(self.wanted, Wanted::Unknown) && header_pos >= self.limits.manifest_window {
+            self.manifest_out_of_window(entry, header_pos);
+            return Ok(Some(Walk::Stopped));
+        }
+        let entry_type = entry.header().entry_type();
         if is_extension(entry_type) {
-            if size > limits.extension_header_max {
-                findings.refuse(
-                    Rule::ExtensionHeader,
-                    "archive",
-                    format!(
-                        "a long-name or pax header of {size} bytes (limit {} KiB)",
-                        limits.extension_header_max >> 10
-                    ),
-                );
-                return Ok(Walk::Stopped);
-            }
-            let mut data = Vec::with_capacity(size as usize);
-            entry.read_to_end(&mut data)?;
-            let name = match entry_type {
-                EntryType::GNULongName => Some(trim_nul(data)),
-                EntryType::XHeader => match pax_path(&data) {
-                    Ok(path) => path,
-                    Err(message) => {
-                        findings.refuse(Rule::ExtensionHeader, "archive", message);
-                        return Ok(Walk::Stopped);
+            let stop = match self.extension(entry)? {
+                Extension::Name(name) => {
+                    let twice = self.pending_name.replace(name).is_some();
+                    if twice {
+                        self.findings.refuse(
+                            Rule::Tar,
+                            "archive",
+                            "two long-name headers describe the same entry",
+                        );
                     }
-                },
-                _ => None,
-            };
-            if let Some(name) = name {
-                if pending_name.replace(name).is_some() {
-                    findings.refuse(
-                        Rule::Tar,
-                        "archive",
-                        "two long-name headers describe the same entry",
-                    );
-                    return Ok(Walk::Stopped);
+                    twice
                 }
-            }
-            continue;
+                Extension::Stop => true,
+                Extension::Other => false,
+            };
+            return Ok(stop.then_some(Walk::Stopped));
         }
         if entry_type == EntryType::GNUSparse {
-            findings.refuse(
+            self.findings.refuse(
                 Rule::Tar,
                 "archive",
                 "contains a GNU sparse entry, which this format does not use",
             );
-            return Ok(Walk::Stopped);
+            return Ok(Some(Walk::Stopped));
         }
-
-        pending_start = None;
-        let raw_name = pending_name
+        self.pending_start = None;
+        let raw_name = self
+            .pending_name
             .take()
             .unwrap_or_else(|| entry.header().path_bytes().into_owned());
-        let name = normalize(&raw_name);
-        let kind = EntryKind::of(entry_type);
-
-        if name.as_deref() == Some("manifest.json") {
-            manifests_seen += 1;
-            if manifests_seen == 2 {
-                findings.refuse(
-                    Rule::ManifestDuplicate,
-                    "manifest.json",
-                    "more than one entry at manifest.json (./manifest.json is the same entry)",
-                );
-            }
-            if manifests_seen > 1 {
-                continue;
-            }
-            if kind != EntryKind::File {
-                findings.refuse(
-                    Rule::ManifestNotFile,
-                    "manifest.json",
-                    format!("is {}, not a regular file", kind.describe()),
-                );
-                wanted = Some(None);
-                continue;
-            }
-            if size > limits.manifest_max {
-                findings.refuse(
-                    Rule::ManifestSize,
-                    "manifest.json",
-                    format!(
-                        "is {size} bytes; the limit is {} bytes",
-                        limits.manifest_max
-                    ),
-                );
-                wanted = Some(None);
-                continue;
-            }
-            let mut bytes = Vec::with_capacity(size as usize);
-            entry.read_to_end(&mut bytes)?;
-            let paths = declared(&bytes, findings);
-            if let Some(paths) = &paths {
-                scan.entries.retain(|path, _| paths.contains(path));
-            } else {
-                scan.entries.clear();
-            }
-            scan.manifest = Some(bytes);
-            wanted = Some(paths);
-            continue;
+        match normalize(&raw_name) {
+            Some(name) if name == "manifest.json" => self.manifest(entry)?,
+            Some(name) if self.wanted.records(&name) => self.record(entry, name)?,
+            _ => {}
         }
+        Ok(None)
+    }
 
-        let Some(name) = name else { continue };
-        let record = match &wanted {
-            None => true,
-            Some(Some(paths)) => paths.contains(&name),
-            Some(None) => false,
+    /// The first header past the window where the manifest must start.
+    fn manifest_out_of_window<R: Read>(&mut self, entry: &tar::Entry<R>, header_pos: u64) {
+        let window = self.limits.manifest_window >> 20;
+        if self.pending_name.is_none()
+            && normalize(&entry.header().path_bytes()).as_deref() == Some("manifest.json")
+        {
+            self.findings.refuse(
+                Rule::ManifestOffset,
+                "manifest.json",
+                format!("starts at byte {header_pos}, after the first {window} MiB of the archive"),
+            );
+        } else {
+            self.findings.refuse(
+                Rule::ManifestMissing,
+                "manifest.json",
+                format!("no top-level manifest.json within the first {window} MiB of the archive"),
+            );
+        }
+    }
+
+    /// A GNU long-name or pax header, bounded before it is read.
+    fn extension<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> io::Result<Extension> {
+        let size = entry.size();
+        if size > self.limits.extension_header_max {
+            self.findings.refuse(
+                Rule::ExtensionHeader,
+                "archive",
+                format!(
+                    "a long-name or pax header of {size} bytes (limit {} KiB)",
+                    self.limits.extension_header_max >> 10
+                ),
+            );
+            return Ok(Extension::Stop);
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        entry.read_to_end(&mut data)?;
+        Ok(match entry.header().entry_type() {
+            EntryType::GNULongName => Extension::Name(trim_nul(data)),
+            EntryType::XHeader => match pax_path(&data) {
+                Ok(Some(path)) => Extension::Name(path),
+                Ok(None) => Extension::Other,
+                Err(message) => {
+                    self.findings
+                        .refuse(Rule::ExtensionHeader, "archive", message);
+                    Extension::Stop
+                }
+            },
+            _ => Extension::Other,
+        })
+    }
+
+    /// An entry at `manifest.json`: the first is read (within bounds) and decides which
+    /// paths are recorded from then on; more than one is refused.
+    fn manifest<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> io::Result<()> {
+        self.manifests_seen += 1;
+        if self.manifests_seen == 2 {
+            self.findings.refuse(
+                Rule::ManifestDuplicate,
+                "manifest.json",
+                "more than one entry at manifest.json (./manifest.json is the same entry)",
+            );
+        }
+        if self.manifests_seen > 1 {
+            return Ok(());
+        }
+        let kind = EntryKind::of(entry.header().entry_type());
+        let size = entry.size();
+        if kind != EntryKind::File {
+            self.findings.refuse(
+                Rule::ManifestNotFile,
+                "manifest.json",
+                format!("is {}, not a regular file", kind.describe()),
+            );
+            self.wanted = Wanted::Nothing;
+            return Ok(());
+        }
+        if size > self.limits.manifest_max {
+            self.findings.refuse(
+                Rule::ManifestSize,
+                "manifest.json",
+                format!(
+                    "is {size} bytes; the limit is {} bytes",
+                    self.limits.manifest_max
+                ),
+            );
+            self.wanted = Wanted::Nothing;
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        entry.read_to_end(&mut bytes)?;
+        self.wanted = match (self.declared)(&bytes, self.findings) {
+            Some(paths) => {
+                self.scan.entries.retain(|path, _| paths.contains(path));
+                Wanted::Declared(paths)
+            }
+            None => {
+                self.scan.entries.clear();
+                Wanted::Nothing
+            }
         };
-        if record {
-            let sha256 = if kind == EntryKind::File {
-                Some(hash(&mut entry)?)
-            } else {
-                None
-            };
-            scan.entries
-                .entry(name)
-                .or_default()
-                .push(Seen { kind, size, sha256 });
+        self.scan.manifest = Some(bytes);
+        Ok(())
+    }
+
+    /// An entry that may be a declared artifact: its kind, size and (for a file) digest.
+    fn record<R: Read>(&mut self, entry: &mut tar::Entry<R>, name: String) -> io::Result<()> {
+        let kind = EntryKind::of(entry.header().entry_type());
+        let size = entry.size();
+        let sha256 = match kind {
+            EntryKind::File => Some(hash(entry)?),
+            _ => None,
+        };
+        self.scan
+            .entries
+            .entry(name)
+            .or_default()
+            .push(Seen { kind, size, sha256 });
+        Ok(())
+    }
+
+    /// After the last entry: a dangling long name, or no manifest at all.
+    fn end(self) -> Walk {
+        if self.pending_name.is_some() {
+            self.findings.refuse(
+                Rule::Tar,
+                "archive",
+                "ends with a long-name header that describes no entry",
+            );
+            return Walk::Stopped;
         }
+        if matches!(self.wanted, Wanted::Unknown) {
+            self.findings.refuse(
+                Rule::ManifestMissing,
+                "manifest.json",
+                "no top-level manifest.json in the archive (old/manifest.json does not count)",
+            );
+        }
+        Walk::Complete
     }
-    if pending_name.is_some() {
-        findings.refuse(
-            Rule::Tar,
-            "archive",
-            "ends with a long-name header that describes no entry",
-        );
-        return Ok(Walk::Stopped);
-    }
-    if wanted.is_none() {
-        findings.refuse(
-            Rule::ManifestMissing,
-            "manifest.json",
-            "no top-level manifest.json in the archive (old/manifest.json does not count)",
-        );
-    }
-    Ok(Walk::Complete)
 }
 
 fn is_extension(t: EntryType) -> bool {
