@@ -36,7 +36,7 @@ const UNKNOWN: &str = "(unknown)";
 /// What the configuration needs to know of a built site: where it is, and the names its API
 /// files answer for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Site {
+pub struct SiteNames {
     /// The site's folder, absolute.
     pub root: String,
     /// Every package, with its versions.
@@ -47,12 +47,12 @@ pub struct Site {
     pub authors: BTreeMap<String, String>,
 }
 
-impl Site {
+impl SiteNames {
     /// Reads the names from the site in `dir`: packages and versions from the folders and files
     /// of `api/v2/packages/`, developers and authors by decoding the names of their lists.
     /// A name that the configuration could not hold literally is refused: a site written by
     /// `build` has none.
-    pub fn read(dir: &Path) -> Result<Site> {
+    pub fn read(dir: &Path) -> Result<SiteNames> {
         let root = dir
             .canonicalize()
             .with_context(|| format!("cannot read the site {}", dir.display()))?;
@@ -93,7 +93,7 @@ impl Site {
             }
             packages.insert(package, versions);
         }
-        Ok(Site {
+        Ok(SiteNames {
             packages,
             developers: filter_lists(&root, &paths::api_developer("d"))?,
             authors: filter_lists(&root, &paths::api_author("a"))?,
@@ -373,7 +373,7 @@ const TYPES: [(&str, &str); 10] = [
 
 /// The configuration for `site`, listening on `listen`: `map` blocks and one `server` block,
 /// to be included in nginx's `http` block.
-pub fn config(site: &Site, listen: SocketAddr) -> Result<String> {
+pub fn config(site: &SiteNames, listen: SocketAddr) -> Result<String> {
     let rules = hosting::header_rules();
     let (header_lines, header_maps) = headers(&rules)?;
     let mut out = format!(
@@ -395,7 +395,7 @@ pub fn config(site: &Site, listen: SocketAddr) -> Result<String> {
 }
 
 /// The maps that pick the file answering `GET /api/v2/bundles?…`.
-fn query_maps(out: &mut String, site: &Site) {
+fn query_maps(out: &mut String, site: &SiteNames) {
     out.push_str(
         "# The query parameters of /api/v2/bundles as sent (nginx does not decode them): the first\n\
          # occurrence of each, with `&` or the end after it; an empty value is no value. Names are\n\
@@ -587,7 +587,7 @@ fn preflight(name: &str) -> &'static str {
 /// The `server` block.
 fn server(
     out: &mut String,
-    site: &Site,
+    site: &SiteNames,
     listen: SocketAddr,
     rules: &[HeaderRule],
     header_lines: &[String],
@@ -791,7 +791,7 @@ mod tests {
             &paths::api_developer("did:key:z6MkA"),
             &paths::api_author("Zoë & Co"),
         ]);
-        let site = Site::read(dir.path()).unwrap();
+        let site = SiteNames::read(dir.path()).unwrap();
         let versions = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         assert_eq!(
             site.packages,
@@ -811,35 +811,35 @@ mod tests {
     #[test]
     fn a_folder_without_index_json_is_not_a_site() {
         let dir = tempfile::tempdir().unwrap();
-        let e = Site::read(dir.path()).unwrap_err().to_string();
+        let e = SiteNames::read(dir.path()).unwrap_err().to_string();
         assert!(e.contains("not a site"), "{e}");
     }
 
     #[test]
     fn a_package_folder_that_is_not_a_plain_name_is_refused() {
         let dir = site_with(&["api/v2/packages/a$b/versions/1.0.0.json"]);
-        let e = Site::read(dir.path()).unwrap_err().to_string();
+        let e = SiteNames::read(dir.path()).unwrap_err().to_string();
         assert!(e.contains("not a package's folder"), "{e}");
     }
 
     #[test]
     fn a_file_among_the_package_folders_is_refused() {
         let dir = site_with(&["api/v2/packages/a.b"]);
-        let e = Site::read(dir.path()).unwrap_err().to_string();
+        let e = SiteNames::read(dir.path()).unwrap_err().to_string();
         assert!(e.contains("not a package's folder"), "{e}");
     }
 
     #[test]
     fn a_version_file_that_is_not_a_plain_name_is_refused() {
         let dir = site_with(&["api/v2/packages/a.b/versions/1 0.json"]);
-        let e = Site::read(dir.path()).unwrap_err().to_string();
+        let e = SiteNames::read(dir.path()).unwrap_err().to_string();
         assert!(e.contains("not a version's file"), "{e}");
     }
 
     #[test]
     fn a_list_file_not_named_as_build_names_it_is_refused() {
         let dir = site_with(&["api/v2/authors/a\"b.json"]);
-        let e = Site::read(dir.path()).unwrap_err().to_string();
+        let e = SiteNames::read(dir.path()).unwrap_err().to_string();
         assert!(e.contains("not the list of one value"), "{e}");
     }
 
@@ -850,14 +850,14 @@ mod tests {
             let dir = parent.path().join(name);
             fs::create_dir(&dir).unwrap();
             fs::write(dir.join("index.json"), "{}").unwrap();
-            let e = Site::read(&dir).unwrap_err().to_string();
+            let e = SiteNames::read(&dir).unwrap_err().to_string();
             assert!(e.contains("nginx's configuration cannot hold"), "{e}");
         }
     }
 
     #[test]
     fn request_values_reach_a_path_only_as_plain_names() {
-        let site = Site {
+        let site = SiteNames {
             root: "/srv/site".into(),
             packages: BTreeMap::from([("a.b".into(), BTreeSet::from(["1.0".into()]))]),
             developers: BTreeMap::from([("d".into(), "did:key:z".into())]),

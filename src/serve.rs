@@ -1,7 +1,7 @@
 //! `serve`: a local preview of a built site, and the reference implementation of the read API's
 //! request table (docs/read-api.md) that every host's rules are compared against.
 //!
-//! [`Site::answer`] resolves a method and a request target to a file of the site and a status:
+//! [`BuiltSite::answer`] resolves a method and a request target to a file of the site and a status:
 //! `OPTIONS` is a CORS preflight, `GET /api/v2/bundles?…` is answered from the API's files by
 //! the contract's query table, other paths as static hosts answer them (the file, `x.html`,
 //! `x/index.html`, else `404.html`). Headers come from the site's own `_headers`, so the
@@ -48,7 +48,7 @@ pub fn serve(dir: &Path, port: u16) -> Result<()> {
 /// Opens the site in `dir` and listens on 127.0.0.1:`port`; nothing is answered until
 /// [`Server::run`] or [`Server::start`].
 pub fn bind(dir: &Path, port: u16) -> Result<Server> {
-    let site = Site::open(dir)?;
+    let site = BuiltSite::open(dir)?;
     let http = tiny_http::Server::http(("127.0.0.1", port))
         .map_err(|e| anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let port = http
@@ -67,7 +67,7 @@ pub fn bind(dir: &Path, port: u16) -> Result<Server> {
 /// A site bound to a port.
 pub struct Server {
     http: Arc<tiny_http::Server>,
-    site: Arc<Site>,
+    site: Arc<BuiltSite>,
     port: u16,
     log: bool,
 }
@@ -161,7 +161,7 @@ impl Drop for Running {
 
 /// A built site and the header rules it ships.
 #[derive(Debug)]
-pub struct Site {
+pub struct BuiltSite {
     root: PathBuf,
     headers: Vec<HeaderRule>,
 }
@@ -200,9 +200,9 @@ enum Found {
     Folder,
 }
 
-impl Site {
+impl BuiltSite {
     /// Opens a site written by `build`, with its `_headers` (none if absent).
-    pub fn open(dir: &Path) -> Result<Site> {
+    pub fn open(dir: &Path) -> Result<BuiltSite> {
         if !dir.is_dir() {
             bail!(
                 "cannot serve {}: no such folder (write a site there with `mpk-registry build -o {}`)",
@@ -222,7 +222,7 @@ impl Site {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        Ok(Site {
+        Ok(BuiltSite {
             root: dir.to_path_buf(),
             headers,
         })
@@ -422,7 +422,7 @@ impl Site {
 }
 
 /// Answers one request over HTTP.
-fn respond(site: &Site, request: tiny_http::Request, log: bool) {
+fn respond(site: &BuiltSite, request: tiny_http::Request, log: bool) {
     let answer = site.answer(request.method().as_str(), request.url());
     if log {
         eprintln!("{} {} {}", request.method(), request.url(), answer.status);
@@ -598,7 +598,7 @@ mod tests {
 
     /// A small site with the header rules `build` writes: package a.b, version 1.0.0, by
     /// signer did:key:zA and author "Ann Example".
-    fn site() -> (tempfile::TempDir, Site) {
+    fn site() -> (tempfile::TempDir, BuiltSite) {
         let dir = tempfile::tempdir().unwrap();
         let developer = paths::api_developer("did:key:zA");
         let author = paths::api_author("Ann Example");
@@ -639,12 +639,12 @@ mod tests {
         }
         let rules = hosting::render_headers(&hosting::header_rules());
         fs::write(dir.path().join("_headers"), rules).unwrap();
-        let site = Site::open(dir.path()).unwrap();
+        let site = BuiltSite::open(dir.path()).unwrap();
         (dir, site)
     }
 
     /// `(status, file relative to the site, Content-Type)` of `GET target`.
-    fn get(site: &Site, target: &str) -> (u16, String, String) {
+    fn get(site: &BuiltSite, target: &str) -> (u16, String, String) {
         let answer = site.answer("GET", target);
         let file = match &answer.body {
             Body::File(f) => f
@@ -660,7 +660,7 @@ mod tests {
     }
 
     /// `(status, file)` of `GET /api/v2/bundles?query`, always JSON.
-    fn query(site: &Site, query: &str) -> (u16, String) {
+    fn query(site: &BuiltSite, query: &str) -> (u16, String) {
         let (status, file, content_type) = get(site, &format!("/api/v2/bundles?{query}"));
         assert_eq!(content_type, JSON, "{query}");
         (status, file)
@@ -1081,9 +1081,9 @@ mod tests {
     #[test]
     fn a_folder_that_is_not_a_site_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let e = Site::open(dir.path()).unwrap_err().to_string();
+        let e = BuiltSite::open(dir.path()).unwrap_err().to_string();
         assert!(e.contains("no index.json"), "{e}");
-        let e = Site::open(&dir.path().join("missing"))
+        let e = BuiltSite::open(&dir.path().join("missing"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("no such folder"), "{e}");

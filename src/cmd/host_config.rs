@@ -30,7 +30,7 @@ enum Host {
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.host {
         Host::Nginx { root, listen } => {
-            let site = nginx::Site::read(&root)?;
+            let site = nginx::SiteNames::read(&root)?;
             super::out(&nginx::config(&site, listen)?)?;
         }
     }
