@@ -11,6 +11,7 @@
 //! ```
 
 use crate::git::Mode;
+use crate::manifest::is_coordinate;
 use crate::report::Rule;
 
 /// The folder that holds organisations; no package can be named like it.
@@ -64,7 +65,7 @@ pub fn classify(rel: &str, mode: Mode, lossy: bool) -> Result<Kind, Refusal> {
         ["registry.toml"] => Ok(Kind::Registry),
         [doc] if DOCUMENTS.contains(doc) => Ok(Kind::Document),
         [ORGS, file] => match file.strip_suffix(".toml") {
-            Some(org) if is_name(org) => Ok(Kind::Org(org.to_owned())),
+            Some(org) if is_coordinate(org) => Ok(Kind::Org(org.to_owned())),
             _ => Err(unknown(rel)),
         },
         [package, _] if *package == ORGS => Err(unknown(rel)),
@@ -112,14 +113,6 @@ fn unknown(rel: &str) -> Refusal {
             "{rel} is not a file the registry knows: only registry.toml, README.md, <package>/package.toml, <package>/README.md, <package>/<package>-<version>.mpk and {ORGS}/<org>.toml may be here"
         ),
     )
-}
-
-/// Whether `name` may name an org: the package character set.
-fn is_name(name: &str) -> bool {
-    (1..=128).contains(&name.len())
-        && name.bytes().all(crate::manifest::is_coordinate_byte)
-        && name != "."
-        && name != ".."
 }
 
 /// Path names are data that reaches logs, pages and annotations: no control characters, no

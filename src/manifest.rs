@@ -19,6 +19,15 @@ pub fn is_coordinate_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
 }
 
+/// Whether `text` can be a package or version everywhere it is used as a path segment (site
+/// files, API queries, registry folders): 1-128 coordinate bytes, not `.`, and no `..`.
+pub fn is_coordinate(text: &str) -> bool {
+    (1..=128).contains(&text.len())
+        && text != "."
+        && !text.contains("..")
+        && text.bytes().all(is_coordinate_byte)
+}
+
 /// Which part of an app an artifact is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

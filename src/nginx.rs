@@ -17,6 +17,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use crate::manifest::is_coordinate;
 use crate::site::hosting::{self, HeaderRule};
 use crate::site::paths::{self, SiteFile};
 
@@ -74,7 +75,7 @@ impl SiteNames {
         let packages_dir = root.join(parent(parent(&paths::api_package_latest("p"))));
         let mut packages = BTreeMap::new();
         for package in entries(&packages_dir)? {
-            if !is_plain_name(&package) || !packages_dir.join(&package).is_dir() {
+            if !is_coordinate(&package) || !packages_dir.join(&package).is_dir() {
                 bail!(
                     "{}: not a package's folder",
                     packages_dir.join(package).display()
@@ -83,7 +84,7 @@ impl SiteNames {
             let versions_dir = root.join(parent(&paths::api_package_version(&package, "v")));
             let mut versions = BTreeSet::new();
             for name in entries(&versions_dir)? {
-                match name.strip_suffix(".json").filter(|v| is_plain_name(v)) {
+                match name.strip_suffix(".json").filter(|v| is_coordinate(v)) {
                     Some(version) => versions.insert(version.to_owned()),
                     None => bail!(
                         "{}: not a version's file",
@@ -135,14 +136,6 @@ fn entries(dir: &Path) -> Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
-}
-
-/// Whether a package or version name is one [`PLAIN_NAME`] admits.
-fn is_plain_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && name.bytes().all(crate::manifest::is_coordinate_byte)
 }
 
 /// The value a developer's or author's list is named after: its percent-encoded file name

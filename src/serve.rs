@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::manifest::is_coordinate;
 use crate::site::hosting::{self, HeaderRule};
 use crate::site::paths;
 
@@ -298,10 +299,10 @@ impl BuiltSite {
         let or_empty = |rel: Option<String>| (200, rel.unwrap_or_else(|| EMPTY.into()));
         let all_versions = query.get("all_versions") == Some("true");
         if let Some(package) = query.get("package") {
-            let package = Some(package).filter(|p| is_name(p));
+            let package = Some(package).filter(|p| is_coordinate(p));
             if let Some(version) = query.get("version") {
                 let file = package
-                    .filter(|_| is_name(version))
+                    .filter(|_| is_coordinate(version))
                     .and_then(|p| found(paths::api_package_version(p, version)));
                 return file.map_or((404, API_NOT_FOUND.into()), |rel| (200, rel));
             }
@@ -540,15 +541,6 @@ impl Query {
         let (_, value) = self.0.iter().find(|(k, _)| k == key)?;
         Some(value.as_str()).filter(|v| !v.is_empty())
     }
-}
-
-/// Whether a package or version from a query can name a file: plain coordinate bytes, and
-/// not `.` or `..`. Anything else is unknown, never a path.
-fn is_name(value: &str) -> bool {
-    value != "."
-        && value != ".."
-        && !value.is_empty()
-        && value.bytes().all(crate::manifest::is_coordinate_byte)
 }
 
 /// `%XX` escapes (and `+` when `form`) decoded; `None` for a broken escape, which a path
