@@ -97,6 +97,21 @@ impl WorkTree {
         Ok(split_nul(&out))
     }
 
+    /// `.mpk` files below the directory that git ignores (`.gitignore`, `info/exclude`,
+    /// `core.excludesFile`) and does not track.
+    pub fn ignored_bundles(&self) -> Result<Vec<String>> {
+        let out = self.run(&[
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--",
+            "*.mpk",
+        ])?;
+        Ok(split_nul(&out))
+    }
+
     /// The commit a revision names; an error that says so when it names none.
     pub fn resolve(&self, rev: &str) -> Result<String> {
         let out = self

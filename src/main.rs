@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod progress;
+mod signals;
 
 /// Builds allocate and free per-bundle buffers from every core; glibc's allocator spends
 /// measurable time on that and fragments (bench/RESULTS.md).

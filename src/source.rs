@@ -95,6 +95,9 @@ pub struct Source {
     pub refused_files: Vec<(String, Problem)>,
     /// Bundles in the work tree that git does not track: not published, but worth a note.
     pub untracked: Vec<String>,
+    /// Bundles in the work tree that git ignores (`.gitignore` and the like): as untracked
+    /// ones, but easier to miss, since `git status` does not show them.
+    pub ignored: Vec<String>,
     /// The repository the listing came from; `None` outside git.
     pub repository: Option<Repository>,
 }
@@ -128,10 +131,10 @@ pub fn discover(root: &Path) -> Result<Source> {
     if let Some(repo) = Repository::locate(root)? {
         let entries = repo.index_entries()?;
         let mut source = from_git(&repo, root, &entries, Origin::Index)?;
-        source.untracked = crate::git::WorkTree::discover(root)
-            .map(|tree| tree.untracked_bundles())
-            .transpose()?
-            .unwrap_or_default();
+        if let Some(tree) = crate::git::WorkTree::discover(root) {
+            source.untracked = tree.untracked_bundles()?;
+            source.ignored = tree.ignored_bundles()?;
+        }
         return Ok(source);
     }
     if !std::fs::symlink_metadata(root).is_ok_and(|m| m.is_dir()) {
@@ -397,6 +400,29 @@ fn from_files(root: &Path) -> Result<Source> {
 }
 
 impl Source {
+    /// Warnings about the folder as a whole: a build that would publish no bundle while bundle
+    /// files sit in the folder, left out by git (a `.gitignore` that swallows `*.mpk`, say),
+    /// would otherwise replace a registry with an empty one without a word.
+    pub fn warnings(&self) -> Vec<String> {
+        let left_out = self.untracked.len() + self.ignored.len();
+        if !self.bundles.is_empty() || left_out == 0 {
+            return Vec::new();
+        }
+        let why: Vec<String> = [
+            (self.untracked.len(), "not tracked by git"),
+            (self.ignored.len(), "ignored by git (.gitignore)"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, why)| format!("{n} {why}"))
+        .collect();
+        vec![format!(
+            "0 bundles published, but {left_out} .mpk file(s) are under {}: {}",
+            self.root.display(),
+            why.join(", ")
+        )]
+    }
+
     fn refuse(&mut self, file: &str, rule: Rule, message: String) {
         self.refused_files
             .push((file.to_owned(), Problem::new(rule, file, message)));

@@ -42,6 +42,10 @@ pub struct Args {
     /// Print how many bundles were verified and how many came from the cache.
     #[arg(short, long)]
     verbose: bool,
+    /// Warnings are errors: a bundle's warnings, or no bundle published while .mpk files are
+    /// under SRC, write nothing and exit 1.
+    #[arg(long)]
+    strict: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -59,13 +63,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         jobs: args.jobs,
         sign,
         cache: (!args.no_cache).then_some(args.cache),
+        strict: args.strict,
     };
-    let outcome = site::build_with(&options, &progress::Bar::default())?;
+    crate::signals::stop_builds_on_signals()?;
+    let outcome = site::build_with(&options, &progress::Bar::default());
+    let outcome = crate::signals::exit_if_received(outcome, &args.output)?;
     for note in outcome.notes() {
         eprintln!("{note}");
     }
     super::out(&outcome.to_text(&args.output, args.verbose))?;
-    Ok(super::refused(!outcome.refused.is_empty()))
+    Ok(super::refused(
+        !outcome.refused.is_empty() || outcome.held_back,
+    ))
 }
 
 /// `14d`, `36h`, `90m` or `600s`, in seconds.

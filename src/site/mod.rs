@@ -42,7 +42,7 @@ pub struct BuildOptions {
     pub sign: Option<IndexSigning>,
     /// The verification cache folder; `None` verifies every bundle.
     pub cache: Option<PathBuf>,
-    /// Warnings are errors: a build with any (see [`Outcome::warned`]) writes nothing.
+    /// Warnings are errors: a build that [`warned`](Outcome::warned) writes nothing.
     pub strict: bool,
 }
 
@@ -87,6 +87,8 @@ pub struct Outcome {
     pub ignored: Vec<String>,
     /// Warnings about the source as a whole (see [`Source::warnings`]).
     pub build_warnings: Vec<String>,
+    /// `strict`, and the build [`warned`](Outcome::warned): nothing was written.
+    pub held_back: bool,
     /// The inputs were those of the site already at the output, which was left as it was.
     pub up_to_date: bool,
     /// Bundles whose content identity came from git's index rather than from reading them.
@@ -174,6 +176,7 @@ fn build_in_pool(options: &BuildOptions, tool: &str, progress: &dyn Progress) ->
         outcome.up_to_date = true;
         outcome.apps = record.apps;
         outcome.warnings = record.warnings;
+        outcome.held_back = options.strict && outcome.warned();
         return Ok(outcome);
     }
 
@@ -222,7 +225,8 @@ fn build_in_pool(options: &BuildOptions, tool: &str, progress: &dyn Progress) ->
         return Ok(outcome);
     }
     if options.strict && outcome.warned() {
-        return Ok(outcome); // warnings are errors: nothing is written
+        outcome.held_back = true;
+        return Ok(outcome);
     }
     let site = Site::plan(&source, checked)?;
     outcome.apps = site.apps.len();

@@ -31,7 +31,9 @@ impl Outcome {
                 self.named_by_reading
             ));
         }
-        text.push_str(&if self.up_to_date {
+        text.push_str(&if self.held_back {
+            format!("warnings are errors (--strict); nothing was written ({out} is unchanged)\n")
+        } else if self.up_to_date {
             format!(
                 "up to date {out}: {} apps, {} bundles (nothing changed since it was built; --no-cache rebuilds)\n",
                 self.apps, self.bundles
@@ -47,11 +49,13 @@ impl Outcome {
         text
     }
 
-    /// Warnings about the cache, and bundles left out because git does not track them.
+    /// Warnings about the cache and the source, and bundles left out because git does not
+    /// track them or ignores them.
     pub fn notes(&self) -> Vec<String> {
         let mut notes: Vec<String> = self
             .cache_warnings
             .iter()
+            .chain(&self.build_warnings)
             .map(|w| format!("warning: {w}"))
             .collect();
         if !self.untracked.is_empty() {
@@ -59,6 +63,13 @@ impl Outcome {
                 "note: {} bundle(s) not tracked by git were left out (git add them to publish): {}",
                 self.untracked.len(),
                 self.untracked.join(", ")
+            ));
+        }
+        if !self.ignored.is_empty() {
+            notes.push(format!(
+                "note: {} bundle(s) ignored by git (.gitignore) were left out: {}",
+                self.ignored.len(),
+                self.ignored.join(", ")
             ));
         }
         notes
