@@ -7,8 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::support::assert_refused;
+use crate::support::bundle::*;
+use crate::support::golden::assert_golden_tree;
 use crate::support::registry::*;
 use mpk_registry::identity::application_id;
 use mpk_registry::report::Rule;
@@ -31,7 +34,7 @@ fn golden_registry() -> Registry {
         "registry.toml",
         "title = \"Golden test registry\"\nbase_url = \"https://apps.example.test\"\n",
     );
-    let mut notes = manifest("com.example.notes", "1.0.0");
+    let mut notes = pack_manifest("com.example.notes", "1.0.0");
     notes["metadata"]["name"] = json!("Notes");
     notes["metadata"]["description"] = json!("Shared notes that sync between members.");
     notes["metadata"]["icon"] = json!(PNG_ICON);
@@ -40,23 +43,19 @@ fn golden_registry() -> Registry {
         json!({"github": "https://github.com/example/notes"}),
     );
     reg.add(notes.clone(), &alice);
-    reg.commit(&["registry-src"], "Add notes 1.0.0", T1);
+    reg.commit_at(&["registry-src"], "Add notes 1.0.0", T1);
 
     notes.insert("appVersion".into(), json!("1.1.0"));
     reg.add(notes, &alice);
-    reg.add(services_manifest("com.example.suite", "0.1.0"), &bob);
-    reg.commit(&["registry-src"], "Add notes 1.1.0 and suite 0.1.0", T2);
+    reg.add(pack_services_manifest("com.example.suite", "0.1.0"), &bob);
+    reg.commit_at(&["registry-src"], "Add notes 1.1.0 and suite 0.1.0", T2);
 
     reg.write(
         "com.example.notes/package.toml",
         "owners = [\"notes-team\"]\nyanked = [{ version = \"1.1.0\", reason = \"Drops edits made offline; use 1.0.0.\" }]\n",
     );
-    reg.commit(&["registry-src"], "Yank notes 1.1.0", T3);
+    reg.commit_at(&["registry-src"], "Yank notes 1.1.0", T3);
     reg
-}
-
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/site")
 }
 
 /// The site as the golden folder stores it: bundles replaced by their SHA-256.
@@ -73,24 +72,6 @@ fn as_golden(site: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
             }
         })
         .collect()
-}
-
-/// The first line where two texts differ, for a readable failure.
-fn first_difference(expected: &[u8], actual: &[u8]) -> String {
-    let (e, a) = (
-        String::from_utf8_lossy(expected),
-        String::from_utf8_lossy(actual),
-    );
-    for (i, (el, al)) in e.lines().zip(a.lines()).enumerate() {
-        if el != al {
-            return format!("line {}:\n  golden: {el}\n  built:  {al}", i + 1);
-        }
-    }
-    format!(
-        "{} lines golden, {} lines built",
-        e.lines().count(),
-        a.lines().count()
-    )
 }
 
 #[test]
@@ -115,43 +96,7 @@ fn golden_site_matches_the_checked_in_files() {
         }
     }
 
-    let golden = golden_dir();
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        let _ = fs::remove_dir_all(&golden);
-        for (rel, bytes) in &built {
-            let path = golden.join(rel);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, bytes).unwrap();
-        }
-        return;
-    }
-    assert!(
-        golden.is_dir(),
-        "{} is missing; run UPDATE_GOLDEN=1 cargo test --test it build::",
-        golden.display()
-    );
-    let expected = tree(&golden);
-    let missing: Vec<&String> = expected
-        .keys()
-        .filter(|k| !built.contains_key(*k))
-        .collect();
-    let extra: Vec<&String> = built
-        .keys()
-        .filter(|k| !expected.contains_key(*k))
-        .collect();
-    let changed: Vec<String> = expected
-        .iter()
-        .filter_map(|(rel, bytes)| {
-            let actual = built.get(rel)?;
-            (actual != bytes).then(|| format!("{rel}: {}", first_difference(bytes, actual)))
-        })
-        .collect();
-    assert!(
-        missing.is_empty() && extra.is_empty() && changed.is_empty(),
-        "the built site differs from tests/golden/site (UPDATE_GOLDEN=1 rewrites it after an intended change)\n\
-         missing from the build: {missing:#?}\nnot in the golden folder: {extra:#?}\nchanged:\n{}",
-        changed.join("\n")
-    );
+    assert_golden_tree("site", &built);
 }
 
 /// Several apps whose versions exercise ordering, yanks and the choice of the latest.
@@ -167,7 +112,10 @@ fn versions_registry() -> Registry {
         reg.publish("com.example.gamma", v, &key(23));
     }
     reg.publish("com.example.delta", "0.1.0", &key(24));
-    reg.add(services_manifest("com.example.suite", "0.3.0"), &key(25));
+    reg.add(
+        pack_services_manifest("com.example.suite", "0.3.0"),
+        &key(25),
+    );
     reg.write(
         "com.example.alpha/package.toml",
         "yanked = [{ version = \"1.10.0\", reason = \"Broken migration.\" }]\n",
@@ -298,7 +246,7 @@ fn index_json_reads_back_to_the_published_bytes() {
             // Not in git: no date is known, and none is made up from the clock.
             assert_eq!(v["publishedAt"], Value::Null);
 
-            let source = reg.read(&bundle_rel(package, version));
+            let source = reg.read(&bundle_path(package, version));
             let sha = v["bundle"]["sha256"].as_str().unwrap();
             assert_eq!(sha, sha256_hex(&source));
             assert_eq!(v["bundle"]["size"], source.len());
@@ -407,13 +355,13 @@ fn refused_bundles_leave_the_existing_site_untouched() {
 
     // A bundle whose wasm no longer matches its signed digest.
     let tampered = tamper_entry(
-        &bundle(manifest("com.example.notes", "1.1.0"), &alice),
+        &packed(pack_manifest("com.example.notes", "1.1.0"), &alice),
         "app.wasm",
     );
-    reg.write(&bundle_rel("com.example.notes", "1.1.0"), tampered);
+    reg.write(&bundle_path("com.example.notes", "1.1.0"), tampered);
     // Not a bundle at all.
     reg.write(
-        &bundle_rel("com.example.notes", "1.2.0"),
+        &bundle_path("com.example.notes", "1.2.0"),
         b"this is not a gzip stream",
     );
     // Valid, but signed by someone else.

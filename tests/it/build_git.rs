@@ -1,6 +1,7 @@
 //! Building from a git work tree: only tracked bundles are published, and release dates are
 //! the dates of the commits that added them.
 
+use crate::support::bundle::*;
 use crate::support::registry::*;
 use mpk_registry::site::catalog::rfc3339;
 use mpk_registry::site::paths;
@@ -16,12 +17,12 @@ fn untracked_bundles_are_left_out_and_reported() {
     let reg = Registry::new();
     reg.git_init();
     reg.publish(NOTES, "1.0.0", &key(1));
-    reg.commit(&["registry-src"], "Add notes 1.0.0", ADDED_1_0_0);
+    reg.commit_at(&["registry-src"], "Add notes 1.0.0", ADDED_1_0_0);
 
     // Valid but not added to git.
     reg.publish(NOTES, "1.1.0", &key(1));
     // Not even a bundle, and not added: not part of the registry, so not refused either.
-    reg.write(&bundle_rel("com.example.junk", "0.1.0"), b"junk");
+    reg.write(&bundle_path("com.example.junk", "0.1.0"), b"junk");
     // Ignored by git: neither published nor reported.
     reg.write(".gitignore", "*-9.0.0.mpk\n");
     reg.publish(NOTES, "9.0.0", &key(1));
@@ -31,8 +32,8 @@ fn untracked_bundles_are_left_out_and_reported() {
     assert_eq!(
         outcome.untracked,
         [
-            bundle_rel("com.example.junk", "0.1.0"),
-            bundle_rel(NOTES, "1.1.0")
+            bundle_path("com.example.junk", "0.1.0"),
+            bundle_path(NOTES, "1.1.0")
         ]
     );
     let index = read_json(&reg.out(), &paths::app_index(NOTES));
@@ -45,10 +46,13 @@ fn untracked_bundles_are_left_out_and_reported() {
         .exists());
 
     // Once committed, it is published; the junk stays out.
-    let added = format!("registry-src/{}", bundle_rel(NOTES, "1.1.0"));
-    reg.commit(&[&added], "Add notes 1.1.0", ADDED_1_1_0);
+    let added = format!("registry-src/{}", bundle_path(NOTES, "1.1.0"));
+    reg.commit_at(&[&added], "Add notes 1.1.0", ADDED_1_1_0);
     let outcome = reg.build_ok();
-    assert_eq!(outcome.untracked, [bundle_rel("com.example.junk", "0.1.0")]);
+    assert_eq!(
+        outcome.untracked,
+        [bundle_path("com.example.junk", "0.1.0")]
+    );
     let index = read_json(&reg.out(), &paths::app_index(NOTES));
     assert_eq!(index["latestVersion"], "1.1.0");
 }
@@ -58,15 +62,15 @@ fn release_dates_come_from_git() {
     let reg = Registry::new();
     reg.git_init();
     reg.publish(NOTES, "1.0.0", &key(1));
-    reg.commit(&["registry-src"], "Add notes 1.0.0", ADDED_1_0_0);
+    reg.commit_at(&["registry-src"], "Add notes 1.0.0", ADDED_1_0_0);
     reg.publish(NOTES, "1.1.0", &key(1));
-    reg.commit(&["registry-src"], "Add notes 1.1.0", ADDED_1_1_0);
+    reg.commit_at(&["registry-src"], "Add notes 1.1.0", ADDED_1_1_0);
     // A later commit that touches the package but adds no bundle changes no date.
     reg.write("com.example.notes/package.toml", "owners = [\"someone\"]\n");
-    reg.commit(&["registry-src"], "Name an owner", LATER_EDIT);
+    reg.commit_at(&["registry-src"], "Name an owner", LATER_EDIT);
     // Tracked (staged) but never committed: git knows no date, and none is invented.
     reg.publish(NOTES, "1.2.0", &key(1));
-    reg.git(&["add", "registry-src"], None);
+    reg.git(&["add", "registry-src"]);
 
     reg.build_ok();
     let index = read_json(&reg.out(), &paths::app_index(NOTES));

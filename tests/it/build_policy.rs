@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
 
+use crate::support::assert_refused;
+use crate::support::bundle::*;
 use crate::support::registry::*;
 use mpk_registry::keys::dev_signing_key;
-use mpk_registry::keys::did_key;
 use mpk_registry::report::Rule;
 use mpk_registry::site::paths;
 use serde_json::json;
@@ -28,13 +28,13 @@ fn file_name_must_match_the_manifest() {
     let reg = Registry::new();
     // The manifest says 1.0.1; the file says 1.0.0.
     reg.write(
-        &bundle_rel(NOTES, "1.0.0"),
-        bundle(manifest(NOTES, "1.0.1"), &key(1)),
+        &bundle_path(NOTES, "1.0.0"),
+        packed(pack_manifest(NOTES, "1.0.1"), &key(1)),
     );
     // Right file name, wrong package folder.
     reg.write(
         "com.example.other/com.example.notes-2.0.0.mpk",
-        bundle(manifest(NOTES, "2.0.0"), &key(1)),
+        packed(pack_manifest(NOTES, "2.0.0"), &key(1)),
     );
     let outcome = reg.build();
     assert_refused(
@@ -59,7 +59,7 @@ fn file_name_must_match_the_manifest() {
 fn bundle_outside_a_package_folder_is_refused() {
     let reg = Registry::new();
     reg.publish(NOTES, "1.0.0", &key(1));
-    let stray = bundle(manifest(NOTES, "1.1.0"), &key(1));
+    let stray = packed(pack_manifest(NOTES, "1.1.0"), &key(1));
     reg.write("com.example.notes-1.1.0.mpk", &stray);
     reg.write(
         "com.example.notes/nested/com.example.notes-1.2.0.mpk",
@@ -84,7 +84,7 @@ fn new_signer_is_refused() {
     let outcome = reg.build();
     assert_eq!(
         refusals(&outcome),
-        [(bundle_rel(NOTES, "1.1.0"), Rule::SignerChange)]
+        [(bundle_path(NOTES, "1.1.0"), Rule::SignerChange)]
     );
     let message = &outcome.refused[0].problems[0].message;
     assert!(message.contains(&signer(&key(1))) && message.contains(&signer(&key(2))));
@@ -109,15 +109,14 @@ fn new_signer_listed_in_package_toml_is_allowed() {
 
 #[test]
 fn signer_change_in_interop_bundles_is_refused() {
-    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interop/bundles");
     let reg = Registry::new();
     for (from, version) in [
         ("valid/com.example.hello-1.0.0.mpk", "1.0.0"),
         ("policy/signer-change/com.example.hello-1.2.0.mpk", "1.2.0"),
     ] {
         reg.write(
-            &bundle_rel("com.example.hello", version),
-            fs::read(interop.join(from)).unwrap(),
+            &bundle_path("com.example.hello", version),
+            fs::read(interop_bundle(from)).unwrap(),
         );
     }
     let outcome = reg.build();
@@ -140,7 +139,7 @@ fn versions_differing_only_in_case_collide() {
     // Both are valid alone; the one listed second is the duplicate.
     assert_eq!(
         refusals(&outcome),
-        [(bundle_rel(NOTES, "1.0.0-rc.1"), Rule::VersionExists)]
+        [(bundle_path(NOTES, "1.0.0-rc.1"), Rule::VersionExists)]
     );
     assert_nothing_written(&reg);
 }
@@ -157,7 +156,7 @@ fn packages_differing_only_in_case_collide() {
     // Listed second, so the respelling; one rule, one problem.
     assert_eq!(
         refusals(&outcome),
-        [(bundle_rel(NOTES, "2.0.0"), Rule::VersionExists)]
+        [(bundle_path(NOTES, "2.0.0"), Rule::VersionExists)]
     );
     assert_nothing_written(&reg);
 }
@@ -172,7 +171,7 @@ fn a_package_named_like_a_site_file_is_refused() {
     let outcome = reg.build();
     assert_eq!(
         refusals(&outcome),
-        [(bundle_rel("index.html", "1.0.0"), Rule::ReservedName)]
+        [(bundle_path("index.html", "1.0.0"), Rule::ReservedName)]
     );
     let problem = &outcome.refused[0].problems[0];
     assert_eq!(problem.subject, "package");
@@ -198,8 +197,8 @@ fn a_version_named_like_an_app_file_is_refused() {
     assert_eq!(
         refusals(&outcome),
         [
-            (bundle_rel(NOTES, "index.html"), Rule::ReservedName),
-            (bundle_rel(NOTES, "index.json"), Rule::ReservedName),
+            (bundle_path(NOTES, "index.html"), Rule::ReservedName),
+            (bundle_path(NOTES, "index.json"), Rule::ReservedName),
         ]
     );
     for report in &outcome.refused {
@@ -224,13 +223,13 @@ fn of_two_versions_with_one_url_the_later_added_is_refused() {
     let reg = Registry::new();
     reg.git_init();
     reg.publish(NOTES, "1.0.0", &key(1));
-    reg.commit(&["registry-src"], "Add notes 1.0.0", 1_700_000_000);
+    reg.commit_at(&["registry-src"], "Add notes 1.0.0", 1_700_000_000);
     reg.publish(NOTES, "1.0.0.html", &key(1));
-    reg.commit(&["registry-src"], "Add notes 1.0.0.html", 1_700_000_060);
+    reg.commit_at(&["registry-src"], "Add notes 1.0.0.html", 1_700_000_060);
     let outcome = reg.build();
     assert_eq!(
         refusals(&outcome),
-        [(bundle_rel(NOTES, "1.0.0.html"), Rule::ReservedName)]
+        [(bundle_path(NOTES, "1.0.0.html"), Rule::ReservedName)]
     );
     let message = &outcome.refused[0].problems[0].message;
     assert!(
@@ -299,7 +298,7 @@ fn dev_key_is_refused_unless_the_registry_allows_it() {
     let outcome = reg.build();
     assert_eq!(
         refusals(&outcome),
-        [(bundle_rel(NOTES, "1.0.0"), Rule::WellKnownKey)]
+        [(bundle_path(NOTES, "1.0.0"), Rule::WellKnownKey)]
     );
     assert_nothing_written(&reg);
 
@@ -312,7 +311,7 @@ fn dev_key_is_refused_unless_the_registry_allows_it() {
     reg.write("registry.toml", "allow_dev_key = false\n");
     assert_eq!(
         refusals(&reg.build()),
-        [(bundle_rel(NOTES, "1.0.0"), Rule::WellKnownKey)]
+        [(bundle_path(NOTES, "1.0.0"), Rule::WellKnownKey)]
     );
 }
 
@@ -331,7 +330,7 @@ fn a_package_named_sha256_cannot_take_over_content_addressed_paths() {
     let outcome = reg.build();
     assert_eq!(
         refusals(&outcome),
-        [(bundle_rel("sha256", &squat), Rule::ReservedName)]
+        [(bundle_path("sha256", &squat), Rule::ReservedName)]
     );
     assert!(outcome.refused[0].problems[0]
         .message
@@ -351,7 +350,10 @@ fn the_site_writes_only_the_listed_paths() {
     );
     reg.publish(NOTES, "1.0.0", &key(1));
     reg.publish(NOTES, "1.1.0", &key(1));
-    reg.add(services_manifest("com.example.suite", "0.1.0"), &key(2));
+    reg.add(
+        pack_services_manifest("com.example.suite", "0.1.0"),
+        &key(2),
+    );
     reg.write(
         "com.example.notes/package.toml",
         "yanked = [{ version = \"1.1.0\", reason = \"r\" }]\n",
@@ -377,8 +379,8 @@ fn the_site_writes_only_the_listed_paths() {
     }
     // The lists filtered by developer and by author: one per signer and author of a latest.
     listed.extend([
-        paths::api_developer(&did_key(&key(1).verifying_key())),
-        paths::api_developer(&did_key(&key(2).verifying_key())),
+        paths::api_developer(&signer(&key(1))),
+        paths::api_developer(&signer(&key(2))),
         paths::api_author("Test Author"),
     ]);
     let written = tree(&reg.out());
@@ -395,11 +397,11 @@ fn all_problems_of_a_build_are_reported_together() {
     reg.publish(NOTES, "1.0.0", &key(1));
     reg.publish(NOTES, "1.1.0", &key(2)); // signer change
     reg.write(
-        &bundle_rel(NOTES, "1.2.0"),
-        bundle(manifest(NOTES, "1.2.1"), &key(1)),
+        &bundle_path(NOTES, "1.2.0"),
+        packed(pack_manifest(NOTES, "1.2.1"), &key(1)),
     ); // file name
     reg.write("stray.mpk", b"x"); // misplaced
-    let mut evil = manifest("com.example.dev", "1.0.0");
+    let mut evil = pack_manifest("com.example.dev", "1.0.0");
     evil.insert("links".into(), json!({"docs": "https://example.com"}));
     reg.add(evil, &dev_signing_key()); // well-known key
     reg.write(

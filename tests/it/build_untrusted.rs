@@ -4,6 +4,7 @@
 //! Pages are checked with a small tag scanner rather than by searching for strings, so an
 //! escaped payload (shown as text) passes and a live one (a real tag or attribute) fails.
 
+use crate::support::bundle::*;
 use crate::support::registry::*;
 use mpk_registry::site::paths;
 use serde_json::json;
@@ -18,7 +19,7 @@ const GOOD: &str = "com.example.good";
 
 fn hostile_registry() -> Registry {
     let reg = Registry::new();
-    let mut evil = manifest(EVIL, "1.0.0");
+    let mut evil = pack_manifest(EVIL, "1.0.0");
     evil.insert(
         "metadata".into(),
         json!({
@@ -40,7 +41,7 @@ fn hostile_registry() -> Registry {
     );
     reg.add(evil, &key(31));
 
-    let mut remote = manifest(REMOTE, "1.0.0");
+    let mut remote = pack_manifest(REMOTE, "1.0.0");
     remote["metadata"]["icon"] = json!("https://evil.example/x.png");
     remote.insert(
         "links".into(),
@@ -52,7 +53,7 @@ fn hostile_registry() -> Registry {
     );
     reg.add(remote, &key(32));
 
-    let mut good = manifest(GOOD, "1.0.0");
+    let mut good = pack_manifest(GOOD, "1.0.0");
     good["metadata"]["icon"] = json!(PNG_ICON);
     good.insert(
         "links".into(),

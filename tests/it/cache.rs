@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::bundle::*;
 use crate::support::registry::*;
 use mpk_registry::site::{self, Outcome};
 
@@ -62,7 +63,7 @@ fn a_new_bundle_is_the_only_one_verified() {
 fn an_edited_bundle_is_verified_again_even_with_the_same_size_and_mtime() {
     let (reg, cache) = two_bundle_registry();
     reg.build_cached(cache.path());
-    let rel = bundle_rel("com.example.cached", "1.0.0");
+    let rel = bundle_path("com.example.cached", "1.0.0");
     reg.edit_keeping_size_and_mtime(&rel);
 
     let outcome = reg.build_cached(cache.path());
@@ -141,7 +142,7 @@ fn a_changed_rule_reverifies_a_bundle_whose_pass_was_cached() {
 #[test]
 fn refused_bundles_are_not_cached() {
     let (reg, cache) = two_bundle_registry();
-    let rel = bundle_rel("com.example.cached", "1.0.0");
+    let rel = bundle_path("com.example.cached", "1.0.0");
     let mut bytes = reg.read(&rel);
     bytes.extend_from_slice(b"trailing");
     reg.write(&rel, &bytes);

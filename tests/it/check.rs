@@ -6,13 +6,15 @@
 //! formats).
 
 use std::fs;
-use std::path::Path;
 
+use crate::support::assert_refused;
+use crate::support::bundle::*;
+use crate::support::cli::{command, stderr, stdout};
 use crate::support::git::*;
+use crate::support::registry::*;
 use mpk_registry::check::{self, ChangeKind};
 use mpk_registry::keys::dev_signing_key;
 use mpk_registry::report::Rule;
-use mpk_registry::site::{self, BuildOptions};
 use serde_json::Value;
 
 const NOTES: &str = "com.example.notes";
@@ -29,29 +31,18 @@ fn stranger_key() -> ed25519_dalek::SigningKey {
 
 /// A registry with `com.example.notes` 1.0.0 signed by `owner_key()` and owned by `alice`,
 /// committed; returns it and the base commit.
-fn notes_registry() -> (Repo, String) {
-    let repo = Repo::new();
+fn notes_registry() -> (Registry, String) {
+    let repo = Registry::in_git();
     repo.publish(NOTES, "1.0.0", &owner_key());
     repo.package_toml(NOTES, "owners = [\"alice\"]\n");
     let base = repo.commit("publish notes 1.0.0");
     (repo, base)
 }
 
-fn interop_bundle(rel: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/interop/bundles")
-        .join(rel);
+/// The bytes of a bundle of `tests/fixtures/interop/bundles/`.
+fn interop_bytes(rel: &str) -> Vec<u8> {
+    let path = interop_bundle(rel);
     fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Runs `build` on the repository's registry folder with one thread.
-fn build(repo: &Repo, out: impl Into<std::path::PathBuf>) -> anyhow::Result<site::Outcome> {
-    site::build(&BuildOptions {
-        src: repo.src(),
-        out: out.into(),
-        jobs: Some(1),
-        ..Default::default()
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,16 +108,16 @@ fn signer_change_is_allowed_once_an_owner_lists_the_new_signer() {
 
 #[test]
 fn signer_change_interop_bundle_by_publisher_b_is_refused() {
-    let repo = Repo::new();
+    let repo = Registry::in_git();
     repo.write(
         "com.example.hello/com.example.hello-1.0.0.mpk",
-        interop_bundle("valid/com.example.hello-1.0.0.mpk"),
+        interop_bytes("valid/com.example.hello-1.0.0.mpk"),
     );
     let base = repo.commit("hello 1.0.0 by publisher A");
 
     // Publisher A's own next version passes...
     let same = "com.example.hello/com.example.hello-1.1.0.mpk";
-    repo.write(same, interop_bundle("valid/com.example.hello-1.1.0.mpk"));
+    repo.write(same, interop_bytes("valid/com.example.hello-1.1.0.mpk"));
     repo.commit("hello 1.1.0 by publisher A");
     assert_clear(&repo.check(&base, None));
 
@@ -135,7 +126,7 @@ fn signer_change_interop_bundle_by_publisher_b_is_refused() {
     let other = "com.example.hello/com.example.hello-1.2.0.mpk";
     repo.write(
         other,
-        interop_bundle("policy/signer-change/com.example.hello-1.2.0.mpk"),
+        interop_bytes("policy/signer-change/com.example.hello-1.2.0.mpk"),
     );
     repo.commit("hello 1.2.0 by publisher B");
     let outcome = repo.check(&base, None);
@@ -170,7 +161,7 @@ fn ownership_owner_adding_a_version_passes() {
 
 #[test]
 fn ownership_org_member_adding_a_version_passes() {
-    let repo = Repo::new();
+    let repo = Registry::in_git();
     repo.publish(NOTES, "1.0.0", &owner_key());
     repo.package_toml(NOTES, "owners = [\"alice\"]\norg = \"notes-team\"\n");
     repo.write("orgs/notes-team.toml", "members = [\"carol\"]\n");
@@ -184,7 +175,7 @@ fn ownership_org_member_adding_a_version_passes() {
 
 #[test]
 fn ownership_org_membership_granted_in_the_same_change_does_not_count() {
-    let repo = Repo::new();
+    let repo = Registry::in_git();
     repo.publish(NOTES, "1.0.0", &owner_key());
     repo.package_toml(NOTES, "owners = [\"alice\"]\norg = \"notes-team\"\n");
     repo.write("orgs/notes-team.toml", "members = [\"carol\"]\n");
@@ -287,7 +278,7 @@ fn immutable_modified_bundle_is_refused() {
     assert_clear(&repo.check(&base, None));
 
     // Different bytes (even validly signed by the owner) are.
-    let mut other = bundle(NOTES, "1.0.0", &owner_key());
+    let mut other = app_bundle(NOTES, "1.0.0", &owner_key());
     other.extend_from_slice(b"\0");
     repo.write(&published, &other);
     repo.commit("replace notes 1.0.0");
@@ -300,7 +291,7 @@ fn immutable_modified_bundle_is_refused() {
 fn immutable_bundle_re_signed_by_another_key_is_refused() {
     let (repo, base) = notes_registry();
     let published = bundle_path(NOTES, "1.0.0");
-    repo.write(&published, bundle(NOTES, "1.0.0", &stranger_key()));
+    repo.write(&published, app_bundle(NOTES, "1.0.0", &stranger_key()));
     repo.commit("re-sign notes 1.0.0");
     assert_refused(&repo.check(&base, None), &published, Rule::Immutable);
 }
@@ -341,7 +332,7 @@ fn immutable_renamed_bundle_is_refused_on_the_old_path() {
 
 #[test]
 fn version_exists_in_another_case_spelling_is_refused() {
-    let repo = Repo::new();
+    let repo = Registry::in_git();
     repo.publish(NOTES, "1.0.0", &owner_key());
     repo.commit("notes 1.0.0");
     // Not the first version, so only the base's file list can tell it is taken.
@@ -365,7 +356,7 @@ fn version_exists_in_another_case_spelling_is_refused() {
 fn version_exists_for_the_first_version_is_reported_once() {
     // The first version is also compared bundle to bundle (it decides the signer); the
     // collision is still one problem, not two.
-    let repo = Repo::new();
+    let repo = Registry::in_git();
     repo.publish(NOTES, "0.1.0-alpha", &owner_key());
     let base = repo.commit("notes 0.1.0-alpha");
     let respelled = repo.publish(NOTES, "0.1.0-ALPHA", &owner_key());
@@ -405,8 +396,8 @@ fn version_exists_for_a_new_version_of_a_package_spelled_in_another_case() {
 /// `build` on the head refuses `file` for `rule`, and nothing else: the published bundles
 /// stay as they are.
 #[track_caller]
-fn assert_build_refuses_only(repo: &Repo, file: &str, rule: Rule) {
-    let built = build(repo, repo.root().join("public")).expect("build runs");
+fn assert_build_refuses_only(repo: &Registry, file: &str, rule: Rule) {
+    let built = repo.build();
     let refused: Vec<(&str, Vec<Rule>)> = built
         .refused
         .iter()
@@ -417,7 +408,7 @@ fn assert_build_refuses_only(repo: &Repo, file: &str, rule: Rule) {
 
 #[test]
 fn version_order_back_port_is_a_warning_and_exits_0() {
-    let repo = Repo::new();
+    let repo = Registry::in_git();
     repo.publish(NOTES, "1.0.0", &owner_key());
     repo.publish(NOTES, "2.0.0", &owner_key());
     let base = repo.commit("notes 1.0.0 and 2.0.0");
@@ -456,7 +447,7 @@ fn well_known_key_is_refused_by_default() {
 
 #[test]
 fn well_known_key_is_allowed_when_the_base_registry_allows_it() {
-    let repo = Repo::new();
+    let repo = Registry::in_git();
     repo.write("registry.toml", "title = \"Local\"\nallow_dev_key = true\n");
     let base = repo.commit("a local test registry");
 
@@ -484,7 +475,7 @@ fn well_known_key_allowance_added_in_the_same_change_does_not_count() {
 fn only_changed_bundles_are_verified() {
     let (repo, _) = notes_registry();
     let broken = bundle_path("com.example.broken", "1.0.0");
-    let whole = bundle("com.example.broken", "1.0.0", &stranger_key());
+    let whole = app_bundle("com.example.broken", "1.0.0", &stranger_key());
     repo.write(&broken, &whole[..whole.len() / 2]);
     let base = repo.commit("a truncated bundle slipped in");
 
@@ -497,7 +488,7 @@ fn only_changed_bundles_are_verified() {
 
     // The same truncated bytes are refused when they are the change.
     let again = bundle_path("com.example.broken", "1.0.1");
-    let whole = bundle("com.example.broken", "1.0.1", &stranger_key());
+    let whole = app_bundle("com.example.broken", "1.0.1", &stranger_key());
     repo.write(&again, &whole[..whole.len() / 2]);
     repo.commit("another truncated bundle");
     let outcome = repo.check(&base, None);
@@ -512,10 +503,10 @@ fn every_problem_in_every_changed_file_is_reported() {
     // One file: a new version by another key, under a name its manifest does not give,
     // by someone who does not own the package.
     let misnamed = bundle_path(NOTES, "1.1.0");
-    repo.write(&misnamed, bundle(NOTES, "1.2.0", &stranger_key()));
+    repo.write(&misnamed, app_bundle(NOTES, "1.2.0", &stranger_key()));
     // Another: a new package signed with the dev key, with bytes after the gzip stream.
     let padded = bundle_path("com.example.demo", "0.1.0");
-    let mut bytes = bundle("com.example.demo", "0.1.0", &dev_signing_key());
+    let mut bytes = app_bundle("com.example.demo", "0.1.0", &dev_signing_key());
     bytes.extend_from_slice(b"trailing");
     repo.write(&padded, bytes);
     repo.package_toml("com.example.demo", "owners = [\"mallory\"]\n");
@@ -550,17 +541,9 @@ fn every_problem_in_every_changed_file_is_reported() {
 // ---------------------------------------------------------------------------------------------
 // Formats
 
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 /// The notes registry plus two added bundles: one refused (a version by another key), one
 /// clear (a new package). Returns the repository, the base, and the two paths.
-fn mixed_change() -> (Repo, String, String, String) {
+fn mixed_change() -> (Registry, String, String, String) {
     let (repo, base) = notes_registry();
     let refused = repo.publish(NOTES, "1.1.0", &stranger_key());
     let fine = repo.publish("com.example.todo", "0.1.0", &owner_key());
@@ -661,7 +644,7 @@ fn format_github_annotates_files_from_the_repository_root_and_writes_the_summary
 
 #[test]
 fn format_github_annotations_use_the_path_from_the_repository_root_for_a_nested_folder() {
-    let repo = Repo::new();
+    let repo = Registry::in_git();
     let nested = repo.root().join("registries/main");
     fs::create_dir_all(&nested).unwrap();
     fs::rename(repo.src(), nested.join(SRC)).unwrap();
@@ -670,13 +653,13 @@ fn format_github_annotations_use_the_path_from_the_repository_root_for_a_nested_
     fs::create_dir_all(rel(NOTES)).unwrap();
     fs::write(
         rel(&bundle_path(NOTES, "1.0.0")),
-        bundle(NOTES, "1.0.0", &owner_key()),
+        app_bundle(NOTES, "1.0.0", &owner_key()),
     )
     .unwrap();
     let base = repo.commit("nested registry");
     fs::write(
         rel(&bundle_path(NOTES, "1.1.0")),
-        bundle(NOTES, "1.1.0", &stranger_key()),
+        app_bundle(NOTES, "1.1.0", &stranger_key()),
     )
     .unwrap();
     repo.commit("notes 1.1.0 by someone else");
@@ -771,11 +754,11 @@ fn exit_code_2_outside_a_git_work_tree() {
     fs::write(src.join("registry.toml"), "title = \"Not in git\"\n").unwrap();
     fs::write(
         src.join(bundle_path(NOTES, "1.0.0")),
-        bundle(NOTES, "1.0.0", &owner_key()),
+        app_bundle(NOTES, "1.0.0", &owner_key()),
     )
     .unwrap();
 
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_mpk-registry"))
+    let run = command()
         .current_dir(dir.path())
         .env("GIT_CEILING_DIRECTORIES", dir.path())
         .args(["check", SRC, "--base", "main"])
@@ -806,7 +789,7 @@ fn exit_code_2_for_an_unknown_base_revision() {
 
 #[test]
 fn yanked_version_stays_in_build_output_and_is_never_latest() {
-    let repo = Repo::new();
+    let repo = Registry::in_git();
     repo.publish(NOTES, "1.0.0", &owner_key());
     repo.publish(NOTES, "2.0.0", &owner_key());
     repo.package_toml(
@@ -815,12 +798,11 @@ fn yanked_version_stays_in_build_output_and_is_never_latest() {
     );
     repo.commit("notes 1.0.0, and 2.0.0 yanked");
 
-    let out = repo.root().join("public");
-    let outcome = build(&repo, out.clone()).expect("build runs");
+    let out = repo.out();
+    let outcome = repo.build();
     assert!(outcome.refused.is_empty(), "{:?}", outcome.refused);
 
-    let read =
-        |rel: &str| -> Value { serde_json::from_slice(&fs::read(out.join(rel)).unwrap()).unwrap() };
+    let read = |rel: &str| read_json(&out, rel);
     let app = read(&format!("apps/{NOTES}/index.json"));
     assert_eq!(app["latestVersion"], "1.0.0");
     let versions = app["versions"].as_array().unwrap();
@@ -851,7 +833,7 @@ fn yanked_version_stays_in_build_output_and_is_never_latest() {
         "owners = [\"alice\"]\nyanked = [{ version = \"1.0.0\", reason = \"old\" }, { version = \"2.0.0\", reason = \"loses notes\" }]\n",
     );
     repo.commit("yank everything");
-    build(&repo, out.clone()).expect("build runs");
+    repo.build();
     assert_eq!(
         read(&format!("apps/{NOTES}/index.json"))["latestVersion"],
         Value::Null
@@ -860,7 +842,7 @@ fn yanked_version_stays_in_build_output_and_is_never_latest() {
 
 #[test]
 fn ownership_registry_settings_change_needs_a_maintainer() {
-    let repo = Repo::new();
+    let repo = Registry::in_git();
     repo.publish(NOTES, "1.0.0", &owner_key());
     repo.write("registry.toml", "maintainers = [\"root-admin\"]\n");
     let base = repo.commit("a registry with one maintainer");

@@ -2,7 +2,10 @@
 //! does: the gate must not pass a change that every later build refuses. Each test commits a
 //! base, commits the change on top, and runs the gate against the base.
 
+use crate::support::assert_refused;
+use crate::support::bundle::*;
 use crate::support::git::*;
+use crate::support::registry::*;
 use mpk_registry::check::CheckOutcome;
 use mpk_registry::report::Rule;
 
@@ -10,8 +13,8 @@ const NOTES: &str = "com.example.notes";
 
 /// A registry with `com.example.notes` at `versions` (in this order, one commit each), signed
 /// by `key(1)` and owned by `alice`; returns it and the last commit.
-fn notes_at(versions: &[&str]) -> (Repo, String) {
-    let repo = Repo::new();
+fn notes_at(versions: &[&str]) -> (Registry, String) {
+    let repo = Registry::in_git();
     repo.package_toml(NOTES, "owners = [\"alice\"]\n");
     let mut base = String::new();
     for version in versions {

@@ -1,51 +1,18 @@
 //! The `mpk-registry` binary: exit codes, the JSON report shape, keygen and pack.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
 use crate::support::bundle::*;
+use crate::support::cli::*;
 use mpk_registry::keys::KeyFile;
 use serde_json::{json, Value};
-
-fn fixture(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/interop/bundles")
-        .join(file)
-}
 
 const VALID: &str = "valid/com.example.hello-1.0.0.mpk";
 const SUITE: &str = "valid/com.example.suite-0.3.0.mpk";
 const INVALID: &str = "invalid/tampered-wasm.mpk";
 const DEV_KEY: &str = "policy/dev-key/com.example.devkey-1.0.0.mpk";
-
-fn run<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    Command::new(env!("CARGO_BIN_EXE_mpk-registry"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run mpk-registry")
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exited with a code")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 stdout")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("UTF-8 stderr")
-}
-
-fn json_out(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
-}
 
 // --- verify: exit codes ---------------------------------------------------------------------
 
@@ -53,8 +20,8 @@ fn json_out(output: &Output) -> Value {
 fn verify_exit_0_when_everything_verifies() {
     let out = run([
         "verify".as_ref(),
-        fixture(VALID).as_os_str(),
-        fixture(SUITE).as_os_str(),
+        interop_bundle(VALID).as_os_str(),
+        interop_bundle(SUITE).as_os_str(),
     ]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     let text = stdout(&out);
@@ -66,8 +33,8 @@ fn verify_exit_0_when_everything_verifies() {
 fn verify_exit_1_when_anything_is_refused() {
     let out = run([
         "verify".as_ref(),
-        fixture(VALID).as_os_str(),
-        fixture(INVALID).as_os_str(),
+        interop_bundle(VALID).as_os_str(),
+        interop_bundle(INVALID).as_os_str(),
     ]);
     assert_eq!(code(&out), 1);
     let text = stdout(&out);
@@ -79,19 +46,19 @@ fn verify_exit_1_when_anything_is_refused() {
 
 #[test]
 fn verify_exit_2_for_a_missing_file() {
-    let missing = fixture("valid/does-not-exist.mpk");
+    let missing = interop_bundle("valid/does-not-exist.mpk");
     let out = run(["verify".as_ref(), missing.as_os_str()]);
     assert_eq!(code(&out), 2);
     assert!(stdout(&out).contains("error[io]"), "{}", stdout(&out));
     // A folder is not a bundle file either.
-    let out = run(["verify".as_ref(), fixture("valid").as_os_str()]);
+    let out = run(["verify".as_ref(), interop_bundle("valid").as_os_str()]);
     assert_eq!(code(&out), 2);
     assert!(stdout(&out).contains("error[io]"), "{}", stdout(&out));
     // Even next to bundles that verify, or that are refused.
     let out = run([
         "verify".as_ref(),
-        fixture(VALID).as_os_str(),
-        fixture(INVALID).as_os_str(),
+        interop_bundle(VALID).as_os_str(),
+        interop_bundle(INVALID).as_os_str(),
         missing.as_os_str(),
     ]);
     assert_eq!(code(&out), 2);
@@ -113,13 +80,13 @@ fn verify_exit_2_for_bad_usage() {
 
 #[test]
 fn verify_allow_dev_key() {
-    let out = run(["verify".as_ref(), fixture(DEV_KEY).as_os_str()]);
+    let out = run(["verify".as_ref(), interop_bundle(DEV_KEY).as_os_str()]);
     assert_eq!(code(&out), 1);
     assert!(stdout(&out).contains("policy.well-known-key"));
     let out = run([
         "verify".as_ref(),
         "--allow-dev-key".as_ref(),
-        fixture(DEV_KEY).as_os_str(),
+        interop_bundle(DEV_KEY).as_os_str(),
     ]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
@@ -149,17 +116,17 @@ fn assert_problem_shape(problem: &Value) {
 
 #[test]
 fn verify_json_shape() {
-    let missing = fixture("valid/does-not-exist.mpk");
+    let missing = interop_bundle("valid/does-not-exist.mpk");
     let out = run([
         "verify".as_ref(),
         "--json".as_ref(),
-        fixture(VALID).as_os_str(),
-        fixture(INVALID).as_os_str(),
-        fixture(SUITE).as_os_str(),
+        interop_bundle(VALID).as_os_str(),
+        interop_bundle(INVALID).as_os_str(),
+        interop_bundle(SUITE).as_os_str(),
         missing.as_os_str(),
     ]);
     assert_eq!(code(&out), 2);
-    let doc = json_out(&out);
+    let doc = stdout_json(&out);
     let top = sorted_keys(&doc);
     assert_eq!(top, ["reports", "schemaVersion"]);
     assert_eq!(doc["schemaVersion"], 1);
@@ -168,7 +135,7 @@ fn verify_json_shape() {
 
     // A bundle that verified.
     let ok = &reports[0];
-    assert_eq!(ok["file"], fixture(VALID).display().to_string());
+    assert_eq!(ok["file"], interop_bundle(VALID).display().to_string());
     assert_eq!(ok["ok"], true);
     assert_eq!(ok["problems"], json!([]));
     assert_eq!(ok["warnings"], json!([]));
@@ -199,7 +166,7 @@ fn verify_json_shape() {
         bundle["applicationId"],
         "81NG2j5r15NbMProAYRp7geQiYPAVE1HkAZwJBsFZCVV"
     );
-    let bytes = std::fs::read(fixture(VALID)).expect("read fixture");
+    let bytes = std::fs::read(interop_bundle(VALID)).expect("read fixture");
     assert_eq!(bundle["bundleSha256"], sha256_hex(&bytes));
     assert_eq!(bundle["bundleSize"], bytes.len());
     let manifest_sha = bundle["manifestSha256"].as_str().expect("string");
@@ -253,10 +220,10 @@ fn verify_json_lists_warnings() {
     let mut manifest = services_manifest();
     manifest.insert("wasm".into(), artifact("legacy.wasm", WASM));
     let path = dir.path().join("suite.mpk");
-    std::fs::write(&path, services_bundle(&signed(manifest, &key()))).expect("write");
+    std::fs::write(&path, services_bundle(&signed(manifest, &key(1)))).expect("write");
     let out = run(["verify".as_ref(), "--json".as_ref(), path.as_os_str()]);
     assert_eq!(code(&out), 0);
-    let report = &json_out(&out)["reports"][0];
+    let report = &stdout_json(&out)["reports"][0];
     assert_eq!(report["ok"], true);
     let warnings = report["warnings"].as_array().expect("warnings");
     assert_eq!(warnings.len(), 1);
@@ -271,7 +238,7 @@ fn inspect_json(name: &str) -> Output {
     run([
         "inspect".as_ref(),
         "--json".as_ref(),
-        fixture(name).as_os_str(),
+        interop_bundle(name).as_os_str(),
     ])
 }
 
@@ -279,7 +246,7 @@ fn inspect_json(name: &str) -> Output {
 fn inspect_json_shape() {
     let out = inspect_json(VALID);
     assert_eq!(code(&out), 0);
-    let doc = json_out(&out);
+    let doc = stdout_json(&out);
     let top = sorted_keys(&doc);
     assert_eq!(top, ["manifest", "report", "schemaVersion"]);
     assert_eq!(doc["schemaVersion"], 1);
@@ -291,7 +258,7 @@ fn inspect_json_shape() {
     // A refused bundle still shows its manifest.
     let out = inspect_json(INVALID);
     assert_eq!(code(&out), 1);
-    let doc = json_out(&out);
+    let doc = stdout_json(&out);
     assert_eq!(doc["report"]["ok"], false);
     assert!(doc["report"].get("bundle").is_none());
     assert_eq!(doc["manifest"]["package"], "com.example.bad");
@@ -299,12 +266,12 @@ fn inspect_json_shape() {
     // No manifest at all: null.
     let out = inspect_json("invalid/nested-manifest-only.mpk");
     assert_eq!(code(&out), 1);
-    assert_eq!(json_out(&out)["manifest"], Value::Null);
+    assert_eq!(stdout_json(&out)["manifest"], Value::Null);
 }
 
 #[test]
 fn inspect_text_shows_identity() {
-    let out = run(["inspect".as_ref(), fixture(VALID).as_os_str()]);
+    let out = run(["inspect".as_ref(), interop_bundle(VALID).as_os_str()]);
     assert_eq!(code(&out), 0);
     let text = stdout(&out);
     for needle in [
@@ -388,8 +355,8 @@ fn keygen_makes_a_different_key_each_time() {
 fn key_file_load_refuses_a_damaged_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("key.json");
-    let mut file = KeyFile::from_signing_key(&key());
-    file.public_key = KeyFile::from_signing_key(&other_key()).public_key;
+    let mut file = KeyFile::from_signing_key(&key(1));
+    file.public_key = KeyFile::from_signing_key(&key(2)).public_key;
     std::fs::write(&path, serde_json::to_vec(&file).expect("JSON")).expect("write");
     let error = KeyFile::load(&path)
         .expect_err("mismatched halves")
@@ -449,7 +416,7 @@ fn pack_command_makes_a_bundle_that_verifies() {
 
     let out = run(["verify".as_ref(), "--json".as_ref(), bundle.as_os_str()]);
     assert_eq!(code(&out), 0);
-    let report = &json_out(&out)["reports"][0];
+    let report = &stdout_json(&out)["reports"][0];
     let signer = KeyFile::from_signing_key(&KeyFile::load(&key_path).expect("key")).signer_id;
     assert_eq!(report["bundle"]["signerId"], signer);
     assert_eq!(report["bundle"]["package"], "com.example.cli");

@@ -3,16 +3,17 @@
 //! and in Cloudflare's own runtime by tests/hosts/wrangler.sh with tests/hosts/conformance.py.
 
 use std::fs;
-use std::path::Path;
 
+use crate::support::bundle::*;
 use crate::support::registry::*;
+use crate::support::repo_path;
 
 #[test]
 fn the_site_holds_the_worker_template_byte_for_byte() {
     let reg = Registry::new();
     reg.publish("com.example.notes", "1.0.0", &key(1));
     reg.build_ok();
-    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/hosts/_worker.js");
+    let template = repo_path("templates/hosts/_worker.js");
     assert_eq!(
         fs::read(reg.out().join("_worker.js")).unwrap(),
         fs::read(template).unwrap()

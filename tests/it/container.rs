@@ -3,6 +3,7 @@
 
 use std::io::{self, Cursor, Read};
 
+use crate::support::assert_refused;
 use crate::support::bundle::*;
 use flate2::read::GzEncoder as GzReader;
 use flate2::Compression;
@@ -13,7 +14,7 @@ use serde_json::{Map, Value};
 use tar::EntryType;
 
 fn manifest_bytes() -> Vec<u8> {
-    to_bytes(&signed(base_manifest(), &key()))
+    to_bytes(&signed(base_manifest(), &key(1)))
 }
 
 fn with_limits(bytes: &[u8], limits: Limits) -> mpk_registry::verify::Report {
@@ -68,7 +69,7 @@ fn valid_plain_tar() -> Vec<u8> {
 fn gzip_plain_tar_is_refused() {
     let tar = valid_plain_tar();
     assert_ok(&verify(&gzip(&tar)));
-    assert_refused(&verify(&tar), Rule::Gzip, "archive");
+    assert_refused(&verify(&tar), "archive", Rule::Gzip);
 }
 
 #[test]
@@ -77,8 +78,8 @@ fn gzip_random_bytes_are_refused() {
     let noise: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    assert_refused(&verify(&noise), Rule::Gzip, "archive");
-    assert_refused(&verify(b""), Rule::Gzip, "archive");
+    assert_refused(&verify(&noise), "archive", Rule::Gzip);
+    assert_refused(&verify(b""), "archive", Rule::Gzip);
 }
 
 #[test]
@@ -88,7 +89,7 @@ fn gzip_truncated_stream_is_refused() {
     // Cut inside the gzip trailer (CRC and length) and inside the deflate data.
     for cut in [whole.len() - 4, whole.len() / 2] {
         let report = verify(&whole[..cut]);
-        assert_refused(&report, Rule::Gzip, "archive");
+        assert_refused(&report, "archive", Rule::Gzip);
     }
 }
 
@@ -97,7 +98,7 @@ fn gzip_crc_mismatch_is_refused() {
     let mut bytes = gzip(&valid_plain_tar());
     let crc = bytes.len() - 8;
     bytes[crc] ^= 0xff;
-    assert_refused(&verify(&bytes), Rule::Gzip, "archive");
+    assert_refused(&verify(&bytes), "archive", Rule::Gzip);
 }
 
 #[test]
@@ -106,11 +107,11 @@ fn trailing_data_second_gzip_member() {
     assert_ok(&verify(&bundle));
     let mut two = bundle.clone();
     two.extend(gzip(b"a second member"));
-    assert_refused(&verify(&two), Rule::TrailingData, "archive");
+    assert_refused(&verify(&two), "archive", Rule::TrailingData);
     // Even a second copy of the whole archive.
     let mut doubled = bundle.clone();
     doubled.extend(&bundle);
-    assert_refused(&verify(&doubled), Rule::TrailingData, "archive");
+    assert_refused(&verify(&doubled), "archive", Rule::TrailingData);
 }
 
 #[test]
@@ -120,7 +121,7 @@ fn trailing_data_garbage_after_the_stream() {
     for tail in [&b"garbage"[..], &[0u8; 512][..], &[0u8][..]] {
         let mut bytes = bundle.clone();
         bytes.extend_from_slice(tail);
-        assert_refused(&verify(&bytes), Rule::TrailingData, "archive");
+        assert_refused(&verify(&bytes), "archive", Rule::TrailingData);
     }
 }
 
@@ -153,7 +154,7 @@ fn tar_corrupt_header_checksum() {
         })
     };
     assert_ok(&verify(&build(false)));
-    assert_refused(&verify(&build(true)), Rule::Tar, "archive");
+    assert_refused(&verify(&build(true)), "archive", Rule::Tar);
 }
 
 #[test]
@@ -164,7 +165,7 @@ fn tar_truncated_inside_an_entry() {
     let manifest_blocks = 512 + manifest_bytes().len().div_ceil(512) * 512;
     let cut = manifest_blocks + 512 + 4;
     let report = verify(&gzip(&tar[..cut]));
-    assert_refused(&report, Rule::Tar, "archive");
+    assert_refused(&report, "archive", Rule::Tar);
 }
 
 #[test]
@@ -181,7 +182,7 @@ fn tar_gnu_sparse_entries_are_refused() {
         })
     };
     assert_ok(&verify(&build(EntryType::Regular)));
-    assert_refused(&verify(&build(EntryType::GNUSparse)), Rule::Tar, "archive");
+    assert_refused(&verify(&build(EntryType::GNUSparse)), "archive", Rule::Tar);
 }
 
 #[test]
@@ -207,7 +208,7 @@ fn size_cap_600_mib_of_zeros() {
     let big = 600 * MIB;
     let header = header_block("padding.bin", EntryType::Regular, big);
     let report = verify_streamed(Cursor::new(header).chain(Repeat::zeros(big)));
-    assert_refused(&report, Rule::SizeCap, "archive");
+    assert_refused(&report, "archive", Rule::SizeCap);
 }
 
 #[test]
@@ -223,7 +224,7 @@ fn size_cap_counts_every_decompressed_byte() {
         decompressed_cap: tar.len() as u64 - 1,
         ..Default::default()
     };
-    assert_refused(&with_limits(&bytes, under), Rule::SizeCap, "archive");
+    assert_refused(&with_limits(&bytes, under), "archive", Rule::SizeCap);
 }
 
 #[test]
@@ -236,7 +237,7 @@ fn size_cap_counts_bytes_after_the_end_of_the_tar() {
     };
     assert_ok(&with_limits(&gzip(&tar), limits));
     tar.extend(vec![0u8; 1024]);
-    assert_refused(&with_limits(&gzip(&tar), limits), Rule::SizeCap, "archive");
+    assert_refused(&with_limits(&gzip(&tar), limits), "archive", Rule::SizeCap);
 }
 
 // --- extension headers ----------------------------------------------------------------------
@@ -263,7 +264,7 @@ fn extension_header_64_mib_gnu_long_name() {
         .chain(Repeat::byte(b'a', size))
         .chain(Cursor::new(header_block("aaaa", EntryType::Regular, 0)));
     let report = verify_streamed(bomb);
-    assert_refused(&report, Rule::ExtensionHeader, "archive");
+    assert_refused(&report, "archive", Rule::ExtensionHeader);
 }
 
 #[test]
@@ -281,8 +282,8 @@ fn extension_header_limit_is_64_kib() {
     assert_ok(&verify(&build(64 << 10)));
     assert_refused(
         &verify(&build((64 << 10) + 1)),
-        Rule::ExtensionHeader,
         "archive",
+        Rule::ExtensionHeader,
     );
 }
 
@@ -302,8 +303,8 @@ fn extension_header_large_pax_header() {
     assert_ok(&verify(&build(&[("comment", b"short")])));
     assert_refused(
         &verify(&build(&[("comment", &comment)])),
-        Rule::ExtensionHeader,
         "archive",
+        Rule::ExtensionHeader,
     );
 }
 
@@ -320,7 +321,7 @@ fn extension_header_pax_size_override() {
     };
     assert_ok(&verify(&build(&[("path", b"app.wasm")])));
     let report = verify(&build(&[("path", b"app.wasm"), ("size", b"4")]));
-    assert_refused(&report, Rule::ExtensionHeader, "archive");
+    assert_refused(&report, "archive", Rule::ExtensionHeader);
 }
 
 #[test]
@@ -337,7 +338,7 @@ fn pax_path_names_the_entry() {
         })
     };
     assert_ok(&verify(&build(true)));
-    assert_refused(&verify(&build(false)), Rule::ArtifactMissing, "app.wasm");
+    assert_refused(&verify(&build(false)), "app.wasm", Rule::ArtifactMissing);
 }
 
 #[test]
@@ -346,7 +347,7 @@ fn gnu_long_name_names_the_artifact() {
     assert!(path.len() > 100);
     let mut manifest = base_manifest();
     manifest.insert("wasm".into(), artifact(&path, WASM));
-    let manifest = to_bytes(&signed(manifest, &key()));
+    let manifest = to_bytes(&signed(manifest, &key(1)));
     let build = |long_header: bool| {
         bundle(|t| {
             t.file("manifest.json", &manifest)?;
@@ -359,7 +360,7 @@ fn gnu_long_name_names_the_artifact() {
         })
     };
     assert_ok(&verify(&build(true)));
-    assert_refused(&verify(&build(false)), Rule::ArtifactMissing, &path);
+    assert_refused(&verify(&build(false)), &path, Rule::ArtifactMissing);
 }
 
 #[test]
@@ -377,7 +378,7 @@ fn two_long_names_for_one_entry_are_refused() {
         })
     };
     assert_ok(&verify(&build(false)));
-    assert_refused(&verify(&build(true)), Rule::Tar, "archive");
+    assert_refused(&verify(&build(true)), "archive", Rule::Tar);
 }
 
 #[test]
@@ -395,7 +396,7 @@ fn long_name_header_at_the_end_is_refused() {
         })
     };
     assert_ok(&verify(&build(false)));
-    assert_refused(&verify(&build(true)), Rule::Tar, "archive");
+    assert_refused(&verify(&build(true)), "archive", Rule::Tar);
 }
 
 // --- the manifest entry ---------------------------------------------------------------------
@@ -407,9 +408,9 @@ fn manifest_missing() {
         t.file("app.wasm", WASM)?;
         t.file("abi.json", ABI)
     });
-    assert_refused(&verify(&bytes), Rule::ManifestMissing, "manifest.json");
+    assert_refused(&verify(&bytes), "manifest.json", Rule::ManifestMissing);
     let empty = bundle(|_| Ok(()));
-    assert_refused(&verify(&empty), Rule::ManifestMissing, "manifest.json");
+    assert_refused(&verify(&empty), "manifest.json", Rule::ManifestMissing);
 }
 
 #[test]
@@ -427,7 +428,7 @@ fn manifest_missing_when_only_nested() {
             t.file("app.wasm", WASM)?;
             t.file("abi.json", ABI)
         });
-        assert_refused(&verify(&bytes), Rule::ManifestMissing, "manifest.json");
+        assert_refused(&verify(&bytes), "manifest.json", Rule::ManifestMissing);
     }
 }
 
@@ -445,7 +446,7 @@ fn manifest_offset_when_it_starts_after_8_mib() {
     // The manifest's header starts at 512 + padding.
     assert_ok(&verify(&build(8 * MIB - 1024)));
     let report = verify(&build(8 * MIB - 512));
-    assert_refused(&report, Rule::ManifestOffset, "manifest.json");
+    assert_refused(&report, "manifest.json", Rule::ManifestOffset);
     assert!(report.problems[0].message.contains("8 MiB"));
     assert!(report.manifest.is_none(), "a late manifest is not read");
 }
@@ -463,7 +464,7 @@ fn manifest_missing_within_the_first_8_mib() {
         t.file("abi.json", ABI)
     });
     let report = verify(&bytes);
-    assert_refused(&report, Rule::ManifestMissing, "manifest.json");
+    assert_refused(&report, "manifest.json", Rule::ManifestMissing);
     assert!(report.problems[0].message.contains("8 MiB"));
     assert!(report.manifest.is_none());
 }
@@ -490,9 +491,9 @@ fn manifest_size_over_1_mib() {
     let sized = |len: usize| {
         let mut manifest = base_manifest();
         manifest.insert("x-padding".into(), Value::String(String::new()));
-        let current = to_bytes(&signed(manifest.clone(), &key())).len();
+        let current = to_bytes(&signed(manifest.clone(), &key(1))).len();
         manifest.insert("x-padding".into(), Value::String("p".repeat(len - current)));
-        let bytes = to_bytes(&signed(manifest, &key()));
+        let bytes = to_bytes(&signed(manifest, &key(1)));
         assert_eq!(bytes.len(), len);
         bytes
     };
@@ -505,7 +506,7 @@ fn manifest_size_over_1_mib() {
     };
     assert_ok(&verify(&build(&sized(1 << 20))));
     let report = verify(&build(&sized((1 << 20) + 1)));
-    assert_refused(&report, Rule::ManifestSize, "manifest.json");
+    assert_refused(&report, "manifest.json", Rule::ManifestSize);
     assert!(
         report.manifest.is_none(),
         "an oversized manifest is not read"
@@ -529,7 +530,7 @@ fn manifest_duplicate() {
     assert_ok(&verify(&build(None)));
     for second in ["./manifest.json", "manifest.json"] {
         let report = verify(&build(Some(second)));
-        assert_refused(&report, Rule::ManifestDuplicate, "manifest.json");
+        assert_refused(&report, "manifest.json", Rule::ManifestDuplicate);
     }
 }
 
@@ -544,7 +545,7 @@ fn manifest_duplicate_reported_once_for_three_copies() {
         t.file("abi.json", ABI)
     });
     let report = verify(&bytes);
-    assert_refused(&report, Rule::ManifestDuplicate, "manifest.json");
+    assert_refused(&report, "manifest.json", Rule::ManifestDuplicate);
     assert_eq!(report.problems.len(), 1);
 }
 
@@ -567,7 +568,7 @@ fn manifest_not_a_regular_file() {
     assert_ok(&verify(&build("file")));
     for kind in ["symlink", "hardlink", "directory"] {
         let report = verify(&build(kind));
-        assert_refused(&report, Rule::ManifestNotFile, "manifest.json");
+        assert_refused(&report, "manifest.json", Rule::ManifestNotFile);
     }
 }
 
@@ -583,7 +584,7 @@ fn manifest_may_follow_its_artifacts() {
         })
     };
     assert_ok(&verify(&build(WASM)));
-    assert_refused(&verify(&build(WASM_TAMPERED)), Rule::Digest, "app.wasm");
+    assert_refused(&verify(&build(WASM_TAMPERED)), "app.wasm", Rule::Digest);
 }
 
 // --- artifact entries -----------------------------------------------------------------------
@@ -601,10 +602,10 @@ fn artifact_layout(fill: impl FnOnce(&mut Tar) -> io::Result<()>) -> Vec<u8> {
 fn artifact_missing() {
     assert_ok(&verify(&artifact_layout(|t| t.file("app.wasm", WASM))));
     let report = verify(&artifact_layout(|_| Ok(())));
-    assert_refused(&report, Rule::ArtifactMissing, "app.wasm");
+    assert_refused(&report, "app.wasm", Rule::ArtifactMissing);
     // In a folder is not at the path.
     let report = verify(&artifact_layout(|t| t.file("build/app.wasm", WASM)));
-    assert_refused(&report, Rule::ArtifactMissing, "app.wasm");
+    assert_refused(&report, "app.wasm", Rule::ArtifactMissing);
 }
 
 #[test]
@@ -615,7 +616,7 @@ fn artifact_duplicate() {
             t.file("app.wasm", WASM)?;
             t.file(second, WASM)
         }));
-        assert_refused(&report, Rule::ArtifactDuplicate, "app.wasm");
+        assert_refused(&report, "app.wasm", Rule::ArtifactDuplicate);
     }
 }
 
@@ -626,7 +627,7 @@ fn artifact_not_file_symlink() {
         t.file("real.wasm", WASM)?;
         t.symlink("app.wasm", "real.wasm")
     }));
-    assert_refused(&report, Rule::ArtifactNotFile, "app.wasm");
+    assert_refused(&report, "app.wasm", Rule::ArtifactNotFile);
 }
 
 #[test]
@@ -636,7 +637,7 @@ fn artifact_not_file_hardlink() {
         t.file("real.wasm", WASM)?;
         t.hardlink("app.wasm", "real.wasm")
     }));
-    assert_refused(&report, Rule::ArtifactNotFile, "app.wasm");
+    assert_refused(&report, "app.wasm", Rule::ArtifactNotFile);
 }
 
 #[test]
@@ -649,7 +650,7 @@ fn artifact_not_file_directory_with_trailing_slash() {
 fn artifact_not_file_directory() {
     assert_ok(&verify(&artifact_layout(|t| t.file("app.wasm", WASM))));
     let report = verify(&artifact_layout(|t| t.directory("app.wasm")));
-    assert_refused(&report, Rule::ArtifactNotFile, "app.wasm");
+    assert_refused(&report, "app.wasm", Rule::ArtifactNotFile);
 }
 
 #[test]
@@ -659,7 +660,7 @@ fn artifact_not_file_fifo() {
         let header = t.header(b"app.wasm", EntryType::Fifo, 0);
         t.entry(header, io::empty())
     }));
-    assert_refused(&report, Rule::ArtifactNotFile, "app.wasm");
+    assert_refused(&report, "app.wasm", Rule::ArtifactNotFile);
 }
 
 // --- what is accepted -----------------------------------------------------------------------
@@ -702,7 +703,7 @@ fn artifacts_in_subfolders_are_accepted() {
     let mut manifest = base_manifest();
     manifest.insert("wasm".into(), artifact("build/release/app.wasm", WASM));
     manifest.insert("abi".into(), artifact("abi/abi.json", ABI));
-    let manifest = to_bytes(&signed(manifest, &key()));
+    let manifest = to_bytes(&signed(manifest, &key(1)));
     let bytes = bundle(|t| {
         t.file("manifest.json", &manifest)?;
         t.file("build/release/app.wasm", WASM)?;
@@ -723,7 +724,7 @@ fn artifacts_in_subfolders_are_accepted() {
 
 #[test]
 fn bundle_facts_describe_the_file() {
-    let bytes = standard(&signed(base_manifest(), &key()));
+    let bytes = standard(&signed(base_manifest(), &key(1)));
     let report = verify(&bytes);
     assert_ok(&report);
     let bundle = report.bundle.expect("verified");
@@ -756,20 +757,20 @@ fn verify_file_reports_a_missing_file_as_io() {
         "absent.mpk",
         &Options::default(),
     );
-    assert_refused(&report, Rule::Io, "absent.mpk");
+    assert_refused(&report, "absent.mpk", Rule::Io);
 }
 
 #[test]
 fn verify_file_reports_a_directory_as_io() {
     let dir = tempfile::tempdir().expect("tempdir");
     let report = mpk_registry::verify::verify_file(dir.path(), "a-folder", &Options::default());
-    assert_refused(&report, Rule::Io, "a-folder");
+    assert_refused(&report, "a-folder", Rule::Io);
 }
 
 #[test]
 fn verify_file_and_verify_reader_agree() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let bytes = standard(&signed(base_manifest(), &key()));
+    let bytes = standard(&signed(base_manifest(), &key(1)));
     let path = dir.path().join("b.mpk");
     std::fs::write(&path, &bytes).expect("write");
     let from_file = mpk_registry::verify::verify_file(&path, "b.mpk", &Options::default());

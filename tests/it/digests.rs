@@ -1,12 +1,13 @@
 //! Artifact digests and sizes: every declared artifact (wasm and abi, top level and per
 //! service) must be the file the manifest hashes.
 
+use crate::support::assert_refused;
 use crate::support::bundle::*;
 use mpk_registry::report::Rule;
 use serde_json::json;
 
 fn with_files(wasm: &[u8], abi: &[u8]) -> Vec<u8> {
-    let manifest = to_bytes(&signed(base_manifest(), &key()));
+    let manifest = to_bytes(&signed(base_manifest(), &key(1)));
     bundle(|t| {
         t.file("manifest.json", &manifest)?;
         t.file("app.wasm", wasm)?;
@@ -15,7 +16,7 @@ fn with_files(wasm: &[u8], abi: &[u8]) -> Vec<u8> {
 }
 
 fn services_with_files(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let manifest = to_bytes(&signed(services_manifest(), &key()));
+    let manifest = to_bytes(&signed(services_manifest(), &key(1)));
     bundle(|t| {
         t.file("manifest.json", &manifest)?;
         for (path, bytes) in files {
@@ -29,7 +30,7 @@ fn services_with_files(files: &[(&str, &[u8])]) -> Vec<u8> {
 fn digest_wasm() {
     assert_ok(&verify(&with_files(WASM, ABI)));
     let report = verify(&with_files(WASM_TAMPERED, ABI));
-    assert_refused(&report, Rule::Digest, "app.wasm");
+    assert_refused(&report, "app.wasm", Rule::Digest);
     let message = &report.problems[0].message;
     assert!(message.contains(&sha256_hex(WASM_TAMPERED)), "{message}");
     assert!(message.contains(&sha256_hex(WASM)), "{message}");
@@ -39,7 +40,7 @@ fn digest_wasm() {
 fn digest_abi() {
     assert_ok(&verify(&with_files(WASM, ABI)));
     let report = verify(&with_files(WASM, ABI_TAMPERED));
-    assert_refused(&report, Rule::Digest, "abi.json");
+    assert_refused(&report, "abi.json", Rule::Digest);
 }
 
 #[test]
@@ -57,7 +58,7 @@ fn digest_each_service() {
             .map(|(p, b)| if p == path { (p, bytes) } else { (p, b) })
             .collect();
         let report = verify(&services_with_files(&files));
-        assert_refused(&report, Rule::Digest, path);
+        assert_refused(&report, path, Rule::Digest);
     }
 }
 
@@ -65,7 +66,7 @@ fn digest_each_service() {
 fn digest_is_checked_for_every_service_sharing_a_path() {
     let mut manifest = services_manifest();
     manifest["services"][1]["wasm"] = artifact("services/store.wasm", WASM);
-    let text = to_bytes(&signed(manifest, &key()));
+    let text = to_bytes(&signed(manifest, &key(1)));
     let build = |wasm: &[u8]| {
         bundle(|t| {
             t.file("manifest.json", &text)?;
@@ -75,7 +76,7 @@ fn digest_is_checked_for_every_service_sharing_a_path() {
     };
     assert_ok(&verify(&build(WASM)));
     let report = verify(&build(WASM_TAMPERED));
-    assert_refused(&report, Rule::Digest, "services/store.wasm");
+    assert_refused(&report, "services/store.wasm", Rule::Digest);
     let digest_problems = report
         .problems
         .iter()
@@ -91,7 +92,7 @@ fn size_mismatch() {
         let report = verify(&standard_with(|m| {
             m["wasm"]["size"] = json!(size);
         }));
-        assert_refused(&report, Rule::Size, "app.wasm");
+        assert_refused(&report, "app.wasm", Rule::Size);
     }
 }
 
@@ -112,7 +113,7 @@ fn empty_artifact_with_the_empty_digest_verifies() {
                 m.insert("abi".into(), artifact("abi.json", b""));
                 m
             },
-            &key(),
+            &key(1),
         ));
         bundle(|t| {
             t.file("manifest.json", &manifest)?;
@@ -137,14 +138,14 @@ fn a_link_to_an_empty_digest_is_still_not_a_file() {
             m.insert("wasm".into(), artifact("app.wasm", b""));
             m
         },
-        &key(),
+        &key(1),
     ));
     let bytes = bundle(|t| {
         t.file("manifest.json", &manifest)?;
         t.symlink("app.wasm", "/etc/passwd")?;
         t.file("abi.json", ABI)
     });
-    assert_refused(&verify(&bytes), Rule::ArtifactNotFile, "app.wasm");
+    assert_refused(&verify(&bytes), "app.wasm", Rule::ArtifactNotFile);
 }
 
 #[test]
@@ -155,7 +156,7 @@ fn every_problem_is_listed_bad_package_and_digest() {
             m.insert("package".into(), json!("../escape"));
             m
         },
-        &key(),
+        &key(1),
     ));
     let bytes = bundle(|t| {
         t.file("manifest.json", &manifest)?;

@@ -1,8 +1,9 @@
 //! `fetch` against real HTTP: every way a host, a cache or someone who can push to the served
 //! branch could lie is refused with its reason, and nothing is written when anything fails.
 
+use crate::support::bundle::{bundle_path, key, sha256_hex, signer, tamper_entry};
+use crate::support::cli::command;
 use crate::support::fetch::*;
-use crate::support::registry::{bundle_rel, key, sha256_hex, signer, tamper_entry};
 use mpk_registry::fetch::{KeySource, Refusal, MAX_BUNDLE_BYTES, MAX_INDEX_BYTES};
 use mpk_registry::report::Rule;
 use mpk_registry::site::catalog::{rfc3339, to_bytes};
@@ -104,7 +105,7 @@ fn happy_path_fetches_the_latest_and_pins_on_first_use() {
     let s = served_app();
     let got = s.fetch_ok(&s.options(APP, NOW));
 
-    let expected = s.reg.read(&bundle_rel(APP, "1.1.0"));
+    let expected = s.reg.read(&bundle_path(APP, "1.1.0"));
     assert_eq!(got.package, APP);
     assert_eq!(got.version, "1.1.0");
     assert_eq!(got.signer_id, signer(&key(1)));
@@ -115,13 +116,13 @@ fn happy_path_fetches_the_latest_and_pins_on_first_use() {
     assert_eq!(got.notes.len(), 2, "{:?}", got.notes);
     assert_mentions(
         &got.notes[0],
-        &["pinned index key", &did(&index_key()), "first use"],
+        &["pinned index key", &signer(&index_key()), "first use"],
     );
     assert_mentions(&got.notes[1], &["pinned signer", &signer(&key(1)), APP]);
 
     // The state file now pins the index key, the version seen and the package's signer.
     let pins = s.pins();
-    assert_eq!(pins["indexKey"], did(&index_key()));
+    assert_eq!(pins["indexKey"], signer(&index_key()));
     assert_eq!(pins["highestVersion"], 1);
     assert_eq!(pins["highestVersionSeenAt"], rfc3339(NOW));
     assert_eq!(pins["packages"][APP]["signerId"], signer(&key(1)));
@@ -178,7 +179,7 @@ fn pins_are_saved_after_the_bundle_is_in_place() {
     assert_mentions(&message, &["cannot create", "state-link"]);
     assert_eq!(
         std::fs::read(s.out().join(file_name(APP, "1.1.0"))).unwrap(),
-        s.reg.read(&bundle_rel(APP, "1.1.0")),
+        s.reg.read(&bundle_path(APP, "1.1.0")),
         "the bundle was in place before the pins were saved"
     );
     assert_out(&s, &[&file_name(APP, "1.1.0")]);
@@ -235,7 +236,7 @@ fn tampered_artifact_behind_a_rewritten_unsigned_index_fails_node_verification()
     s.serve("unsigned");
     // The wasm no longer matches the digest its signed manifest declares; the unsigned index
     // was rewritten to match the new bytes, so only the bundle's own checks can tell.
-    let tampered = tamper_entry(&s.reg.read(&bundle_rel(APP, "1.0.0")), "app.wasm");
+    let tampered = tamper_entry(&s.reg.read(&bundle_path(APP, "1.0.0")), "app.wasm");
     rewrite_unsigned(&s, APP, "1.0.0", &tampered);
 
     let mut options = s.options(APP, NOW);
@@ -278,7 +279,7 @@ fn swapped_artifact_behind_a_rewritten_unsigned_index_is_refused_by_identity() {
     s.commit("Add two apps", T0);
     s.build("unsigned", None);
     s.serve("unsigned");
-    let other = s.reg.read(&bundle_rel(OTHER, "1.0.0"));
+    let other = s.reg.read(&bundle_path(OTHER, "1.0.0"));
     rewrite_unsigned(&s, APP, "1.0.0", &other);
 
     let mut options = s.options(APP, NOW);
@@ -356,11 +357,11 @@ fn catalog_signed_by_another_key_than_trusted_is_refused() {
     s.serve("forged");
 
     let mut options = s.options(APP, NOW);
-    options.trust = Some(did(&index_key()));
+    options.trust = Some(signer(&index_key()));
     assert_refusal!(
         mpk_registry::fetch::fetch(&options),
         Refusal::CatalogKey { key, expected, source: KeySource::Trust }
-            if *key == did(&other_index_key()) && *expected == did(&index_key())
+            if *key == signer(&other_index_key()) && *expected == signer(&index_key())
     );
     assert_out(&s, &[]);
     assert!(!s.state().exists());
@@ -380,33 +381,33 @@ fn catalog_signed_by_another_key_than_pinned_is_refused_until_trusted_explicitly
     assert_refusal!(
         s.fetch(APP, NOW),
         Refusal::CatalogKey { key, expected, source: KeySource::Pin { pinned_at: Some(at) } }
-            if *key == did(&other_index_key()) && *expected == did(&index_key()) && *at == rfc3339(NOW)
+            if *key == signer(&other_index_key()) && *expected == signer(&index_key()) && *at == rfc3339(NOW)
     );
     assert_out(&s, &[]);
-    assert_eq!(s.pins()["indexKey"], did(&index_key()));
+    assert_eq!(s.pins()["indexKey"], signer(&index_key()));
 
     // Naming the new key is an explicit rotation: accepted, said, and re-pinned.
     let mut options = s.options(APP, NOW);
-    options.trust = Some(did(&other_index_key()));
+    options.trust = Some(signer(&other_index_key()));
     let got = s.fetch_ok(&options);
     assert_eq!(got.version, "1.2.0");
     assert!(
         got.notes.iter().any(|n| n.contains(&format!(
             "re-pinned the index key of {} from {} to {} (--trust)",
             s.server.url(),
-            did(&index_key()),
-            did(&other_index_key())
+            signer(&index_key()),
+            signer(&other_index_key())
         ))),
         "{:?}",
         got.notes
     );
-    assert_eq!(s.pins()["indexKey"], did(&other_index_key()));
+    assert_eq!(s.pins()["indexKey"], signer(&other_index_key()));
     // From now on the old key is the stranger.
     s.serve("v1");
     assert_refusal!(
         s.fetch(APP, NOW),
         Refusal::CatalogKey { key, expected, .. }
-            if *key == did(&index_key()) && *expected == did(&other_index_key())
+            if *key == signer(&index_key()) && *expected == signer(&other_index_key())
     );
 }
 
@@ -589,7 +590,7 @@ fn stripped_signature_is_refused_even_with_insecure() {
     assert_refusal!(
         mpk_registry::fetch::fetch(&options),
         Refusal::SignatureStripped { expected, source: KeySource::Pin { .. } }
-            if *expected == did(&index_key())
+            if *expected == signer(&index_key())
     );
     assert_out(&s, &[]);
 }
@@ -835,7 +836,7 @@ fn command_line_exit_codes() {
     s.build_with("v1", Some(&index_key()), 100 * 365 * DAY);
     s.serve("v1");
     let run = |extra: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_mpk-registry"))
+        command()
             .args(["fetch", APP, "--registry", &s.server.url(), "-o"])
             .arg(s.out())
             .arg("--state")
@@ -859,7 +860,7 @@ fn command_line_exit_codes() {
         &["note: pinned index key"],
     );
 
-    let refused = run(&["--trust", &did(&other_index_key())]);
+    let refused = run(&["--trust", &signer(&other_index_key())]);
     assert_eq!(refused.status.code(), Some(1));
     assert_mentions(
         &String::from_utf8_lossy(&refused.stderr),
@@ -871,6 +872,6 @@ fn command_line_exit_codes() {
     // The bundle that `add` wrote and the one fetched are the same bytes.
     assert_eq!(
         std::fs::read(s.out().join(file_name(APP, "1.0.0"))).unwrap(),
-        s.reg.read(&bundle_rel(APP, "1.0.0"))
+        s.reg.read(&bundle_path(APP, "1.0.0"))
     );
 }

@@ -3,19 +3,20 @@
 //! `build` refuses the state it would leave; the honest change of the same shape passes.
 
 use std::fs;
-use std::process::Command;
 
+use crate::support::assert_refused;
+use crate::support::bundle::*;
 use crate::support::git::*;
+use crate::support::registry::*;
 use mpk_registry::check::{self, ChangeKind, CheckOutcome};
 use mpk_registry::report::Rule;
-use mpk_registry::site::{self, BuildOptions};
 
 const VICTIM: &str = "com.victim";
 
 /// A registry whose maintainer is `root`, with `com.victim` 1.0.0 signed by `key(1)` and owned
 /// by `alice`; returns it and the base commit.
-fn victim_registry() -> (Repo, String) {
-    let repo = Repo::new();
+fn victim_registry() -> (Registry, String) {
+    let repo = Registry::in_git();
     repo.write(
         "registry.toml",
         "title = \"Test registry\"\nmaintainers = [\"root\"]\n",
@@ -27,17 +28,10 @@ fn victim_registry() -> (Repo, String) {
 }
 
 /// The rules `build` refuses the work tree's registry for, by file.
-fn build_refusals(repo: &Repo) -> Vec<(String, Vec<Rule>)> {
-    let out = repo.root().join("public");
-    let built = site::build(&BuildOptions {
-        src: repo.src(),
-        out: out.clone(),
-        jobs: Some(1),
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| panic!("build could not run: {e:#}"));
+fn build_refusals(repo: &Registry) -> Vec<(String, Vec<Rule>)> {
+    let built = repo.build();
     if !built.refused.is_empty() {
-        assert!(!out.exists(), "a refused build writes nothing");
+        assert!(!repo.out().exists(), "a refused build writes nothing");
     }
     built
         .refused
@@ -47,7 +41,7 @@ fn build_refusals(repo: &Repo) -> Vec<(String, Vec<Rule>)> {
 }
 
 #[track_caller]
-fn assert_build_refuses(repo: &Repo, file: &str, rule: Rule) {
+fn assert_build_refuses(repo: &Registry, file: &str, rule: Rule) {
     let refused = build_refusals(repo);
     assert!(
         refused
@@ -69,7 +63,7 @@ fn assert_warned(outcome: &CheckOutcome, file: &str, rule: Rule) {
     );
 }
 
-fn symlink_at_root(repo: &Repo, path: &str, target: &str) {
+fn symlink_at_root(repo: &Registry, path: &str, target: &str) {
     std::os::unix::fs::symlink(target, repo.root().join(path)).expect("symlink");
 }
 
@@ -87,7 +81,7 @@ fn takeover_by_moving_the_folder_behind_a_symlink_is_refused() {
     );
     repo.write_root(
         &format!("moved/{}", bundle_path(VICTIM, "1.0.0")),
-        bundle(VICTIM, "1.0.0", &key(2)),
+        app_bundle(VICTIM, "1.0.0", &key(2)),
     );
     repo.commit("move the registry");
 
@@ -139,7 +133,7 @@ fn symlinked_bundle_is_refused() {
     let (repo, base) = victim_registry();
     repo.write(
         &format!("{VICTIM}/target.bin"),
-        bundle(VICTIM, "1.1.0", &key(1)),
+        app_bundle(VICTIM, "1.1.0", &key(1)),
     );
     repo.symlink(&bundle_path(VICTIM, "1.1.0"), "target.bin");
     repo.commit("victim 1.1.0 as a link");
@@ -156,13 +150,13 @@ fn a_symlinked_bundle_from_before_warns_and_editing_its_target_is_refused() {
     // A registry poisoned before the gate knew better.
     repo.write(
         &format!("{VICTIM}/target.bin"),
-        bundle(VICTIM, "1.1.0", &key(1)),
+        app_bundle(VICTIM, "1.1.0", &key(1)),
     );
     repo.symlink(&bundle_path(VICTIM, "1.1.0"), "target.bin");
     let poisoned = repo.commit("victim 1.1.0 as a link");
     repo.write(
         &format!("{VICTIM}/target.bin"),
-        bundle(VICTIM, "1.1.0", &key(2)),
+        app_bundle(VICTIM, "1.1.0", &key(2)),
     );
     repo.commit("swap what the link points at");
 
@@ -226,7 +220,7 @@ fn symlinked_package_toml_is_refused() {
 fn control_characters_in_a_path_are_refused() {
     let (repo, base) = victim_registry();
     let name = format!("{VICTIM}/{VICTIM}-1.1.0\u{1b}[2J.mpk");
-    repo.write(&name, bundle(VICTIM, "1.1.0", &key(1)));
+    repo.write(&name, app_bundle(VICTIM, "1.1.0", &key(1)));
     repo.commit("an escape in a name");
 
     let outcome = repo.check(&base, Some("alice"));
@@ -244,33 +238,13 @@ fn a_dot_dot_tree_entry_is_refused() {
         "{}\n100644 blob {blob}\t..\n",
         repo.git(&["ls-tree", &format!("HEAD:{SRC}")])
     );
-    let src_tree = git_stdin(&repo, &["mktree"], &src_tree);
+    let src_tree = git_with_input(repo.root(), &["mktree"], &src_tree);
     let root_tree = format!("040000 tree {src_tree}\t{SRC}\n");
-    let root_tree = git_stdin(&repo, &["mktree"], &root_tree);
+    let root_tree = git_with_input(repo.root(), &["mktree"], &root_tree);
     let head = repo.git(&["commit-tree", &root_tree, "-p", "HEAD", "-m", "dot dot"]);
 
     let outcome = repo.check_range(&base, &head, Some("alice"));
     assert_refused(&outcome, "..", Rule::PathName);
-}
-
-fn git_stdin(repo: &Repo, args: &[&str], input: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("git")
-        .current_dir(repo.root())
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("git runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -321,7 +295,7 @@ fn a_new_org_needs_a_maintainer() {
 }
 
 /// `com.victim` maintained by org `team` (members: carol); returns the base.
-fn org_registry(repo: &Repo) -> String {
+fn org_registry(repo: &Registry) -> String {
     repo.write("orgs/team.toml", "members = [\"carol\"]\n");
     repo.package_toml(VICTIM, "owners = [\"alice\"]\norg = \"team\"\n");
     repo.commit("victim maintained by team")
@@ -466,7 +440,7 @@ fn build_refuses_a_bundle_whose_work_tree_bytes_are_not_what_git_holds() {
     let outside = repo.root().parent().unwrap().join("outside.mpk");
     let tracked = repo.src().join(bundle_path(VICTIM, "1.0.0"));
     fs::hard_link(&tracked, &outside).expect("hard link");
-    fs::write(&outside, bundle(VICTIM, "1.0.0", &key(2))).unwrap();
+    fs::write(&outside, app_bundle(VICTIM, "1.0.0", &key(2))).unwrap();
 
     assert_build_refuses(&repo, &bundle_path(VICTIM, "1.0.0"), Rule::NotInGit);
     // Once git holds those bytes, they are what is judged (and published, if they pass).

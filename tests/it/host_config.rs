@@ -4,20 +4,18 @@
 //! tests/hosts/conformance.py runs it in nginx against `serve` (see `.ci/run hosts`).
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
+use crate::support::cli::{command, stderr};
+use crate::support::golden::assert_golden;
 use mpk_registry::site::paths;
 
 /// Where the golden site's folder is printed in the checked-in configuration.
 const ROOT: &str = "/srv/registry/public";
 
-fn golden() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/nginx.conf")
-}
-
 fn host_config(root: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mpk-registry"))
+    command()
         .args([
             "host-config",
             "nginx",
@@ -63,29 +61,7 @@ fn the_config_of_a_small_site_is_the_checked_in_one() {
     let config = String::from_utf8(output.stdout)
         .unwrap()
         .replace(root.to_str().unwrap(), ROOT);
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        fs::write(golden(), &config).unwrap();
-        return;
-    }
-    let expected = fs::read_to_string(golden()).expect(
-        "tests/golden/nginx.conf is missing; run UPDATE_GOLDEN=1 cargo test --test it host_config::",
-    );
-    if let Some((i, (want, got))) = expected
-        .lines()
-        .zip(config.lines())
-        .enumerate()
-        .find(|(_, (want, got))| want != got)
-    {
-        panic!(
-            "line {} differs from tests/golden/nginx.conf (UPDATE_GOLDEN=1 rewrites it after an intended change)\n  golden:  {want}\n  printed: {got}",
-            i + 1
-        );
-    }
-    assert_eq!(
-        expected.lines().count(),
-        config.lines().count(),
-        "line count"
-    );
+    assert_golden("nginx.conf", config);
 }
 
 #[test]
@@ -93,7 +69,7 @@ fn a_folder_that_is_not_a_site_is_refused_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let output = host_config(dir.path());
     assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = stderr(&output);
     assert!(stderr.contains("not a site written by"), "{stderr}");
     assert!(output.stdout.is_empty());
 }

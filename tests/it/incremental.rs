@@ -5,10 +5,10 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
+use crate::support::bundle::*;
 use crate::support::registry::*;
 use mpk_registry::content_id::ContentId;
 use mpk_registry::git::ObjectFormat;
-use mpk_registry::keys::did_key;
 use mpk_registry::report::Rule;
 use mpk_registry::site::{self, IndexSigning, Outcome};
 use mpk_registry::verify;
@@ -39,10 +39,10 @@ fn commit_with_settled_index(reg: &Registry) {
 }
 
 fn settle(reg: &Registry) {
-    reg.commit(&["."], "publish", 1_700_000_000);
+    reg.commit_at(&["."], "publish", 1_700_000_000);
     std::thread::sleep(Duration::from_millis(1100));
     fs::remove_file(reg.root().join(".git/index")).unwrap();
-    reg.git(&["reset", "--quiet"], None);
+    reg.git(&["reset", "--quiet"]);
 }
 
 #[test]
@@ -68,7 +68,7 @@ fn a_build_with_unchanged_inputs_leaves_the_site_as_it_was() {
 #[test]
 fn an_up_to_date_build_reports_the_same_warnings() {
     let (reg, cache) = registry(1);
-    let mut manifest = services_manifest(PACKAGE, "2.0.0");
+    let mut manifest = pack_services_manifest(PACKAGE, "2.0.0");
     manifest.insert("wasm".into(), json!({"path": "services/store.wasm"}));
     reg.add(manifest, &key(41));
     let first = reg.build_cached(cache.path());
@@ -81,7 +81,7 @@ fn an_up_to_date_build_reports_the_same_warnings() {
     };
     assert_eq!(
         warned(&first),
-        [(bundle_rel(PACKAGE, "2.0.0"), vec![Rule::ServicesOverride])]
+        [(bundle_path(PACKAGE, "2.0.0"), vec![Rule::ServicesOverride])]
     );
     let again = reg.build_cached(cache.path());
     assert!(again.up_to_date);
@@ -180,13 +180,10 @@ fn a_new_signing_stamp_rebuilds_the_site() {
     let index_key = key(42);
     reg.write(
         "registry.toml",
-        format!(
-            "index_keys = [\"{}\"]\n",
-            did_key(&index_key.verifying_key())
-        ),
+        format!("index_keys = [\"{}\"]\n", signer(&index_key)),
     );
     reg.git_init();
-    reg.commit(&["."], "publish", 1_700_000_000);
+    reg.commit_at(&["."], "publish", 1_700_000_000);
     let signed = |version| {
         let mut options = reg.options(&reg.out(), Some(2));
         options.cache = Some(cache.path().to_path_buf());
@@ -221,7 +218,7 @@ fn bundles_git_vouches_for_are_named_by_their_blob_ids() {
 #[test]
 fn blob_ids_of_sha256_repositories_are_used_too() {
     let (reg, cache) = registry(2);
-    reg.git(&["init", "--quiet", "--object-format=sha256"], None);
+    reg.git(&["init", "--quiet", "--object-format=sha256"]);
     settle(&reg);
     assert_eq!(reg.build_cached(cache.path()).identified_by_git, 2);
     fs::remove_dir_all(reg.out()).unwrap();
@@ -233,7 +230,7 @@ fn blob_ids_of_sha256_repositories_are_used_too() {
 fn bundles_git_would_have_to_read_again_are_hashed_here() {
     let (reg, cache) = registry(2);
     reg.git_init();
-    reg.commit(&["."], "publish", 1_700_000_000);
+    reg.commit_at(&["."], "publish", 1_700_000_000);
     touch_after_index(&reg, 2);
     let cold = reg.build_cached(cache.path());
     assert_eq!((cold.identified_by_git, cold.verified), (0, 2));
@@ -263,7 +260,8 @@ fn touch_after_index(reg: &Registry, versions: usize) {
     let later = SystemTime::now() + Duration::from_secs(3600);
     for minor in 0..versions {
         set_mtime(
-            &reg.src().join(bundle_rel(PACKAGE, &format!("1.{minor}.0"))),
+            &reg.src()
+                .join(bundle_path(PACKAGE, &format!("1.{minor}.0"))),
             later,
         );
     }
@@ -289,7 +287,7 @@ fn an_edited_tracked_bundle_is_verified_again_even_with_the_same_size_and_mtime(
     let (reg, cache) = registry(20);
     commit_with_settled_index(&reg);
     reg.build_cached(cache.path());
-    let rel = bundle_rel(PACKAGE, "1.3.0");
+    let rel = bundle_path(PACKAGE, "1.3.0");
     reg.edit_keeping_size_and_mtime(&rel);
 
     let outcome = reg.build_cached(cache.path());
@@ -302,17 +300,14 @@ fn an_edited_tracked_bundle_is_verified_again_even_with_the_same_size_and_mtime(
 fn bytes_git_is_told_to_ignore_are_refused_and_not_cached_under_the_old_blob_id() {
     let (reg, cache) = registry(20);
     commit_with_settled_index(&reg);
-    let rel = bundle_rel(PACKAGE, "1.3.0");
+    let rel = bundle_path(PACKAGE, "1.3.0");
     // Git is told not to look, so its index keeps naming the old bytes.
-    reg.git(
-        &[
-            "update-index",
-            "--assume-unchanged",
-            &format!("registry-src/{rel}"),
-        ],
-        None,
-    );
-    let mut manifest = manifest(PACKAGE, "1.3.0");
+    reg.git(&[
+        "update-index",
+        "--assume-unchanged",
+        &format!("registry-src/{rel}"),
+    ]);
+    let mut manifest = pack_manifest(PACKAGE, "1.3.0");
     manifest["metadata"]["description"] = json!("replaced after the commit");
     reg.add(manifest, &key(41));
 
@@ -340,10 +335,9 @@ fn bytes_git_is_told_to_ignore_are_refused_and_not_cached_under_the_old_blob_id(
 fn blob_ids_are_computed_as_git_does() {
     let (reg, _cache) = registry(1);
     reg.git_init();
-    let rel = bundle_rel(PACKAGE, "1.0.0");
+    let rel = bundle_path(PACKAGE, "1.0.0");
     let path = reg.src().join(&rel);
-    let git_says =
-        String::from_utf8(reg.git(&["hash-object", &format!("registry-src/{rel}")], None)).unwrap();
+    let git_says = reg.git(&["hash-object", &format!("registry-src/{rel}")]);
     let (report, id) =
         verify::verify_file_as_blob(&path, &rel, &Default::default(), ObjectFormat::Sha1);
     assert!(report.ok);
@@ -360,7 +354,7 @@ fn blob_ids_are_computed_as_git_does() {
 fn published_bundles_are_copies_not_links_to_the_source() {
     let (reg, _cache) = registry(1);
     reg.build_ok();
-    let rel = bundle_rel(PACKAGE, "1.0.0");
+    let rel = bundle_path(PACKAGE, "1.0.0");
     let source = reg.src().join(&rel);
     assert_eq!(fs::metadata(&source).unwrap().nlink(), 1);
     let original = reg.read(&rel);
@@ -395,7 +389,7 @@ fn a_repository_with_nothing_staged_yet_builds() {
     reg.git_init();
     let outcome = reg.build_cached(cache.path());
     assert_eq!(outcome.bundles, 0);
-    assert_eq!(outcome.untracked, [bundle_rel(PACKAGE, "1.0.0")]);
+    assert_eq!(outcome.untracked, [bundle_path(PACKAGE, "1.0.0")]);
 }
 
 /// Rewrites one bundle (with the same bytes) the first time the build reports progress, that
@@ -421,7 +415,7 @@ fn a_bundle_written_to_during_the_build_stops_it_before_the_site_is_replaced() {
     let before = tree(&reg.out());
     reg.publish(PACKAGE, "1.2.0", &key(41));
     let progress = RewriteDuringBuild {
-        path: reg.src().join(bundle_rel(PACKAGE, "1.0.0")),
+        path: reg.src().join(bundle_path(PACKAGE, "1.0.0")),
         done: Default::default(),
     };
     let error = site::build_with(&reg.options(&reg.out(), Some(1)), &progress)
@@ -440,8 +434,8 @@ fn a_site_that_links_to_the_source_is_replaced_by_copies() {
     let site = reg.build_ok();
     assert!(site.refused.is_empty());
     // As older versions wrote sites: the published bundle is the source file under another name.
-    let source = reg.src().join(bundle_rel(PACKAGE, "1.0.0"));
-    let sha = sha256_hex(&reg.read(&bundle_rel(PACKAGE, "1.0.0")));
+    let source = reg.src().join(bundle_path(PACKAGE, "1.0.0"));
+    let sha = sha256_hex(&reg.read(&bundle_path(PACKAGE, "1.0.0")));
     for rel in [
         format!("artifacts/sha256/{sha}.mpk"),
         format!("artifacts/{PACKAGE}/1.0.0/{PACKAGE}-1.0.0.mpk"),

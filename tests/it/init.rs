@@ -2,7 +2,10 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+use crate::support::cli::{command, stdout_and_stderr};
+use crate::support::repo_file;
 
 use mpk_registry::init::{self, ActionRef};
 
@@ -16,35 +19,23 @@ const FILES: [&str; 4] = [
     ".github/workflows/registry-deploy.yml",
 ];
 
-fn mpk_registry(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mpk-registry"))
+/// Runs the binary with `args`, then `dir`.
+fn run_on(args: &[&str], dir: &Path) -> Output {
+    command()
         .args(args)
         .arg(dir)
-        .stdin(Stdio::null())
         .output()
         .expect("run mpk-registry")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn init_into(dir: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["init", "--action", ACTION];
     args.extend(extra);
-    mpk_registry(&args, dir)
+    run_on(&args, dir)
 }
 
 fn read(dir: &Path, rel: &str) -> String {
     fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
-fn repo_file(rel: &str) -> String {
-    read(Path::new(env!("CARGO_MANIFEST_DIR")), rel)
 }
 
 #[test]
@@ -52,19 +43,23 @@ fn init_writes_a_registry_that_builds() {
     let tmp = tempfile::tempdir().expect("temporary folder");
     let dir = tmp.path().join("registry");
     let out = init_into(&dir, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
     for rel in FILES {
         assert!(dir.join(rel).is_file(), "{rel} was not written");
     }
     let site = tmp.path().join("site");
-    let out = Command::new(env!("CARGO_BIN_EXE_mpk-registry"))
+    let out = command()
         .args(["build", "--no-cache", "-o"])
         .arg(&site)
         .arg(dir.join("registry-src"))
         .output()
         .expect("run mpk-registry build");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("0 apps"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
+    assert!(
+        stdout_and_stderr(&out).contains("0 apps"),
+        "{}",
+        stdout_and_stderr(&out)
+    );
     assert!(site.join("index.json").is_file());
 }
 
@@ -72,7 +67,7 @@ fn init_writes_a_registry_that_builds() {
 fn init_writes_this_repositorys_workflows_with_the_action_pinned() {
     let tmp = tempfile::tempdir().expect("temporary folder");
     let out = init_into(tmp.path(), &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
     for (ours, theirs) in [
         ("pr-check.yml", "registry-check.yml"),
         ("pages.yml", "registry-deploy.yml"),
@@ -131,8 +126,13 @@ fn init_refuses_an_action_not_pinned_to_a_full_sha() {
         "calimero-network/mpk-registry@0123456",
         "calimero-network/mpk-registry",
     ] {
-        let out = mpk_registry(&["init", "--action", action], tmp.path());
-        assert_eq!(out.status.code(), Some(2), "{action}: {}", text(&out));
+        let out = run_on(&["init", "--action", action], tmp.path());
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{action}: {}",
+            stdout_and_stderr(&out)
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("40-hex"), "{action}: {stderr}");
         assert!(
@@ -140,14 +140,15 @@ fn init_refuses_an_action_not_pinned_to_a_full_sha() {
             "{action}: wrote files"
         );
     }
-    let out = mpk_registry(
+    let out = run_on(
         &["init", "--action", "calimero-network/mpk-registry@v1"],
         tmp.path(),
     );
     assert!(
-        text(&out).contains("a tag, a branch or a short SHA can be made to point at other code"),
+        stdout_and_stderr(&out)
+            .contains("a tag, a branch or a short SHA can be made to point at other code"),
         "{}",
-        text(&out)
+        stdout_and_stderr(&out)
     );
 }
 
@@ -156,12 +157,17 @@ fn init_refuses_an_action_that_is_not_a_github_repository() {
     let tmp = tempfile::tempdir().expect("temporary folder");
     for repository in ["mpk-registry", "a/b/c", "a/b\nrun: x", "../x", "a/"] {
         let action = format!("{repository}@{SHA}");
-        let out = mpk_registry(&["init", "--action", &action], tmp.path());
-        assert_eq!(out.status.code(), Some(2), "{action:?}: {}", text(&out));
-        assert!(
-            text(&out).contains("is not a GitHub repository"),
+        let out = run_on(&["init", "--action", &action], tmp.path());
+        assert_eq!(
+            out.status.code(),
+            Some(2),
             "{action:?}: {}",
-            text(&out)
+            stdout_and_stderr(&out)
+        );
+        assert!(
+            stdout_and_stderr(&out).contains("is not a GitHub repository"),
+            "{action:?}: {}",
+            stdout_and_stderr(&out)
         );
     }
     assert!(!tmp.path().join("registry-src").exists());
@@ -176,7 +182,7 @@ fn init_refuses_existing_files_naming_each() {
     fs::write(dir.join(FILES[0]), "title = \"mine\"\n").expect("write");
     fs::write(dir.join(FILES[3]), "mine\n").expect("write");
     let out = init_into(dir, &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stdout_and_stderr(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for rel in [FILES[0], FILES[3]] {
         assert!(stderr.contains(rel), "{rel} not named: {stderr}");
@@ -201,8 +207,12 @@ fn init_refuses_a_dangling_symlink_in_place_of_a_file() {
     let elsewhere = tmp.path().join("elsewhere");
     std::os::unix::fs::symlink(&elsewhere, dir.join(FILES[1])).expect("symlink");
     let out = init_into(&dir, &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains(FILES[1]), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stdout_and_stderr(&out));
+    assert!(
+        stdout_and_stderr(&out).contains(FILES[1]),
+        "{}",
+        stdout_and_stderr(&out)
+    );
     assert!(!elsewhere.exists(), "wrote through the symlink");
 }
 
@@ -216,7 +226,7 @@ fn init_force_replaces_existing_files_and_not_what_a_symlink_points_to() {
     fs::write(&elsewhere, "keep me\n").expect("write");
     std::os::unix::fs::symlink(&elsewhere, dir.join(FILES[1])).expect("symlink");
     let out = init_into(&dir, &["--force"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
     assert_eq!(
         read(&dir, FILES[0]),
         repo_file("templates/init/registry.toml")
@@ -231,8 +241,8 @@ fn init_without_action_pins_the_commit_it_was_built_from() {
     let built = ActionRef::of_this_build()
         .expect("the tests are built from a git checkout of this repository");
     let tmp = tempfile::tempdir().expect("temporary folder");
-    let out = mpk_registry(&["init"], tmp.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run_on(&["init"], tmp.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
     let check = read(tmp.path(), FILES[2]);
     let line = format!(
         "      - uses: calimero-network/mpk-registry@{} # v{}\n",

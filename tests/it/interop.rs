@@ -3,7 +3,7 @@
 //! reproduced.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine;
 use ed25519_dalek::VerifyingKey;
@@ -13,10 +13,12 @@ use mpk_registry::keys::{did_key, KeyFile, B64URL};
 use mpk_registry::report::Rule;
 use mpk_registry::verify::{verify_file, Options, Report};
 use serde_json::Value;
+
+use crate::support::repo_path;
 use sha2::{Digest, Sha256};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interop")
+    repo_path("tests/fixtures/interop")
 }
 
 fn load_json(name: &str) -> Value {

@@ -1,5 +1,6 @@
 //! Manifest rules (spec §2): strict JSON, required fields and types, coordinates, artifacts.
 
+use crate::support::assert_refused;
 use crate::support::bundle::*;
 use mpk_registry::report::Rule;
 use serde_json::{json, Map, Value};
@@ -14,7 +15,7 @@ fn raw_manifest(text: &[u8]) -> Vec<u8> {
 }
 
 fn signed_text() -> String {
-    String::from_utf8(to_bytes(&signed(base_manifest(), &key()))).expect("UTF-8")
+    String::from_utf8(to_bytes(&signed(base_manifest(), &key(1)))).expect("UTF-8")
 }
 
 fn set(key: &'static str, value: Value) -> impl FnOnce(&mut Map<String, Value>) {
@@ -50,14 +51,14 @@ fn json_invalid() {
         "{'version': '1.0'}",
     ] {
         let report = verify(&raw_manifest(broken.as_bytes()));
-        assert_refused(&report, Rule::Json, "manifest.json");
+        assert_refused(&report, "manifest.json", Rule::Json);
     }
     // Text after the object.
     let trailing = format!("{text} {{}}");
     assert_refused(
         &verify(&raw_manifest(trailing.as_bytes())),
-        Rule::Json,
         "manifest.json",
+        Rule::Json,
     );
 }
 
@@ -67,7 +68,7 @@ fn json_not_utf8() {
     let mut bytes = signed_text().into_bytes();
     let at = bytes.len() - 10;
     bytes.insert(at, 0xff);
-    assert_refused(&verify(&raw_manifest(&bytes)), Rule::Json, "manifest.json");
+    assert_refused(&verify(&raw_manifest(&bytes)), "manifest.json", Rule::Json);
 }
 
 #[test]
@@ -81,7 +82,7 @@ fn json_not_an_object() {
         "42",
     ] {
         let report = verify(&raw_manifest(text.as_bytes()));
-        assert_refused(&report, Rule::Json, "manifest.json");
+        assert_refused(&report, "manifest.json", Rule::Json);
         assert!(report.manifest.is_none());
     }
 }
@@ -91,13 +92,13 @@ fn bom() {
     assert_ok(&verify(&raw_manifest(signed_text().as_bytes())));
     let mut bytes = b"\xEF\xBB\xBF".to_vec();
     bytes.extend(signed_text().into_bytes());
-    assert_refused(&verify(&raw_manifest(&bytes)), Rule::Bom, "manifest.json");
+    assert_refused(&verify(&raw_manifest(&bytes)), "manifest.json", Rule::Bom);
 }
 
 #[test]
 fn whitespace_and_key_order_do_not_matter() {
     // The signature covers the canonical form, not the bytes.
-    let compact = serde_json::to_vec(&signed(base_manifest(), &key())).expect("serialize");
+    let compact = serde_json::to_vec(&signed(base_manifest(), &key(1))).expect("serialize");
     assert_ok(&verify(&raw_manifest(&compact)));
     let spaced = format!("\n\n  {}  \n", signed_text());
     assert_ok(&verify(&raw_manifest(spaced.as_bytes())));
@@ -110,7 +111,7 @@ fn duplicate_key_top_level() {
     let duplicated = text.replacen('{', "{\"package\": \"com.example.evil\",", 1);
     assert_ok(&verify(&raw_manifest(text.as_bytes())));
     let report = verify(&raw_manifest(duplicated.as_bytes()));
-    assert_refused(&report, Rule::DuplicateKey, "manifest.json");
+    assert_refused(&report, "manifest.json", Rule::DuplicateKey);
     assert!(report.problems[0].message.contains("`package`"));
 }
 
@@ -120,12 +121,12 @@ fn duplicate_key_nested() {
     assert!(text.contains("\"metadata\": {"));
     let duplicated = text.replacen("\"metadata\": {", "\"metadata\": {\"name\": \"Evil\",", 1);
     let report = verify(&raw_manifest(duplicated.as_bytes()));
-    assert_refused(&report, Rule::DuplicateKey, "manifest.json");
+    assert_refused(&report, "manifest.json", Rule::DuplicateKey);
     assert!(report.problems[0].message.contains("`metadata.name`"));
 
     // Inside an object in an array.
     let mut manifest = services_manifest();
-    manifest = signed(manifest, &key());
+    manifest = signed(manifest, &key(1));
     let text = String::from_utf8(to_bytes(&manifest)).expect("UTF-8");
     let duplicated = text.replacen(
         "\"name\": \"auth\"",
@@ -144,7 +145,7 @@ fn duplicate_key_nested() {
     };
     assert_ok(&verify(&build(&text)));
     let report = verify(&build(&duplicated));
-    assert_refused(&report, Rule::DuplicateKey, "manifest.json");
+    assert_refused(&report, "manifest.json", Rule::DuplicateKey);
     assert!(report.problems[0].message.contains("`services[1].name`"));
 }
 
@@ -159,7 +160,7 @@ fn duplicate_key_in_the_signature() {
     );
     assert_ne!(duplicated, text);
     let report = verify(&raw_manifest(duplicated.as_bytes()));
-    assert_refused(&report, Rule::DuplicateKey, "manifest.json");
+    assert_refused(&report, "manifest.json", Rule::DuplicateKey);
 }
 
 // --- required fields ------------------------------------------------------------------------
@@ -167,7 +168,7 @@ fn duplicate_key_in_the_signature() {
 #[test]
 fn required_top_level_fields() {
     for field in ["version", "package", "appVersion", "minRuntimeVersion"] {
-        assert_manifest_defect(remove(field), Rule::Required, field);
+        assert_manifest_defect(remove(field), field, Rule::Required);
     }
 }
 
@@ -179,8 +180,8 @@ fn required_artifact_fields() {
                 in_object(artifact, move |a| {
                     a.remove(field);
                 }),
-                Rule::Required,
                 &format!("{artifact}.{field}"),
+                Rule::Required,
             );
         }
         // A missing hash is a hash problem (as is a null one).
@@ -188,8 +189,8 @@ fn required_artifact_fields() {
             in_object(artifact, |a| {
                 a.remove("hash");
             }),
-            Rule::ArtifactHash,
             &format!("{artifact}.hash"),
+            Rule::ArtifactHash,
         );
     }
 }
@@ -200,8 +201,8 @@ fn required_metadata_name() {
         in_object("metadata", |m| {
             m.remove("name");
         }),
-        Rule::Required,
         "metadata.name",
+        Rule::Required,
     );
     // metadata itself is optional.
     assert_ok(&verify(&standard_with(remove("metadata"))));
@@ -211,7 +212,7 @@ fn required_metadata_name() {
 fn services_with(edit: impl FnOnce(&mut Map<String, Value>)) -> Vec<u8> {
     let mut manifest = services_manifest();
     edit(&mut manifest);
-    services_bundle(&signed(manifest, &key()))
+    services_bundle(&signed(manifest, &key(1)))
 }
 
 fn service(
@@ -227,22 +228,22 @@ fn required_service_fields() {
     let report = verify(&services_with(service(0, |s| {
         s.remove("name");
     })));
-    assert_refused(&report, Rule::Required, "services[0].name");
+    assert_refused(&report, "services[0].name", Rule::Required);
 
     let report = verify(&services_with(service(1, |s| {
         s.remove("wasm");
     })));
-    assert_refused(&report, Rule::Required, "services[1].wasm");
+    assert_refused(&report, "services[1].wasm", Rule::Required);
 
     let report = verify(&services_with(service(1, |s| {
         s.insert("wasm".into(), Value::Null);
     })));
-    assert_refused(&report, Rule::Required, "services[1].wasm");
+    assert_refused(&report, "services[1].wasm", Rule::Required);
 
     let report = verify(&services_with(service(0, |s| {
         s["wasm"].as_object_mut().expect("artifact").remove("path");
     })));
-    assert_refused(&report, Rule::Required, "services[0].wasm.path");
+    assert_refused(&report, "services[0].wasm.path", Rule::Required);
 }
 
 // --- types ----------------------------------------------------------------------------------
@@ -312,8 +313,8 @@ fn type_errors() {
 fn type_error_alone_for_an_optional_field() {
     assert_manifest_defect(
         set("links", json!(["https://example.com"])),
-        Rule::Type,
         "links",
+        Rule::Type,
     );
 }
 
@@ -324,8 +325,8 @@ fn artifact_size_must_be_a_non_negative_integer() {
             in_object("wasm", move |a| {
                 a.insert("size".into(), size);
             }),
-            Rule::Type,
             "wasm.size",
+            Rule::Type,
         );
     }
 }
@@ -349,7 +350,7 @@ fn package_rules() {
         "com:example",
     ] {
         let bad = bad.to_owned();
-        assert_manifest_defect(set("package", json!(bad)), Rule::Package, "package");
+        assert_manifest_defect(set("package", json!(bad)), "package", Rule::Package);
     }
 }
 
@@ -379,8 +380,8 @@ fn app_version_rules() {
         let bad = bad.to_owned();
         assert_manifest_defect(
             set("appVersion", json!(bad)),
-            Rule::AppVersion,
             "appVersion",
+            Rule::AppVersion,
         );
     }
 }
@@ -406,8 +407,8 @@ fn min_runtime_version_must_be_semver() {
     for bad in ["0.1", "latest", "v0.1.0", "", "0.1.0+", "01.0.0"] {
         assert_manifest_defect(
             set("minRuntimeVersion", json!(bad)),
-            Rule::MinRuntimeVersion,
             "minRuntimeVersion",
+            Rule::MinRuntimeVersion,
         );
     }
     for good in ["0.2.0", "1.0.0-alpha.1", "0.1.0+build"] {
@@ -440,9 +441,9 @@ fn artifact_hash_rules() {
         json!([hex.clone()]),
     ];
     for hash in cases {
-        assert_manifest_defect(set_hash("wasm", hash), Rule::ArtifactHash, "wasm.hash");
+        assert_manifest_defect(set_hash("wasm", hash), "wasm.hash", Rule::ArtifactHash);
     }
-    assert_manifest_defect(set_hash("abi", json!(null)), Rule::ArtifactHash, "abi.hash");
+    assert_manifest_defect(set_hash("abi", json!(null)), "abi.hash", Rule::ArtifactHash);
     // The message says what to remove, not just that the value is wrong.
     let prefixed = json!(format!("sha256:{hex}"));
     let report = verify(&standard_with(set_hash("wasm", prefixed)));
@@ -467,7 +468,7 @@ fn artifact_hash_uppercase_is_accepted() {
 fn wasm_at(path: &str) -> Vec<u8> {
     let mut manifest = base_manifest();
     manifest.insert("wasm".into(), artifact(path, WASM));
-    let manifest = to_bytes(&signed(manifest, &key()));
+    let manifest = to_bytes(&signed(manifest, &key(1)));
     bundle(|t| {
         t.file("manifest.json", &manifest)?;
         t.file(path, WASM)?;
@@ -491,7 +492,7 @@ fn artifact_path_rules() {
         "..",
     ] {
         let report = verify(&wasm_at(bad));
-        assert_refused(&report, Rule::ArtifactPath, "wasm.path");
+        assert_refused(&report, "wasm.path", Rule::ArtifactPath);
     }
 }
 
@@ -514,29 +515,29 @@ fn artifact_path_rules_apply_to_services() {
     let report = verify(&services_with(service(1, |s| {
         s["wasm"]["path"] = json!("../auth.wasm");
     })));
-    assert_refused(&report, Rule::ArtifactPath, "services[1].wasm.path");
+    assert_refused(&report, "services[1].wasm.path", Rule::ArtifactPath);
 }
 
 #[test]
 fn artifact_path_rules_apply_to_an_overridden_top_level_wasm() {
     assert_ok(&verify(&services_with(|_| {})));
     let report = verify(&services_with(set("wasm", artifact("/abs.wasm", WASM))));
-    assert_refused(&report, Rule::ArtifactPath, "wasm.path");
+    assert_refused(&report, "wasm.path", Rule::ArtifactPath);
 }
 
 // --- which wasm -----------------------------------------------------------------------------
 
 #[test]
 fn no_wasm() {
-    assert_manifest_defect(remove("wasm"), Rule::NoWasm, "wasm");
-    assert_manifest_defect(set("wasm", Value::Null), Rule::NoWasm, "wasm");
+    assert_manifest_defect(remove("wasm"), "wasm", Rule::NoWasm);
+    assert_manifest_defect(set("wasm", Value::Null), "wasm", Rule::NoWasm);
     assert_manifest_defect(
         |m| {
             m.remove("wasm");
             m.insert("services".into(), json!([]));
         },
-        Rule::NoWasm,
         "wasm",
+        Rule::NoWasm,
     );
 }
 
@@ -548,7 +549,7 @@ fn abi_is_optional_and_may_be_null() {
             m.insert("abi".into(), Value::Null);
             m
         },
-        &key(),
+        &key(1),
     );
     let text = to_bytes(&manifest);
     let bytes = bundle(|t| {
@@ -592,7 +593,7 @@ fn services_override_top_level_wasm() {
 fn services_with_a_shared_path() {
     let mut manifest = services_manifest();
     manifest["services"][1]["wasm"] = artifact("services/store.wasm", WASM);
-    let text = to_bytes(&signed(manifest, &key()));
+    let text = to_bytes(&signed(manifest, &key(1)));
     let bytes = bundle(|t| {
         t.file("manifest.json", &text)?;
         t.file("services/store.wasm", WASM)?;
@@ -630,7 +631,7 @@ fn unknown_fields_are_kept_and_signed() {
     };
     let mut manifest = base_manifest();
     edit(&mut manifest);
-    let manifest = signed(manifest, &key());
+    let manifest = signed(manifest, &key(1));
     let report = verify(&standard(&manifest));
     assert_ok(&report);
     let parsed = report.manifest.expect("parsed");
@@ -645,21 +646,21 @@ fn unknown_fields_are_kept_and_signed() {
     changed["x-extra"]["ratio"] = json!(1501);
     assert_refused(
         &verify(&standard(&changed)),
-        Rule::SignatureInvalid,
         "signature.signature",
+        Rule::SignatureInvalid,
     );
     let mut removed = manifest;
     removed.remove("migrations");
     assert_refused(
         &verify(&standard(&removed)),
-        Rule::SignatureInvalid,
         "signature.signature",
+        Rule::SignatureInvalid,
     );
 }
 
 #[test]
 fn top_level_underscore_keys_are_not_signed() {
-    let mut manifest = signed(base_manifest(), &key());
+    let mut manifest = signed(base_manifest(), &key(1));
     manifest.insert("_local".into(), json!("added after signing"));
     manifest.insert("_".into(), json!({"any": 1}));
     let report = verify(&standard(&manifest));
@@ -674,14 +675,14 @@ fn top_level_underscore_keys_are_not_signed() {
 fn nested_underscore_keys_are_signed() {
     let mut with_note = base_manifest();
     with_note["metadata"]["_note"] = json!("signed");
-    assert_ok(&verify(&standard(&signed(with_note, &key()))));
+    assert_ok(&verify(&standard(&signed(with_note, &key(1)))));
 
-    let mut manifest = signed(base_manifest(), &key());
+    let mut manifest = signed(base_manifest(), &key(1));
     manifest["metadata"]["_note"] = json!("added after signing");
     assert_refused(
         &verify(&standard(&manifest)),
-        Rule::SignatureInvalid,
         "signature.signature",
+        Rule::SignatureInvalid,
     );
 }
 
@@ -690,7 +691,7 @@ fn equal_numbers_in_other_forms_keep_the_signature() {
     // 1.5e3 and 1500 are one number to JCS, so rewriting it keeps the signature valid.
     let mut manifest = base_manifest();
     manifest.insert("x-n".into(), json!(1500));
-    let text = String::from_utf8(to_bytes(&signed(manifest, &key()))).expect("UTF-8");
+    let text = String::from_utf8(to_bytes(&signed(manifest, &key(1)))).expect("UTF-8");
     assert!(text.contains("\"x-n\": 1500"));
     let rewritten = text.replacen("\"x-n\": 1500", "\"x-n\": 1.5e3", 1);
     assert_ok(&verify(&raw_manifest(rewritten.as_bytes())));
@@ -734,7 +735,7 @@ fn set_metadata(key: &'static str, value: Value) -> impl FnOnce(&mut Map<String,
 /// The one control-character problem of `report` (about `subject`), for its message.
 #[track_caller]
 fn control_message(report: &mpk_registry::verify::Report, subject: &str) -> String {
-    assert_refused(report, Rule::ControlCharacter, subject);
+    assert_refused(report, subject, Rule::ControlCharacter);
     report
         .problems
         .iter()
@@ -748,8 +749,8 @@ fn control_message(report: &mpk_registry::verify::Report, subject: &str) -> Stri
 fn control_character_in_name_is_refused() {
     assert_manifest_defect(
         set_metadata("name", json!("Evil\u{1}App")),
-        Rule::ControlCharacter,
         "metadata.name",
+        Rule::ControlCharacter,
     );
     // The message says which character and where.
     let report = verify(&standard_with(set_metadata("name", json!("Evil\u{1}App"))));
@@ -773,8 +774,8 @@ fn newline_and_tab_in_description_are_allowed() {
 fn carriage_return_in_description_is_refused() {
     assert_manifest_defect(
         set_metadata("description", json!("Windows\r\nline endings")),
-        Rule::ControlCharacter,
         "metadata.description",
+        Rule::ControlCharacter,
     );
     let report = verify(&standard_with(set_metadata(
         "description",
@@ -789,13 +790,13 @@ fn newline_in_name_is_refused() {
     // Allowed in the description only; anywhere else a newline could forge a line of a log.
     assert_manifest_defect(
         set_metadata("name", json!("App\n::error::forged")),
-        Rule::ControlCharacter,
         "metadata.name",
+        Rule::ControlCharacter,
     );
     assert_manifest_defect(
         set("links", json!({"docs": "https://example.com/\tdocs"})),
-        Rule::ControlCharacter,
         "links.docs",
+        Rule::ControlCharacter,
     );
 }
 
@@ -804,13 +805,13 @@ fn c1_control_is_refused() {
     // U+0085 (next line) and U+009B (a one-byte CSI) are controls as much as C0.
     assert_manifest_defect(
         set_metadata("author", json!("Someone\u{85}Else")),
-        Rule::ControlCharacter,
         "metadata.author",
+        Rule::ControlCharacter,
     );
     assert_manifest_defect(
         set_metadata("description", json!("colors \u{9b}31m")),
-        Rule::ControlCharacter,
         "metadata.description",
+        Rule::ControlCharacter,
     );
     let report = verify(&standard_with(set_metadata("author", json!("x\u{85}"))));
     assert!(control_message(&report, "metadata.author").contains("U+0085"));
@@ -820,8 +821,8 @@ fn c1_control_is_refused() {
 fn delete_is_refused() {
     assert_manifest_defect(
         set_metadata("license", json!("MIT\u{7f}")),
-        Rule::ControlCharacter,
         "metadata.license",
+        Rule::ControlCharacter,
     );
     let report = verify(&standard_with(set_metadata("license", json!("MIT\u{7f}"))));
     assert!(control_message(&report, "metadata.license").contains("U+007F"));
@@ -840,8 +841,8 @@ fn control_character_in_an_object_key_is_refused() {
         |m| {
             m.insert("top\nlevel".into(), json!(true));
         },
-        Rule::ControlCharacter,
         "top\\nlevel",
+        Rule::ControlCharacter,
     );
 }
 
@@ -849,8 +850,8 @@ fn control_character_in_an_object_key_is_refused() {
 fn escape_in_a_tag_is_refused() {
     assert_manifest_defect(
         set_metadata("tags", json!(["fine", "\u{1b}[31mred"])),
-        Rule::ControlCharacter,
         "metadata.tags[1]",
+        Rule::ControlCharacter,
     );
 }
 
@@ -884,18 +885,18 @@ fn a_field_refused_by_its_own_rule_is_not_reported_twice() {
     // `package` already refuses every character outside [A-Za-z0-9._-].
     assert_manifest_defect(
         set("package", json!("com\nexample")),
-        Rule::Package,
         "package",
+        Rule::Package,
     );
     // A NUL in an artifact path is an artifact-path problem; a newline is only this rule's.
     assert_refused(
         &verify(&wasm_at("app\0.wasm")),
-        Rule::ArtifactPath,
         "wasm.path",
+        Rule::ArtifactPath,
     );
     assert_refused(
         &verify(&wasm_at("app\n.wasm")),
-        Rule::ControlCharacter,
         "wasm.path",
+        Rule::ControlCharacter,
     );
 }

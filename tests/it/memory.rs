@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::support::bundle::*;
+use crate::support::cli::command;
 use serde_json::Value;
 
 /// Every child must stay under this.
@@ -45,7 +46,7 @@ fn verify_measured(bundle: &Path, dir: &Path) -> Run {
     let out_path = dir.join("verify-stdout.json");
     let stdout = File::create(&out_path).expect("create stdout file");
     let (exit_code, max_rss_kib) = run_measured(
-        Command::new(env!("CARGO_BIN_EXE_mpk-registry"))
+        command()
             .arg("verify")
             .arg("--json")
             .arg(bundle)
@@ -120,7 +121,7 @@ fn bombs_and_a_400_mib_bundle_verify_in_under_64_mib() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let manifest = to_bytes(&signed(base_manifest(), &key()));
+    let manifest = to_bytes(&signed(base_manifest(), &key(1)));
 
     // 1. A zero-run bomb: a valid bundle followed by a 600 MiB entry of zeros.
     let started = Instant::now();
@@ -181,7 +182,7 @@ fn bombs_and_a_400_mib_bundle_verify_in_under_64_mib() {
     }));
     let large = dir.path().join("large.mpk");
     let out = BufWriter::new(File::create(&large).expect("create bundle"));
-    mpk_registry::pack::pack(template, &root, &key(), out).expect("pack the large bundle");
+    mpk_registry::pack::pack(template, &root, &key(1), out).expect("pack the large bundle");
     let packed = started.elapsed();
     let run = verify_measured(&large, dir.path());
     eprintln!(

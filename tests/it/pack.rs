@@ -38,7 +38,7 @@ fn write_files(root: &Path, files: &[(&str, &[u8])], mtime: SystemTime) {
 
 fn pack_to_vec(manifest: Map<String, Value>, root: &Path) -> Vec<u8> {
     let mut out = Vec::new();
-    pack(manifest, root, &key(), &mut out).expect("pack");
+    pack(manifest, root, &key(1), &mut out).expect("pack");
     out
 }
 
@@ -72,7 +72,7 @@ fn pack_is_reproducible_across_folders_and_mtimes() {
     assert_ok(&report);
     let bundle = report.bundle.expect("verified");
     assert_eq!(bundle.package, "com.example.packed");
-    assert_eq!(bundle.signer_id, signer_of(&key()));
+    assert_eq!(bundle.signer_id, signer(&key(1)));
     let manifest = report.manifest.expect("parsed");
     assert_eq!(manifest["wasm"], artifact("app.wasm", WASM));
     assert_eq!(manifest["abi"], artifact("abi.json", ABI));
@@ -235,7 +235,7 @@ fn pack_refuses_what_it_cannot_bundle() {
         let mut manifest = template();
         manifest.remove("abi");
         manifest.insert("wasm".into(), wasm);
-        let error = pack(manifest, dir.path(), &key(), &mut Vec::new())
+        let error = pack(manifest, dir.path(), &key(1), &mut Vec::new())
             .expect_err("pack must refuse")
             .to_string();
         assert!(error.contains(mentioned), "{error}");
@@ -243,7 +243,7 @@ fn pack_refuses_what_it_cannot_bundle() {
     let mut manifest = template();
     manifest.remove("wasm");
     manifest.remove("abi");
-    let error = pack(manifest, dir.path(), &key(), &mut Vec::new())
+    let error = pack(manifest, dir.path(), &key(1), &mut Vec::new())
         .expect_err("no artifacts")
         .to_string();
     assert!(error.contains("no artifacts"), "{error}");

@@ -2,16 +2,15 @@
 //! documented JSON keys are the ones the reports have.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use crate::support::bundle::*;
+use crate::support::repo_file;
 use mpk_registry::report::Rule;
 use mpk_registry::verify::{inspect_json, reports_json};
 use serde_json::Value;
 
 fn doc() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.md");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    repo_file("docs/report.md")
 }
 
 /// The first-column `code` values of the tables in the section under `heading` (up to the
@@ -57,7 +56,7 @@ fn every_rule_code_is_documented_once() {
 #[test]
 fn documented_keys_are_the_report_keys() {
     let doc = doc();
-    let verified = verify(&services_bundle(&signed(services_manifest(), &key())));
+    let verified = verify(&services_bundle(&signed(services_manifest(), &key(1))));
     let refused = verify(&standard(&base_manifest()));
     let text = reports_json(&[verified.clone(), refused.clone()]);
     let json: Value = serde_json::from_str(&text).expect("JSON");

@@ -3,8 +3,8 @@
 
 use std::fs;
 
+use crate::support::bundle::*;
 use crate::support::registry::*;
-use mpk_registry::keys::did_key;
 use mpk_registry::site::{self, IndexSigning};
 use serde_json::Value;
 
@@ -31,7 +31,7 @@ fn registry_in_git() -> Registry {
     let alice = key(21);
     reg.publish("com.example.one", "1.0.0", &alice);
     reg.publish("com.example.one", "1.1.0", &alice);
-    reg.add(services_manifest("com.example.two", "0.1.0"), &key(22));
+    reg.add(pack_services_manifest("com.example.two", "0.1.0"), &key(22));
     reg.write(
         "com.example.one/package.toml",
         "yanked = [{ version = \"1.1.0\", reason = \"broken\" }]\n",
@@ -50,7 +50,7 @@ fn validate_site(out: &std::path::Path) {
 #[test]
 fn unsigned_site_matches_the_schema() {
     let reg = registry_in_git();
-    reg.commit(&["."], "publish", 1_700_000_000);
+    reg.commit_at(&["."], "publish", 1_700_000_000);
     reg.build_ok();
     validate_site(&reg.out());
 }
@@ -61,12 +61,9 @@ fn signed_site_matches_the_schema() {
     let index_key = key(23);
     reg.write(
         "registry.toml",
-        format!(
-            "index_keys = [\"{}\"]\n",
-            did_key(&index_key.verifying_key())
-        ),
+        format!("index_keys = [\"{}\"]\n", signer(&index_key)),
     );
-    reg.commit(&["."], "publish", 1_700_000_000);
+    reg.commit_at(&["."], "publish", 1_700_000_000);
     let mut options = reg.options(&reg.out(), None);
     options.sign = Some(IndexSigning {
         key: index_key,

@@ -6,10 +6,12 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::support::registry::{bundle_manifest, copy_dir, key, Registry};
+use crate::support::bundle::{bundle_manifest, key};
+use crate::support::registry::{copy_dir, Registry};
+use crate::support::repo_path;
 use mpk_registry::serve::{self, Running};
 use mpk_registry::site::{self, paths, BuildOptions};
 use serde_json::{json, Map, Value};
@@ -49,7 +51,7 @@ fn fixture() -> Fixture {
 }
 
 fn sample_source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("registry-src")
+    repo_path("registry-src")
 }
 
 /// Builds `reg` and serves its site.
@@ -854,7 +856,7 @@ impl Hosted {
 #[test]
 fn every_answer_matches_the_hosted_api() {
     let fx = fixture();
-    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosted-api");
+    let folder = repo_path("tests/fixtures/hosted-api");
     let mut fixtures: Vec<Value> = std::fs::read_dir(&folder)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -1,6 +1,7 @@
 //! Signature rules (spec §3): presence, algorithm, encoding, validity, signerId, and the keys
 //! everyone knows.
 
+use crate::support::assert_refused;
 use crate::support::bundle::*;
 use base64::Engine;
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -11,11 +12,11 @@ use mpk_registry::report::Rule;
 use mpk_registry::verify::Options;
 use serde_json::{json, Map, Value};
 
-/// The base manifest, signed with `key()`, then changed by `tamper`, in the usual layout.
+/// The base manifest, signed with `key(1)`, then changed by `tamper`, in the usual layout.
 /// Also checks that the same bundle without the change verifies, so that a refusal of the
 /// result is down to `tamper` alone.
 fn tampered(tamper: impl FnOnce(&mut Map<String, Value>)) -> Vec<u8> {
-    let manifest = signed(base_manifest(), &key());
+    let manifest = signed(base_manifest(), &key(1));
     assert_ok(&verify(&standard(&manifest)));
     let mut manifest = manifest;
     tamper(&mut manifest);
@@ -23,16 +24,16 @@ fn tampered(tamper: impl FnOnce(&mut Map<String, Value>)) -> Vec<u8> {
 }
 
 /// The base manifest with `signerId` set to `signer_id` (or removed), signed as it is by
-/// `key()`; checks first that declaring the right signer verifies.
+/// `key(1)`; checks first that declaring the right signer verifies.
 fn signed_declaring(signer_id: Option<Value>) -> Vec<u8> {
     let mut control = base_manifest();
-    control.insert("signerId".into(), json!(signer_of(&key())));
-    assert_ok(&verify(&standard(&signed_as_is(control, &key()))));
+    control.insert("signerId".into(), json!(signer(&key(1))));
+    assert_ok(&verify(&standard(&signed_as_is(control, &key(1)))));
     let mut manifest = base_manifest();
     if let Some(signer_id) = signer_id {
         manifest.insert("signerId".into(), signer_id);
     }
-    standard(&signed_as_is(manifest, &key()))
+    standard(&signed_as_is(manifest, &key(1)))
 }
 
 fn set_signature_field(field: &'static str, value: Value) -> impl FnOnce(&mut Map<String, Value>) {
@@ -53,23 +54,23 @@ fn signed_bundle_verifies_and_names_its_signer() {
     let report = verify(&tampered(|_| {}));
     assert_ok(&report);
     let bundle = report.bundle.expect("verified");
-    assert_eq!(bundle.signer_id, signer_of(&key()));
+    assert_eq!(bundle.signer_id, signer(&key(1)));
     assert_eq!(
         bundle.application_id,
-        mpk_registry::identity::application_id("com.example.app", &signer_of(&key()))
+        mpk_registry::identity::application_id("com.example.app", &signer(&key(1)))
     );
 }
 
 #[test]
 fn signature_missing() {
-    assert_ok(&verify(&standard(&signed(base_manifest(), &key()))));
+    assert_ok(&verify(&standard(&signed(base_manifest(), &key(1)))));
     let unsigned = standard(&base_manifest());
-    assert_refused(&verify(&unsigned), Rule::SignatureMissing, "signature");
+    assert_refused(&verify(&unsigned), "signature", Rule::SignatureMissing);
     // Removing the signature from a signed manifest is the same defect.
     let stripped = tampered(|m| {
         m.remove("signature");
     });
-    assert_refused(&verify(&stripped), Rule::SignatureMissing, "signature");
+    assert_refused(&verify(&stripped), "signature", Rule::SignatureMissing);
 }
 
 #[test]
@@ -77,7 +78,7 @@ fn signature_not_an_object_is_a_type_error() {
     let report = verify(&tampered(|m| {
         m.insert("signature".into(), json!("ed25519:abc"));
     }));
-    assert_refused(&report, Rule::Type, "signature");
+    assert_refused(&report, "signature", Rule::Type);
 }
 
 #[test]
@@ -87,10 +88,10 @@ fn signature_algorithm_must_be_exactly_ed25519() {
             "algorithm",
             json!(algorithm),
         )));
-        assert_refused(&report, Rule::SignatureAlgorithm, "signature.algorithm");
+        assert_refused(&report, "signature.algorithm", Rule::SignatureAlgorithm);
     }
     let report = verify(&tampered(set_signature_field("algorithm", json!(1))));
-    assert_refused(&report, Rule::SignatureAlgorithm, "signature.algorithm");
+    assert_refused(&report, "signature.algorithm", Rule::SignatureAlgorithm);
 }
 
 #[test]
@@ -98,7 +99,7 @@ fn signature_algorithm_missing_is_required() {
     let report = verify(&tampered(|m| {
         signature_mut(m).remove("algorithm");
     }));
-    assert_refused(&report, Rule::Required, "signature.algorithm");
+    assert_refused(&report, "signature.algorithm", Rule::Required);
 }
 
 #[test]
@@ -106,7 +107,7 @@ fn signature_public_key_missing_is_required() {
     let report = verify(&tampered(|m| {
         signature_mut(m).remove("publicKey");
     }));
-    assert_refused(&report, Rule::Required, "signature.publicKey");
+    assert_refused(&report, "signature.publicKey", Rule::Required);
 }
 
 #[test]
@@ -115,7 +116,7 @@ fn signature_encoding_refuses_padding() {
         let padded = signature_string(m, "publicKey") + "=";
         signature_mut(m).insert("publicKey".into(), json!(padded));
     }));
-    assert_refused(&report, Rule::SignatureEncoding, "signature.publicKey");
+    assert_refused(&report, "signature.publicKey", Rule::SignatureEncoding);
 
     // Standard base64 with padding of the same 64 signature bytes.
     let report = verify(&tampered(|m| {
@@ -126,13 +127,13 @@ fn signature_encoding_refuses_padding() {
         assert!(standard.ends_with("=="));
         signature_mut(m).insert("signature".into(), json!(standard));
     }));
-    assert_refused(&report, Rule::SignatureEncoding, "signature.signature");
+    assert_refused(&report, "signature.signature", Rule::SignatureEncoding);
 }
 
 #[test]
 fn signature_encoding_refuses_the_standard_alphabet() {
     // The signature under test must contain a character that differs between the alphabets.
-    let manifest = signed(base_manifest(), &key());
+    let manifest = signed(base_manifest(), &key(1));
     let sig = signature_string(&manifest, "signature");
     assert!(
         sig.contains(['-', '_']),
@@ -144,7 +145,7 @@ fn signature_encoding_refuses_the_standard_alphabet() {
             .replace('_', "/");
         signature_mut(m).insert("signature".into(), json!(standard));
     }));
-    assert_refused(&report, Rule::SignatureEncoding, "signature.signature");
+    assert_refused(&report, "signature.signature", Rule::SignatureEncoding);
 }
 
 #[test]
@@ -153,7 +154,7 @@ fn signature_encoding_refuses_wrong_lengths() {
         let short = B64URL.encode([7u8; 31]);
         signature_mut(m).insert("publicKey".into(), json!(short));
     }));
-    assert_refused(&report, Rule::SignatureEncoding, "signature.publicKey");
+    assert_refused(&report, "signature.publicKey", Rule::SignatureEncoding);
 
     let report = verify(&tampered(|m| {
         let mut bytes = B64URL
@@ -162,7 +163,7 @@ fn signature_encoding_refuses_wrong_lengths() {
         bytes.push(0);
         signature_mut(m).insert("signature".into(), json!(B64URL.encode(bytes)));
     }));
-    assert_refused(&report, Rule::SignatureEncoding, "signature.signature");
+    assert_refused(&report, "signature.signature", Rule::SignatureEncoding);
 
     let report = verify(&tampered(|m| {
         let mut bytes = B64URL
@@ -171,15 +172,15 @@ fn signature_encoding_refuses_wrong_lengths() {
         bytes.pop();
         signature_mut(m).insert("signature".into(), json!(B64URL.encode(bytes)));
     }));
-    assert_refused(&report, Rule::SignatureEncoding, "signature.signature");
+    assert_refused(&report, "signature.signature", Rule::SignatureEncoding);
 }
 
 #[test]
 fn signature_encoding_refuses_non_strings() {
     let report = verify(&tampered(set_signature_field("signature", json!(null))));
-    assert_refused(&report, Rule::SignatureEncoding, "signature.signature");
+    assert_refused(&report, "signature.signature", Rule::SignatureEncoding);
     let report = verify(&tampered(set_signature_field("publicKey", json!([1, 2]))));
-    assert_refused(&report, Rule::SignatureEncoding, "signature.publicKey");
+    assert_refused(&report, "signature.publicKey", Rule::SignatureEncoding);
 }
 
 #[test]
@@ -197,7 +198,7 @@ fn signature_encoding_refuses_a_public_key_that_is_not_a_curve_point() {
         "publicKey",
         json!(B64URL.encode(not_a_point)),
     )));
-    assert_refused(&report, Rule::SignatureEncoding, "signature.publicKey");
+    assert_refused(&report, "signature.publicKey", Rule::SignatureEncoding);
 }
 
 #[test]
@@ -205,7 +206,7 @@ fn signature_invalid_after_a_field_changes() {
     let report = verify(&tampered(|m| {
         m.insert("appVersion".into(), json!("1.0.1"));
     }));
-    assert_refused(&report, Rule::SignatureInvalid, "signature.signature");
+    assert_refused(&report, "signature.signature", Rule::SignatureInvalid);
 }
 
 #[test]
@@ -213,7 +214,7 @@ fn signature_invalid_after_a_nested_field_changes() {
     let report = verify(&tampered(|m| {
         m["metadata"]["tags"] = json!(["test", "added"]);
     }));
-    assert_refused(&report, Rule::SignatureInvalid, "signature.signature");
+    assert_refused(&report, "signature.signature", Rule::SignatureInvalid);
 }
 
 #[test]
@@ -221,7 +222,7 @@ fn signature_invalid_when_another_key_signed() {
     // B's signature and key over a manifest that names A: the key does not match the
     // signature, and A is still declared.
     let report = verify(&tampered(|m| {
-        let theirs = signed_as_is(m.clone(), &other_key());
+        let theirs = signed_as_is(m.clone(), &key(2));
         let public_key = theirs["signature"]["publicKey"].clone();
         signature_mut(m).insert("publicKey".into(), public_key);
     }));
@@ -232,44 +233,44 @@ fn signature_invalid_when_another_key_signed() {
 
     // The signature bytes themselves swapped for B's (over the same manifest), key left as A.
     let report = verify(&tampered(|m| {
-        let theirs = signed_as_is(m.clone(), &other_key());
+        let theirs = signed_as_is(m.clone(), &key(2));
         let signature = theirs["signature"]["signature"].clone();
         signature_mut(m).insert("signature".into(), signature);
     }));
-    assert_refused(&report, Rule::SignatureInvalid, "signature.signature");
+    assert_refused(&report, "signature.signature", Rule::SignatureInvalid);
 }
 
 #[test]
 fn signer_id_mismatch_with_a_valid_signature() {
     // The signature is valid over a manifest that declares someone else as signer.
-    let report = verify(&signed_declaring(Some(json!(signer_of(&other_key())))));
-    assert_refused(&report, Rule::SignerIdMismatch, "signerId");
+    let report = verify(&signed_declaring(Some(json!(signer(&key(2))))));
+    assert_refused(&report, "signerId", Rule::SignerIdMismatch);
 }
 
 #[test]
 fn signer_id_missing_in_a_signed_manifest() {
     let report = verify(&signed_declaring(None));
-    assert_refused(&report, Rule::Required, "signerId");
+    assert_refused(&report, "signerId", Rule::Required);
 }
 
 #[test]
 fn signer_id_of_the_wrong_type() {
     let report = verify(&signed_declaring(Some(json!(42))));
-    assert_refused(&report, Rule::Type, "signerId");
+    assert_refused(&report, "signerId", Rule::Type);
 }
 
 #[test]
 fn signer_id_not_a_did_key_of_the_key() {
-    let did_web = json!(format!("did:web:{}", signer_of(&key())));
+    let did_web = json!(format!("did:web:{}", signer(&key(1))));
     let report = verify(&signed_declaring(Some(did_web)));
-    assert_refused(&report, Rule::SignerIdMismatch, "signerId");
+    assert_refused(&report, "signerId", Rule::SignerIdMismatch);
 }
 
 #[test]
 fn well_known_dev_key_is_refused_unless_allowed() {
     let dev_signed = standard(&signed(base_manifest(), &dev_signing_key()));
     let report = verify(&dev_signed);
-    assert_refused(&report, Rule::WellKnownKey, "signerId");
+    assert_refused(&report, "signerId", Rule::WellKnownKey);
 
     let allowed = verify_with(
         &dev_signed,
@@ -282,7 +283,7 @@ fn well_known_dev_key_is_refused_unless_allowed() {
     assert_eq!(allowed.bundle.expect("verified").signer_id, DEV_KEY_SIGNER);
 
     // Another key is not affected by the switch.
-    assert_ok(&verify(&standard(&signed(base_manifest(), &key()))));
+    assert_ok(&verify(&standard(&signed(base_manifest(), &key(1)))));
 }
 
 #[test]
@@ -315,8 +316,8 @@ fn well_known_keys_are_the_published_ones() {
         DEV_KEY_SIGNER,
         "the dev key's seed is SHA-256 of its published text"
     );
-    assert!(well_known_key(&signer_of(&key())).is_none());
-    assert!(well_known_key(&signer_of(&other_key())).is_none());
+    assert!(well_known_key(&signer(&key(1))).is_none());
+    assert!(well_known_key(&signer(&key(2))).is_none());
 }
 
 /// The leaked test key cannot sign here (its private half is not in this repository), so
@@ -330,7 +331,7 @@ fn well_known_key_lookup_is_by_exact_signer_id() {
     assert!(well_known_key(&format!("{leaked} ")).is_none());
     assert_ne!(well_known_key(leaked), well_known_key(DEV_KEY_SIGNER));
     // A signature claiming the leaked key without its private half is simply invalid.
-    let mut manifest = signed(base_manifest(), &key());
+    let mut manifest = signed(base_manifest(), &key(1));
     assert_ok(&verify(&standard(&manifest)));
     let leaked_public = parse_did_key(leaked).expect("a did:key");
     manifest.insert("signerId".into(), json!(leaked));
@@ -339,15 +340,15 @@ fn well_known_key_lookup_is_by_exact_signer_id() {
         json!(B64URL.encode(leaked_public.as_bytes())),
     );
     let report = verify(&standard(&manifest));
-    assert_refused(&report, Rule::SignatureInvalid, "signature.signature");
+    assert_refused(&report, "signature.signature", Rule::SignatureInvalid);
 }
 
 #[test]
 fn sign_replaces_an_earlier_signature_and_signer_id() {
     // `sign` replaces an existing signature and signerId rather than signing over them.
-    let first = signed(base_manifest(), &other_key());
-    let resigned = signed(first, &key());
-    assert_eq!(resigned["signerId"], json!(signer_of(&key())));
+    let first = signed(base_manifest(), &key(2));
+    let resigned = signed(first, &key(1));
+    assert_eq!(resigned["signerId"], json!(signer(&key(1))));
     assert_ok(&verify(&standard(&resigned)));
 }
 

@@ -12,6 +12,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::cli::{stdout_and_stderr, BIN};
+use crate::support::git::git;
+use crate::support::repo_file;
 use mpk_registry::init::{self, ActionRef};
 use tempfile::TempDir;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -34,11 +37,6 @@ fn load(text: &str) -> Yaml {
         YamlLoader::load_from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}):\n{text}"));
     assert_eq!(docs.len(), 1, "one YAML document expected:\n{text}");
     docs.remove(0)
-}
-
-fn repo_file(rel: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A file `init` writes, pinned to `PINNED`.
@@ -617,31 +615,6 @@ impl Remote {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_AUTHOR_DATE", "1717200000 +0000")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_DATE", "1717200000 +0000")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("UTF-8")
-        .trim()
-        .to_owned()
-}
-
 /// A repository whose base is what `base` writes and whose pull request 7 adds what `change`
 /// writes on top of it, pushed to `origin` with GitHub's refs.
 fn remote_with(base: impl FnOnce(&Path), change: impl FnOnce(&Path)) -> Remote {
@@ -789,14 +762,6 @@ fn run_action(cwd: &Path, inputs: &[(&str, &str)]) -> (Output, Option<Vec<String
     (out, recorded)
 }
 
-fn output_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Checks pull request 7 of `remote`, whose event names `head`.
 fn check_pull_request(remote: &Remote, number: &str, head: &str) -> (Output, Option<Vec<String>>) {
     run_action(
@@ -814,7 +779,7 @@ fn check_pull_request(remote: &Remote, number: &str, head: &str) -> (Output, Opt
 fn action_check_judges_the_merge_commit_against_its_first_parent() {
     let remote = remote();
     let (out, args) = check_pull_request(&remote, "7", &remote.head);
-    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(out.status.success(), "{}", stdout_and_stderr(&out));
     let expected: Vec<String> = [
         "check",
         "--base",
@@ -835,7 +800,7 @@ fn action_check_judges_the_merge_commit_against_its_first_parent() {
 fn action_check_leaves_the_work_tree_at_the_base() {
     let remote = remote();
     let (out, _) = check_pull_request(&remote, "7", &remote.head);
-    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(out.status.success(), "{}", stdout_and_stderr(&out));
     let work = remote.work();
     assert_eq!(git(&work, &["rev-parse", "HEAD"]), remote.base);
     assert_eq!(git(&work, &["status", "--porcelain"]), "");
@@ -850,8 +815,8 @@ fn action_check_leaves_the_work_tree_at_the_base() {
 fn action_check_fails_clearly_without_a_merge_ref() {
     let remote = remote();
     let (out, args) = check_pull_request(&remote, "8", "");
-    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout_and_stderr(&out));
+    let text = stdout_and_stderr(&out);
     assert!(
         text.contains("GitHub has no merge commit for pull request #8")
             && text.contains("conflicts with its base branch"),
@@ -864,8 +829,8 @@ fn action_check_fails_clearly_without_a_merge_ref() {
 fn action_check_refuses_a_stale_merge_ref() {
     let remote = remote();
     let (out, args) = check_pull_request(&remote, "7", &remote.base);
-    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout_and_stderr(&out));
+    let text = stdout_and_stderr(&out);
     assert!(
         text.contains(&format!("not the pull request's head {}", remote.base))
             && text.contains("has not updated its merge commit"),
@@ -883,9 +848,9 @@ fn action_check_needs_a_pull_request_number() {
             out.status.code(),
             Some(2),
             "{number:?}: {}",
-            output_text(&out)
+            stdout_and_stderr(&out)
         );
-        assert!(output_text(&out).contains("check needs pull-request"));
+        assert!(stdout_and_stderr(&out).contains("check needs pull-request"));
         assert_eq!(args, None, "{number:?}: the tool must not run");
     }
 }
@@ -897,7 +862,7 @@ fn action_build_passes_src_and_output() {
         &remote.work(),
         &[("COMMAND", "build"), ("SRC", "-src"), ("OUTPUT", "-site")],
     );
-    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(out.status.success(), "{}", stdout_and_stderr(&out));
     let expected: Vec<String> = ["build", "--output=-site", "--", "-src"]
         .map(str::to_owned)
         .to_vec();
@@ -908,8 +873,8 @@ fn action_build_passes_src_and_output() {
 fn action_refuses_an_unknown_command() {
     let remote = remote();
     let (out, args) = run_action(&remote.work(), &[("COMMAND", "publish")]);
-    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-    assert!(output_text(&out).contains("command must be check or build, not 'publish'"));
+    assert_eq!(out.status.code(), Some(2), "{}", stdout_and_stderr(&out));
+    assert!(stdout_and_stderr(&out).contains("command must be check or build, not 'publish'"));
     assert_eq!(args, None);
 }
 
@@ -941,7 +906,7 @@ fn action_check_refuses_a_workflow_edit_by_someone_not_a_maintainer() {
         let (out, _) = run_action(
             &remote.work(),
             &[
-                ("MPK_REGISTRY", env!("CARGO_BIN_EXE_mpk-registry")),
+                ("MPK_REGISTRY", BIN),
                 ("COMMAND", "check"),
                 ("PULL_REQUEST", "7"),
                 ("EVENT_PULL_REQUEST", "7"),
@@ -950,7 +915,7 @@ fn action_check_refuses_a_workflow_edit_by_someone_not_a_maintainer() {
                 ("FORMAT", "text"),
             ],
         );
-        (out.status.code(), output_text(&out))
+        (out.status.code(), stdout_and_stderr(&out))
     };
     let (code, text) = judge("mallory");
     assert_eq!(code, Some(1), "{text}");

@@ -1,12 +1,11 @@
-//! Building `.mpk` bundles on the fly for tests: any manifest, any entry order, any entry type,
-//! raw tar headers, and archives too large to hold in memory (streamed to a file).
-//!
-//! Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
+//! Keys and bundles: manifests complete with their digests, bundles written entry by entry
+//! (any entry order, any entry type, raw tar headers, archives too large to hold in memory),
+//! bundles packed by `mpk_registry::pack`, reading bundles back, and verifying them.
 
-use std::fs::File;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Cursor, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
@@ -20,7 +19,29 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
+use super::Verdict;
+
 pub const MIB: u64 = 1 << 20;
+
+// ---------------------------------------------------------------------------------------------
+// Keys and digests
+
+/// A signing key from a fixed seed: `key(1)` and `key(2)` are two different publishers.
+pub fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+/// The `signerId` (did:key) of `key`.
+pub fn signer(key: &SigningKey) -> String {
+    did_key(&key.verifying_key())
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Manifests with their digests, for bundles written entry by entry
 
 /// A tiny valid wasm module (magic + version + one empty custom section).
 pub const WASM: &[u8] = b"\0asm\x01\0\0\0\0\x05\x04test";
@@ -33,24 +54,6 @@ pub const WASM_TAMPERED: &[u8] = b"\0asm\x01\0\0\0\0\x05\x04tesT";
 pub const WASM_2_TAMPERED: &[u8] = b"\0asm\x01\0\0\0\0\x06\x05otheR";
 /// `ABI` with one byte changed.
 pub const ABI_TAMPERED: &[u8] = b"{\"methods\":[\"greeT\"]}\n";
-
-/// The publisher key most tests sign with.
-pub fn key() -> SigningKey {
-    SigningKey::from_bytes(&[1; 32])
-}
-
-/// A second, unrelated publisher key.
-pub fn other_key() -> SigningKey {
-    SigningKey::from_bytes(&[2; 32])
-}
-
-pub fn signer_of(key: &SigningKey) -> String {
-    did_key(&key.verifying_key())
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
 
 /// `{path, hash, size}` describing `bytes` stored at `path`.
 pub fn artifact(path: &str, bytes: &[u8]) -> Value {
@@ -141,7 +144,7 @@ pub fn signature_mut(manifest: &mut Map<String, Value>) -> &mut Map<String, Valu
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tar writing
+// Bundles written entry by entry
 
 /// A `Read` that yields `remaining` copies of one byte without allocating them.
 pub struct Repeat {
@@ -376,11 +379,11 @@ pub fn standard(manifest: &Map<String, Value>) -> Vec<u8> {
     })
 }
 
-/// `manifest` changed by `edit` (before signing), signed with `key()`, in the usual layout.
+/// `manifest` changed by `edit` (before signing), signed with `key(1)`, in the usual layout.
 pub fn standard_with(edit: impl FnOnce(&mut Map<String, Value>)) -> Vec<u8> {
     let mut manifest = base_manifest();
     edit(&mut manifest);
-    standard(&signed(manifest, &key()))
+    standard(&signed(manifest, &key(1)))
 }
 
 /// A multi-service bundle from `manifest` (already signed), files in `services_files` order.
@@ -393,6 +396,176 @@ pub fn services_bundle(manifest: &Map<String, Value>) -> Vec<u8> {
         }
         Ok(())
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packed bundles: manifests naming their files, packed and signed by `mpk_registry::pack`
+
+/// A 1×1 PNG as a `data:` URI, the only kind of icon pages show.
+pub const PNG_ICON: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+/// Wasm bytes that differ per package and version, so every bundle is distinct: the wasm
+/// header (nothing in the registry looks past it), then `<package>@<version>`.
+pub fn wasm_for(package: &str, version: &str) -> Vec<u8> {
+    let mut bytes = WASM[..8].to_vec();
+    bytes.extend_from_slice(format!("{package}@{version}").as_bytes());
+    bytes
+}
+
+pub fn abi_for(package: &str) -> Vec<u8> {
+    format!("{{\"package\":\"{package}\",\"methods\":[\"get\",\"set\"]}}\n").into_bytes()
+}
+
+/// An unsigned single-service manifest for `pack` (`app.wasm` + `abi.json`, no digests).
+pub fn pack_manifest(package: &str, version: &str) -> Map<String, Value> {
+    into_map(json!({
+        "version": "1.0",
+        "package": package,
+        "appVersion": version,
+        "minRuntimeVersion": "0.1.0",
+        "metadata": {
+            "name": format!("App {package}"),
+            "description": format!("Test app {package}"),
+            "author": "Test Author",
+            "tags": ["test"],
+            "license": "MIT",
+        },
+        "wasm": {"path": "app.wasm"},
+        "abi": {"path": "abi.json"},
+    }))
+}
+
+/// An unsigned manifest for `pack` with two services, `store` (wasm + abi) and `auth` (wasm
+/// only).
+pub fn pack_services_manifest(package: &str, version: &str) -> Map<String, Value> {
+    into_map(json!({
+        "version": "1.0",
+        "package": package,
+        "appVersion": version,
+        "minRuntimeVersion": "0.2.0",
+        "metadata": {"name": format!("Suite {package}"), "tags": ["multi-service"]},
+        "services": [
+            {"name": "store",
+             "wasm": {"path": "services/store.wasm"},
+             "abi": {"path": "services/store-abi.json"}},
+            {"name": "auth", "wasm": {"path": "services/auth.wasm"}},
+        ],
+    }))
+}
+
+/// The artifact files a manifest for `pack` names, with per-version contents.
+fn artifact_files(manifest: &Map<String, Value>) -> Vec<(String, Vec<u8>)> {
+    let package = manifest["package"].as_str().unwrap_or("p");
+    let version = manifest["appVersion"].as_str().unwrap_or("v");
+    let mut paths = Vec::new();
+    let mut collect = |slot: &Value| {
+        if let Some(path) = slot.get("path").and_then(Value::as_str) {
+            paths.push(path.to_owned());
+        }
+    };
+    for key in ["wasm", "abi"] {
+        if let Some(slot) = manifest.get(key) {
+            collect(slot);
+        }
+    }
+    if let Some(Value::Array(services)) = manifest.get("services") {
+        for service in services {
+            for key in ["wasm", "abi"] {
+                if let Some(slot) = service.get(key) {
+                    collect(slot);
+                }
+            }
+        }
+    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let bytes = if path.ends_with(".wasm") {
+                let mut w = wasm_for(package, version);
+                w.extend_from_slice(path.as_bytes());
+                w
+            } else {
+                abi_for(package)
+            };
+            (path, bytes)
+        })
+        .collect()
+}
+
+/// Signs and packs `manifest` with artifact files made up for it.
+pub fn packed(manifest: Map<String, Value>, key: &SigningKey) -> Vec<u8> {
+    let files = artifact_files(&manifest);
+    let dir = tempfile::tempdir().expect("temporary folder");
+    for (path, bytes) in &files {
+        let file = dir.path().join(path);
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(file, bytes).unwrap();
+    }
+    let mut out = Vec::new();
+    mpk_registry::pack::pack(manifest, dir.path(), key, &mut out).expect("pack");
+    out
+}
+
+/// The bundle of `package` `version` from [`pack_manifest`], signed by `key`.
+pub fn app_bundle(package: &str, version: &str, key: &SigningKey) -> Vec<u8> {
+    packed(pack_manifest(package, version), key)
+}
+
+/// The canonical place of a bundle inside a registry folder: `<package>/<package>-<version>.mpk`.
+pub fn bundle_path(package: &str, version: &str) -> String {
+    format!("{package}/{package}-{version}.mpk")
+}
+
+/// A bundle of `tests/fixtures/interop/bundles/` (`rel` as `valid/<name>.mpk`).
+pub fn interop_bundle(rel: &str) -> PathBuf {
+    super::repo_path("tests/fixtures/interop/bundles").join(rel)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading bundles back
+
+/// The bytes of `manifest.json` inside a bundle.
+pub fn bundle_manifest(bundle: &[u8]) -> Vec<u8> {
+    bundle_entries(bundle)
+        .remove("manifest.json")
+        .expect("bundle has manifest.json")
+}
+
+/// Every regular entry of a bundle, by path.
+pub fn bundle_entries(bundle: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bundle));
+    let mut entries = BTreeMap::new();
+    for entry in archive.entries().expect("tar") {
+        let mut entry = entry.expect("tar entry");
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        entries.insert(path, bytes);
+    }
+    entries
+}
+
+/// The same bundle with one bit of the entry at `path` flipped and everything else, the
+/// signed manifest included, unchanged: the artifact no longer matches its digest.
+pub fn tamper_entry(bundle: &[u8], path: &str) -> Vec<u8> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bundle));
+    let gzip = GzEncoder::new(Vec::new(), Compression::default());
+    let mut builder = tar::Builder::new(gzip);
+    let mut found = false;
+    for entry in archive.entries().expect("tar") {
+        let mut entry = entry.expect("tar entry");
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut header = entry.header().clone();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        if name == path {
+            bytes[0] ^= 1;
+            found = true;
+        }
+        builder.append_data(&mut header, &name, &bytes[..]).unwrap();
+    }
+    assert!(found, "no entry {path} in the bundle");
+    builder.into_inner().unwrap().finish().unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,19 +611,21 @@ pub fn assert_rules(report: &Report, rules: &[Rule]) {
     assert_eq!(got, want, "problems:{}", listing(report));
 }
 
-/// Refused with exactly one rule, and a problem under it names `subject`.
-#[track_caller]
-pub fn assert_refused(report: &Report, rule: Rule, subject: &str) {
-    assert_rules(report, &[rule]);
-    assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| p.rule == rule && p.subject == subject),
-        "no {} problem about {subject:?}; problems:{}",
-        rule.code(),
-        listing(report)
-    );
+/// A bundle's report: refused for exactly one rule, `rule`, and a problem under it names
+/// `subject` (`wasm.path`, `signature.signature`, an entry's path …).
+impl Verdict for Report {
+    #[track_caller]
+    fn assert_refused(&self, subject: &str, rule: Rule) {
+        assert_rules(self, &[rule]);
+        assert!(
+            self.problems
+                .iter()
+                .any(|p| p.rule == rule && p.subject == subject),
+            "no {} problem about {subject:?}; problems:{}",
+            rule.code(),
+            listing(self)
+        );
+    }
 }
 
 /// For a manifest defect: the base bundle verifies, and the one changed by `edit` (before
@@ -458,9 +633,9 @@ pub fn assert_refused(report: &Report, rule: Rule, subject: &str) {
 #[track_caller]
 pub fn assert_manifest_defect(
     edit: impl FnOnce(&mut Map<String, Value>),
-    rule: Rule,
     subject: &str,
+    rule: Rule,
 ) {
     assert_ok(&verify(&standard_with(|_| {})));
-    assert_refused(&verify(&standard_with(edit)), rule, subject);
+    super::assert_refused(&verify(&standard_with(edit)), subject, rule);
 }

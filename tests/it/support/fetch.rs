@@ -3,7 +3,6 @@
 //! A [`Setup`] is a registry source in a git repository (fixed dates), a folder of named builds
 //! of it, a folder that a small HTTP/1.1 file server serves (tests copy whole builds or single
 //! files of a build into it, or change its bytes), an output folder and a trust state file.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,10 +15,10 @@ use std::thread::JoinHandle;
 
 use ed25519_dalek::SigningKey;
 use mpk_registry::fetch::{self, FetchError, FetchOptions, Fetched, Refusal};
-use mpk_registry::keys::did_key;
 use mpk_registry::site::{self, BuildOptions, IndexSigning};
 use serde_json::Value;
 
+use super::bundle::{key, signer};
 use super::registry::{copy_dir, Registry};
 
 pub const DAY: i64 = 86_400;
@@ -28,16 +27,12 @@ pub const T0: i64 = 1_700_000_000;
 
 /// The registry's index key.
 pub fn index_key() -> SigningKey {
-    SigningKey::from_bytes(&[0x51; 32])
+    key(0x51)
 }
 
 /// Another key, also listed in `index_keys` (a rotation target, or whoever got hold of it).
 pub fn other_index_key() -> SigningKey {
-    SigningKey::from_bytes(&[0x52; 32])
-}
-
-pub fn did(key: &SigningKey) -> String {
-    did_key(&key.verifying_key())
+    key(0x52)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,8 +157,8 @@ impl Setup {
             "registry.toml",
             format!(
                 "title = \"Fetch tests\"\nindex_keys = [\"{}\", \"{}\"]\n",
-                did(&index_key()),
-                did(&other_index_key())
+                signer(&index_key()),
+                signer(&other_index_key())
             ),
         );
         let dir = tempfile::tempdir().expect("temporary folder");
@@ -174,7 +169,7 @@ impl Setup {
 
     /// Commits everything under `registry-src` at unix time `at`.
     pub fn commit(&self, message: &str, at: i64) {
-        self.reg.commit(&["registry-src"], message, at);
+        self.reg.commit_at(&["registry-src"], message, at);
     }
 
     pub fn build_dir(&self, name: &str) -> PathBuf {

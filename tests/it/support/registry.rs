@@ -1,251 +1,125 @@
-//! Registry source folders for build tests, made on the fly in a temporary folder.
+//! Registry source folders made on the fly, in git or not, and the sites built from them.
 //!
-//! Bundles are packed with `mpk_registry::pack::pack` and keys from fixed seeds, settings files
-//! are written as given, and git history (when a test wants it) uses a fixed author and fixed
-//! dates. Pack is reproducible, so the same calls give the same bytes on every machine.
-//!
-//! Each test file uses a different subset of this module.
-#![allow(dead_code)]
+//! A [`Registry`] is a temporary folder holding `registry-src/` (its root, the repository root
+//! when it is in git, has room for a site and anything else a test puts next to the source).
+//! Bundles are packed with keys from fixed seeds ([`super::bundle`]); settings files are written
+//! as given; commits have a fixed author and fixed dates ([`super::git`]).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ed25519_dalek::SigningKey;
-use mpk_registry::keys::did_key;
 use mpk_registry::report::Rule;
 use mpk_registry::site::{self, BuildOptions, Outcome};
-use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
+use serde_json::{Map, Value};
+use tempfile::TempDir;
 
-/// The wasm header; nothing in the registry looks past it, so any tail will do.
-pub const WASM: &[u8] = b"\0asm\x01\0\0\0";
+use super::bundle::{app_bundle, bundle_path, packed};
+use super::git::{git_at, EPOCH};
+use super::Verdict;
 
-/// A 1×1 PNG as a `data:` URI, the only kind of icon pages show.
-pub const PNG_ICON: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+/// The registry folder's path from the root.
+pub const SRC: &str = "registry-src";
 
-/// A signing key from a fixed seed: `key(1)` and `key(2)` are two different publishers.
-pub fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
-/// The `signerId` of `key`.
-pub fn signer(key: &SigningKey) -> String {
-    did_key(&key.verifying_key())
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// Wasm bytes that differ per package and version, so every bundle is distinct.
-pub fn wasm_for(package: &str, version: &str) -> Vec<u8> {
-    let mut bytes = WASM.to_vec();
-    bytes.extend_from_slice(format!("{package}@{version}").as_bytes());
-    bytes
-}
-
-pub fn abi_for(package: &str) -> Vec<u8> {
-    format!("{{\"package\":\"{package}\",\"methods\":[\"get\",\"set\"]}}\n").into_bytes()
-}
-
-fn into_map(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => unreachable!("manifests are objects"),
-    }
-}
-
-/// An unsigned single-service manifest (`app.wasm` + `abi.json`); pack fills in hashes.
-pub fn manifest(package: &str, version: &str) -> Map<String, Value> {
-    into_map(json!({
-        "version": "1.0",
-        "package": package,
-        "appVersion": version,
-        "minRuntimeVersion": "0.1.0",
-        "metadata": {
-            "name": format!("App {package}"),
-            "description": format!("Test app {package}"),
-            "author": "Test Author",
-            "tags": ["test"],
-            "license": "MIT",
-        },
-        "wasm": {"path": "app.wasm"},
-        "abi": {"path": "abi.json"},
-    }))
-}
-
-/// An unsigned manifest with two services, `store` (wasm + abi) and `auth` (wasm only).
-pub fn services_manifest(package: &str, version: &str) -> Map<String, Value> {
-    into_map(json!({
-        "version": "1.0",
-        "package": package,
-        "appVersion": version,
-        "minRuntimeVersion": "0.2.0",
-        "metadata": {"name": format!("Suite {package}"), "tags": ["multi-service"]},
-        "services": [
-            {"name": "store",
-             "wasm": {"path": "services/store.wasm"},
-             "abi": {"path": "services/store-abi.json"}},
-            {"name": "auth", "wasm": {"path": "services/auth.wasm"}},
-        ],
-    }))
-}
-
-/// The artifact files a manifest from this module names, with per-version contents.
-fn artifact_files(manifest: &Map<String, Value>) -> Vec<(String, Vec<u8>)> {
-    let package = manifest["package"].as_str().unwrap_or("p");
-    let version = manifest["appVersion"].as_str().unwrap_or("v");
-    let mut paths = Vec::new();
-    let mut collect = |slot: &Value| {
-        if let Some(path) = slot.get("path").and_then(Value::as_str) {
-            paths.push(path.to_owned());
-        }
-    };
-    for key in ["wasm", "abi"] {
-        if let Some(slot) = manifest.get(key) {
-            collect(slot);
-        }
-    }
-    if let Some(Value::Array(services)) = manifest.get("services") {
-        for service in services {
-            for key in ["wasm", "abi"] {
-                if let Some(slot) = service.get(key) {
-                    collect(slot);
-                }
-            }
-        }
-    }
-    paths
-        .into_iter()
-        .map(|path| {
-            let bytes = if path.ends_with(".wasm") {
-                let mut w = wasm_for(package, version);
-                w.extend_from_slice(path.as_bytes());
-                w
-            } else {
-                abi_for(package)
-            };
-            (path, bytes)
-        })
-        .collect()
-}
-
-/// Signs and packs `manifest` with artifact files made up for it.
-pub fn bundle(manifest: Map<String, Value>, key: &SigningKey) -> Vec<u8> {
-    let files = artifact_files(&manifest);
-    let dir = tempfile::tempdir().expect("temporary folder");
-    for (path, bytes) in &files {
-        let file = dir.path().join(path);
-        fs::create_dir_all(file.parent().unwrap()).unwrap();
-        fs::write(file, bytes).unwrap();
-    }
-    let mut out = Vec::new();
-    mpk_registry::pack::pack(manifest, dir.path(), key, &mut out).expect("pack");
-    out
-}
-
-/// The bytes of `manifest.json` inside a bundle.
-pub fn bundle_manifest(bundle: &[u8]) -> Vec<u8> {
-    bundle_entries(bundle)
-        .remove("manifest.json")
-        .expect("bundle has manifest.json")
-}
-
-/// Every regular entry of a bundle, by path.
-pub fn bundle_entries(bundle: &[u8]) -> BTreeMap<String, Vec<u8>> {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bundle));
-    let mut entries = BTreeMap::new();
-    for entry in archive.entries().expect("tar") {
-        let mut entry = entry.expect("tar entry");
-        let path = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        entries.insert(path, bytes);
-    }
-    entries
-}
-
-/// The same bundle with one bit of the entry at `path` flipped and everything else, the
-/// signed manifest included, unchanged: the artifact no longer matches its digest.
-pub fn tamper_entry(bundle: &[u8], path: &str) -> Vec<u8> {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bundle));
-    let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut builder = tar::Builder::new(gzip);
-    let mut found = false;
-    for entry in archive.entries().expect("tar") {
-        let mut entry = entry.expect("tar entry");
-        let name = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut header = entry.header().clone();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        if name == path {
-            bytes[0] ^= 1;
-            found = true;
-        }
-        builder.append_data(&mut header, &name, &bytes[..]).unwrap();
-    }
-    assert!(found, "no entry {path} in the bundle");
-    builder.into_inner().unwrap().finish().unwrap()
-}
-
-/// The canonical place of a bundle inside the source folder.
-pub fn bundle_rel(package: &str, version: &str) -> String {
-    format!("{package}/{package}-{version}.mpk")
-}
-
-/// A registry source folder (`<root>/registry-src`) in a fresh temporary folder; the site
-/// goes to `<root>/public` unless a test says otherwise.
+/// A registry source folder, `<root>/registry-src`, in a fresh temporary folder, deleted on
+/// drop; the site goes to `<root>/public` unless a test says otherwise.
 pub struct Registry {
-    tmp: tempfile::TempDir,
+    _tmp: TempDir,
+    root: PathBuf,
+    /// How many commits [`Registry::commit`] made: each is one minute after the previous one.
+    commits: Cell<i64>,
 }
 
 impl Registry {
+    /// An empty registry folder, not in git.
     pub fn new() -> Registry {
         let tmp = tempfile::tempdir().expect("temporary folder");
-        fs::create_dir(tmp.path().join("registry-src")).unwrap();
-        Registry { tmp }
+        let root = tmp.path().join("repo");
+        fs::create_dir_all(root.join(SRC)).expect("create registry-src");
+        Registry {
+            _tmp: tmp,
+            root,
+            commits: Cell::new(0),
+        }
     }
 
+    /// A registry folder at the root of a new git repository, with a `registry.toml` giving a
+    /// title (nothing committed yet).
+    pub fn in_git() -> Registry {
+        let reg = Registry::new();
+        reg.git_init();
+        reg.write("registry.toml", "title = \"Test registry\"\n");
+        reg
+    }
+
+    /// The folder holding `registry-src/` (the repository root when it is in git).
     pub fn root(&self) -> &Path {
-        self.tmp.path()
+        &self.root
     }
 
     pub fn src(&self) -> PathBuf {
-        self.root().join("registry-src")
+        self.root.join(SRC)
     }
 
     pub fn out(&self) -> PathBuf {
-        self.root().join("public")
+        self.root.join("public")
     }
 
-    /// Writes `bytes` at `rel` inside the source folder.
+    /// Writes `bytes` at `rel` inside the source folder (creating folders).
     pub fn write(&self, rel: &str, bytes: impl AsRef<[u8]>) -> &Registry {
-        let path = self.src().join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, bytes).unwrap();
+        self.write_root(&format!("{SRC}/{rel}"), bytes);
         self
     }
 
-    pub fn read(&self, rel: &str) -> Vec<u8> {
-        fs::read(self.src().join(rel)).unwrap()
+    /// Writes a file at `path` from the root (creating folders).
+    pub fn write_root(&self, path: &str, bytes: impl AsRef<[u8]>) {
+        let path = self.root.join(path);
+        fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create folder");
+        fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
-    /// Packs `manifest` with `key` and puts it where its manifest says; returns its `rel`.
+    /// Makes `rel` (inside the source folder) a symbolic link to `target`.
+    pub fn symlink(&self, rel: &str, target: &str) {
+        let path = self.src().join(rel);
+        fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create folder");
+        let _ = fs::remove_file(&path);
+        std::os::unix::fs::symlink(target, &path)
+            .unwrap_or_else(|e| panic!("symlink {}: {e}", path.display()));
+    }
+
+    /// Reads a file inside the source folder.
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        let path = self.src().join(rel);
+        fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    }
+
+    /// Packs `manifest` with `key` and puts it where its manifest says; returns its path in
+    /// the source folder.
     pub fn add(&self, manifest: Map<String, Value>, key: &SigningKey) -> String {
-        let rel = bundle_rel(
+        let rel = bundle_path(
             manifest["package"].as_str().unwrap(),
             manifest["appVersion"].as_str().unwrap(),
         );
-        self.write(&rel, bundle(manifest, key));
+        self.write(&rel, packed(manifest, key));
         rel
     }
 
-    /// Adds the default single-service bundle of `package` `version`.
+    /// Adds the default single-service bundle of `package` `version`; returns its path in the
+    /// source folder.
     pub fn publish(&self, package: &str, version: &str, key: &SigningKey) -> String {
-        self.add(manifest(package, version), key)
+        let rel = bundle_path(package, version);
+        self.write(&rel, app_bundle(package, version, key));
+        rel
+    }
+
+    /// Writes `<package>/package.toml`; returns its path in the source folder.
+    pub fn package_toml(&self, package: &str, text: &str) -> String {
+        let rel = format!("{package}/package.toml");
+        self.write(&rel, text);
+        rel
     }
 
     pub fn options(&self, out: &Path, jobs: Option<usize>) -> BuildOptions {
@@ -269,6 +143,13 @@ impl Registry {
         site::build(&options).expect("build runs")
     }
 
+    /// Builds and insists that nothing was refused.
+    pub fn build_ok(&self) -> Outcome {
+        let outcome = self.build();
+        assert_eq!(refusals(&outcome), Vec::<(String, Rule)>::new());
+        outcome
+    }
+
     /// Flips one byte inside the gzip stream of a bundle and puts its mtime back: the same
     /// size and mtime, other bytes.
     pub fn edit_keeping_size_and_mtime(&self, rel: &str) {
@@ -282,59 +163,47 @@ impl Registry {
         assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
     }
 
-    /// Builds and insists that nothing was refused.
-    pub fn build_ok(&self) -> Outcome {
-        let outcome = self.build();
-        assert_eq!(refusals(&outcome), Vec::<(String, Rule)>::new());
-        outcome
-    }
+    // --- git ----------------------------------------------------------------------------------
 
     /// Turns the root into a git repository (nothing committed yet).
     pub fn git_init(&self) -> &Registry {
-        self.git(&["init", "--quiet", "--initial-branch=main"], None);
+        self.git(&["init", "--quiet", "--initial-branch=main"]);
         self
     }
 
-    /// Runs git in the root with a fixed identity, no user or system config, and, when given,
-    /// `date` (`<unix seconds> +0000`) as both author and committer date.
-    pub fn git(&self, args: &[&str], date: Option<&str>) -> Vec<u8> {
-        let mut command = Command::new("git");
-        command
-            .current_dir(self.root())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .args([
-                "-c",
-                "user.name=Registry Tests",
-                "-c",
-                "user.email=registry-tests@example.test",
-                "-c",
-                "commit.gpgsign=false",
-                "-c",
-                "core.autocrlf=false",
-            ])
-            .args(args);
-        if let Some(date) = date {
-            command
-                .env("GIT_AUTHOR_DATE", date)
-                .env("GIT_COMMITTER_DATE", date);
-        }
-        let out = command.output().expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+    /// Runs git in the root ([`super::git::git`]), dated as the next [`Registry::commit`];
+    /// returns its output, trimmed.
+    pub fn git(&self, args: &[&str]) -> String {
+        git_at(&self.root, EPOCH + 60 * self.commits.get(), args)
+    }
+
+    /// Stages everything and commits it, one minute after the previous such commit (the first
+    /// at [`EPOCH`]); returns the commit id.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.commits.set(self.commits.get() + 1);
+        self.git(&["rev-parse", "HEAD"])
     }
 
     /// Stages `paths` (relative to the root) and commits them at unix time `at`.
-    pub fn commit(&self, paths: &[&str], message: &str, at: i64) {
+    pub fn commit_at(&self, paths: &[&str], message: &str, at: i64) {
         let mut add = vec!["add", "--"];
         add.extend_from_slice(paths);
-        self.git(&add, None);
-        let date = format!("{at} +0000");
-        self.git(&["commit", "--quiet", "-m", message], Some(&date));
+        self.git(&add);
+        git_at(&self.root, at, &["commit", "--quiet", "-m", message]);
+    }
+
+    /// Deletes a file inside the source folder, as `git rm` does.
+    pub fn remove(&self, rel: &str) {
+        self.git(&["rm", "-q", "--", &format!("{SRC}/{rel}")]);
+    }
+
+    /// Moves a file inside the source folder, as `git mv` does.
+    pub fn rename(&self, from: &str, to: &str) {
+        let to_path = self.src().join(to);
+        fs::create_dir_all(to_path.parent().expect("a file has a parent")).expect("create folder");
+        self.git(&["mv", &format!("{SRC}/{from}"), &format!("{SRC}/{to}")]);
     }
 }
 
@@ -350,14 +219,18 @@ pub fn refusals(outcome: &Outcome) -> Vec<(String, Rule)> {
     all
 }
 
-/// Fails unless `file` was refused for breaking `rule`, printing every refusal otherwise.
-pub fn assert_refused(outcome: &Outcome, file: &str, rule: Rule) {
-    let all = refusals(outcome);
-    assert!(
-        all.iter().any(|(f, r)| f == file && *r == rule),
-        "expected {file} to be refused for {}; refusals: {all:#?}",
-        rule.code()
-    );
+/// A build: `file` (its path in the source folder) is among the refused, for `rule` among
+/// others perhaps.
+impl Verdict for Outcome {
+    #[track_caller]
+    fn assert_refused(&self, file: &str, rule: Rule) {
+        let all = refusals(self);
+        assert!(
+            all.iter().any(|(f, r)| f == file && *r == rule),
+            "expected {file} to be refused for {}; refusals: {all:#?}",
+            rule.code()
+        );
+    }
 }
 
 /// Every file below `dir` by `/`-separated relative path, dotfiles included.
