@@ -140,137 +140,243 @@ pub fn build_as(options: &BuildOptions, tool: &str, progress: &dyn Progress) -> 
     })
 }
 
+/// The build, step by step: each step is a method of [`Run`], which carries what the steps
+/// share. A step that settles the outcome (nothing changed, something refused) ends the build.
 fn build_in_pool(options: &BuildOptions, tool: &str, progress: &dyn Progress) -> Result<Outcome> {
-    let source = source::discover(&options.src)?;
-    let verify_options = verify::Options {
-        allow_dev_key: source.registry.allow_dev_key,
-        ..Default::default()
-    };
-    let cache = options
-        .cache
-        .as_deref()
-        .map(|dir| Cache::open(dir, &verify_options, tool))
-        .transpose()?;
-    let stamp = options
-        .sign
-        .as_ref()
-        .map(|signing| catalog::Stamp::new(signing, &source))
-        .transpose()?;
-    let mut outcome = Outcome {
-        untracked: source.untracked.clone(),
-        ignored: source.ignored.clone(),
-        build_warnings: source.warnings(),
-        bundles: source.bundles.len(),
-        ..Default::default()
-    };
+    let mut run = Run::discover(options, tool)?;
+    let (scheme, ids) = run.identify()?;
+    if run.up_to_date(&ids) {
+        return Ok(run.outcome);
+    }
+    let (mut checked, ids) = run.verify(scheme, &ids, progress);
+    if !run.policy(&mut checked) {
+        return Ok(run.outcome);
+    }
+    let site = run.plan(checked)?;
+    run.write(&site, &ids)?;
+    Ok(run.outcome)
+}
 
-    // Taken first, so a bundle written to at any time during the build is noticed before the
-    // site is put in place.
-    let states = file_states(&source);
-    let (scheme, ids) = identify(&source, &states, cache.as_ref(), &mut outcome)?;
-    let previous = BuiltFrom::read(&options.out);
-    if let Some(record) = cache
-        .as_ref()
-        .and_then(|cache| previous_build(tool, cache, &source, &ids, stamp.as_ref(), &previous))
-    {
-        outcome.up_to_date = true;
-        outcome.apps = record.apps;
-        outcome.warnings = record.warnings;
-        outcome.held_back = options.strict && outcome.warned();
-        return Ok(outcome);
-    }
+/// One build and what its steps share.
+struct Run<'a> {
+    options: &'a BuildOptions,
+    /// Which build of the tool runs (see [`TOOL`]).
+    tool: &'a str,
+    source: Source,
+    verify_options: verify::Options,
+    cache: Option<Cache>,
+    stamp: Option<catalog::Stamp>,
+    /// The bundles' file states, taken first, so a bundle written to at any time during the
+    /// build is noticed before the site is put in place.
+    states: Vec<Option<FileState>>,
+    /// What the site already at the output was built from.
+    previous: BuiltFrom,
+    outcome: Outcome,
+}
 
-    progress.begin(source.bundles.len() as u64);
-    let decided: Vec<Decided> = source
-        .bundles
-        .par_iter()
-        .zip(&ids)
-        .map(|(file, id)| {
-            let decided = decide(file, id.as_ref(), scheme, cache.as_ref(), &verify_options);
-            progress.advance();
-            decided
-        })
-        .collect();
-    progress.end();
-    outcome.verified = decided.iter().filter(|d| d.verified).count();
-    // Every bundle's identity is now known, unless one changed while it was read.
-    let ids: Vec<Option<ContentId>> = decided.iter().map(|d| d.id.clone()).collect();
-    let mut checked: Vec<Checked> = source
-        .bundles
-        .iter()
-        .zip(decided)
-        .map(|(file, d)| Checked {
-            report: d.report,
-            file: file.clone(),
-        })
-        .collect();
-    let mut refused = policy::apply(&source, &mut checked);
-    refused.extend(
-        checked
-            .iter()
-            .filter(|c| !c.report.ok)
-            .map(|c| c.report.clone()),
-    );
-    outcome.warnings = checked
-        .iter()
-        .filter(|c| c.report.ok && !c.report.warnings.is_empty())
-        .map(|c| c.report.clone())
-        .collect();
-    if let Some(cache) = &cache {
-        outcome.cache_warnings = cache.take_warnings();
-    }
-    if !refused.is_empty() {
-        refused.sort_by(|a, b| a.file.cmp(&b.file));
-        outcome.refused = refused;
-        return Ok(outcome);
-    }
-    if options.strict && outcome.warned() {
-        outcome.held_back = true;
-        return Ok(outcome);
-    }
-    let site = Site::plan(&source, checked)?;
-    outcome.apps = site.apps.len();
-    let fingerprint = cache
-        .as_ref()
-        .and_then(|_| fingerprint::fingerprint(tool, &source, &ids, stamp.as_ref()));
-    // With a cache, the site records what each app's files were made from, so the next build
-    // links the files of apps that did not change instead of making them again.
-    let built = BuiltFrom {
-        apps: match &cache {
-            Some(_) => site
-                .apps
-                .iter()
-                .map(|app| (app.package.clone(), fingerprint::app(tool, &site, app)))
-                .collect(),
-            None => Default::default(),
-        },
-        inputs: fingerprint,
-    };
-    let staging = write(&site, stamp.as_ref(), &options.out, &built, &previous)?;
-    // The site's copies of the bundles were made after verifying; had a bundle been rewritten
-    // meanwhile, the copy could hold bytes nobody checked.
-    if let Some(changed) = source
-        .bundles
-        .iter()
-        .zip(&states)
-        .zip(file_states(&source))
-        .find(|((_, before), now)| *before != now)
-    {
-        bail!(
-            "{} changed while the site was being built; nothing was written (run the build again once the source is still)",
-            changed.0 .0.path.display()
-        );
-    }
-    staging.commit()?;
-    if let (Some(cache), Some(fp)) = (&cache, &built.inputs) {
-        let record = BuildRecord {
-            apps: outcome.apps,
-            warnings: outcome.warnings.clone(),
+impl<'a> Run<'a> {
+    /// Lists the source and opens what the build reads besides: the cache, the signing key,
+    /// the previous site's record.
+    fn discover(options: &'a BuildOptions, tool: &'a str) -> Result<Run<'a>> {
+        let source = source::discover(&options.src)?;
+        let verify_options = verify::Options {
+            allow_dev_key: source.registry.allow_dev_key,
+            ..Default::default()
         };
-        cache.put_build_record(fp, &record);
-        outcome.cache_warnings.extend(cache.take_warnings());
+        let cache = options
+            .cache
+            .as_deref()
+            .map(|dir| Cache::open(dir, &verify_options, tool))
+            .transpose()?;
+        let stamp = options
+            .sign
+            .as_ref()
+            .map(|signing| catalog::Stamp::new(signing, &source))
+            .transpose()?;
+        let outcome = Outcome {
+            untracked: source.untracked.clone(),
+            ignored: source.ignored.clone(),
+            build_warnings: source.warnings(),
+            bundles: source.bundles.len(),
+            ..Default::default()
+        };
+        Ok(Run {
+            states: file_states(&source),
+            previous: BuiltFrom::read(&options.out),
+            options,
+            tool,
+            source,
+            verify_options,
+            cache,
+            stamp,
+            outcome,
+        })
     }
-    Ok(outcome)
+
+    /// How bundles are named, and each one's name as far as it is known before verifying.
+    fn identify(&mut self) -> Result<(Scheme, Vec<Option<ContentId>>)> {
+        identify(
+            &self.source,
+            &self.states,
+            self.cache.as_ref(),
+            &mut self.outcome,
+        )
+    }
+
+    /// Whether the site at the output was built from exactly these inputs; then it is left
+    /// as it is, and the outcome is what that build reported.
+    fn up_to_date(&mut self, ids: &[Option<ContentId>]) -> bool {
+        let Some(record) = self.cache.as_ref().and_then(|cache| {
+            previous_build(
+                self.tool,
+                cache,
+                &self.source,
+                ids,
+                self.stamp.as_ref(),
+                &self.previous,
+            )
+        }) else {
+            return false;
+        };
+        self.outcome.up_to_date = true;
+        self.outcome.apps = record.apps;
+        self.outcome.warnings = record.warnings;
+        self.outcome.held_back = self.options.strict && self.outcome.warned();
+        true
+    }
+
+    /// Every bundle's verdict, from the cache or by verifying it on every core; with the
+    /// identity of the bytes each verdict is about (known now, unless a file changed while
+    /// it was read).
+    fn verify(
+        &mut self,
+        scheme: Scheme,
+        ids: &[Option<ContentId>],
+        progress: &dyn Progress,
+    ) -> (Vec<Checked>, Vec<Option<ContentId>>) {
+        progress.begin(self.source.bundles.len() as u64);
+        let decided: Vec<Decided> = self
+            .source
+            .bundles
+            .par_iter()
+            .zip(ids)
+            .map(|(file, id)| {
+                let decided = decide(
+                    file,
+                    id.as_ref(),
+                    scheme,
+                    self.cache.as_ref(),
+                    &self.verify_options,
+                );
+                progress.advance();
+                decided
+            })
+            .collect();
+        progress.end();
+        self.outcome.verified = decided.iter().filter(|d| d.verified).count();
+        let ids = decided.iter().map(|d| d.id.clone()).collect();
+        let checked = self
+            .source
+            .bundles
+            .iter()
+            .zip(decided)
+            .map(|(file, d)| Checked {
+                report: d.report,
+                file: file.clone(),
+            })
+            .collect();
+        (checked, ids)
+    }
+
+    /// The registry's rules across bundles and settings. `false` when the build stops here:
+    /// something was refused, or (with `--strict`) warned about.
+    fn policy(&mut self, checked: &mut [Checked]) -> bool {
+        let mut refused = policy::apply(&self.source, checked);
+        refused.extend(
+            checked
+                .iter()
+                .filter(|c| !c.report.ok)
+                .map(|c| c.report.clone()),
+        );
+        self.outcome.warnings = checked
+            .iter()
+            .filter(|c| c.report.ok && !c.report.warnings.is_empty())
+            .map(|c| c.report.clone())
+            .collect();
+        if let Some(cache) = &self.cache {
+            self.outcome.cache_warnings = cache.take_warnings();
+        }
+        if !refused.is_empty() {
+            refused.sort_by(|a, b| a.file.cmp(&b.file));
+            self.outcome.refused = refused;
+            return false;
+        }
+        if self.options.strict && self.outcome.warned() {
+            self.outcome.held_back = true;
+            return false;
+        }
+        true
+    }
+
+    /// The site as data.
+    fn plan(&mut self, checked: Vec<Checked>) -> Result<Site> {
+        let site = Site::plan(&self.source, checked)?;
+        self.outcome.apps = site.apps.len();
+        Ok(site)
+    }
+
+    /// Stages every file of the site, checks that no bundle changed meanwhile, swaps the site
+    /// in, and records what it was built from.
+    fn write(&mut self, site: &Site, ids: &[Option<ContentId>]) -> Result<()> {
+        let fingerprint = self.cache.as_ref().and_then(|_| {
+            fingerprint::fingerprint(self.tool, &self.source, ids, self.stamp.as_ref())
+        });
+        // With a cache, the site records what each app's files were made from, so the next
+        // build links the files of apps that did not change instead of making them again.
+        let built = BuiltFrom {
+            apps: match &self.cache {
+                Some(_) => site
+                    .apps
+                    .iter()
+                    .map(|app| (app.package.clone(), fingerprint::app(self.tool, site, app)))
+                    .collect(),
+                None => Default::default(),
+            },
+            inputs: fingerprint,
+        };
+        let staging = write(
+            site,
+            self.stamp.as_ref(),
+            &self.options.out,
+            &built,
+            &self.previous,
+        )?;
+        // The site's copies of the bundles were made after verifying; had a bundle been
+        // rewritten meanwhile, the copy could hold bytes nobody checked.
+        if let Some(changed) = self
+            .source
+            .bundles
+            .iter()
+            .zip(&self.states)
+            .zip(file_states(&self.source))
+            .find(|((_, before), now)| *before != now)
+        {
+            bail!(
+                "{} changed while the site was being built; nothing was written (run the build again once the source is still)",
+                changed.0 .0.path.display()
+            );
+        }
+        staging.commit()?;
+        if let (Some(cache), Some(fp)) = (&self.cache, &built.inputs) {
+            let record = BuildRecord {
+                apps: self.outcome.apps,
+                warnings: self.outcome.warnings.clone(),
+            };
+            cache.put_build_record(fp, &record);
+            self.outcome.cache_warnings.extend(cache.take_warnings());
+        }
+        Ok(())
+    }
 }
 
 /// How bundles are named in the cache, and each one's name as far as it is known before
