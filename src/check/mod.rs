@@ -150,6 +150,29 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
             options.src.display()
         );
     };
+    let (base_commit, head_commit, whole) = revisions(&repo, options)?;
+    let base = Side::read(&repo, options, &base_commit)?;
+    let head = Side::read(&repo, options, &head_commit)?;
+    let changed = changes(&repo.prefix, &base, &head);
+    let mut reports = verify_added(&repo, &base, &head, &changed);
+    let unchanged = judge_file_problems(&base, &head, &mut reports);
+    judge_bundles(&base, &changed, &mut reports);
+    if let Some(actor) = &options.actor {
+        check_ownership(&base, &head, &repo.prefix, &changed, actor, &mut reports);
+    }
+    Ok(CheckOutcome {
+        base: options.base.clone(),
+        problems: whole,
+        changes: assemble(&repo.prefix, changed, reports, unchanged),
+    })
+}
+
+/// Every changed path of the repository, by its name in reports (see [`Change::file`]), with
+/// its path from the root and how it changed.
+type Changed = BTreeMap<String, (String, ChangeKind)>;
+
+/// The two commits compared, and a problem when the head does not contain the base.
+fn revisions(repo: &Repository, options: &CheckOptions) -> Result<(String, String, Vec<Problem>)> {
     let base_commit = repo.top.resolve(&options.base)?;
     let head_rev = options.head.as_deref().unwrap_or("HEAD");
     let head_commit = repo.top.resolve(head_rev)?;
@@ -164,16 +187,16 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
             ),
         ));
     }
-    let base = Side::read(&repo, options, &base_commit)?;
-    let head = Side::read(&repo, options, &head_commit)?;
-    let prefix = repo.prefix.as_str();
+    Ok((base_commit, head_commit, whole))
+}
 
-    // Every path of the repository whose mode or bytes differ, by its name in reports.
-    let mut changed: BTreeMap<String, (String, ChangeKind)> = BTreeMap::new();
+/// Every path whose mode or bytes differ between the two sides, over the whole repository.
+fn changes(prefix: &str, base: &Side, head: &Side) -> Changed {
     let name = |path: &str| match path.strip_prefix(prefix) {
         Some(rel) if !rel.is_empty() => rel.to_owned(),
         _ => format!("/{path}"),
     };
+    let mut changed = Changed::new();
     for (path, entry) in &head.entries {
         let kind = match base.entries.get(path) {
             None => ChangeKind::Added,
@@ -187,12 +210,22 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
             changed.insert(name(path), (path.clone(), ChangeKind::Deleted));
         }
     }
+    changed
+}
+
+/// A report per change, with the verdicts on the added bundles: verified, with the first
+/// version of every package they touch (which decides its owner), and judged by the rules
+/// across bundles.
+fn verify_added(
+    repo: &Repository,
+    base: &Side,
+    head: &Side,
+    changed: &Changed,
+) -> BTreeMap<String, Report> {
     let mut reports: BTreeMap<String, Report> = changed
         .keys()
         .map(|file| (file.clone(), Report::for_file(file, Vec::new())))
         .collect();
-
-    // Bundles: verify the added ones, and the first version of every package they touch.
     let added: Vec<&BundleFile> = head
         .source
         .bundles
@@ -214,7 +247,7 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
         .collect::<Vec<_>>()
         .par_iter()
         .map(|file| Checked {
-            report: verify_blob(&repo, file, &verify_options),
+            report: verify_blob(repo, file, &verify_options),
             file: (**file).clone(),
         })
         .collect();
@@ -224,9 +257,17 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
             *report = c.report;
         }
     }
+    reports
+}
 
-    // File problems: refused where the change is, warned about where it is not and they were
-    // there before.
+/// File problems, judged on the whole registry at both sides: refused where the change is;
+/// on a file it did not touch, refused when the change brought them and warned about when
+/// they were there before. Returns the reports of such untouched files.
+fn judge_file_problems(
+    base: &Side,
+    head: &Side,
+    reports: &mut BTreeMap<String, Report>,
+) -> BTreeMap<String, Report> {
     let before: BTreeSet<(String, Rule, String)> = policy::file_problems(&base.source)
         .into_iter()
         .map(|(file, p)| (file, p.rule, p.message))
@@ -246,8 +287,12 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
             report.problems.push(p);
         }
     }
+    unchanged
+}
 
-    for (file, (_, kind)) in &changed {
+/// Published bundles never change nor disappear; a new one must be a new version.
+fn judge_bundles(base: &Side, changed: &Changed, reports: &mut BTreeMap<String, Report>) {
+    for (file, (_, kind)) in changed {
         if !file.ends_with(".mpk") || file.starts_with('/') {
             continue;
         }
@@ -263,15 +308,19 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
                 file,
                 "this published bundle was deleted or renamed; published versions never disappear (yank it in package.toml instead)",
             )),
-            ChangeKind::Added => check_new_version(&base, report),
+            ChangeKind::Added => check_new_version(base, report),
             ChangeKind::Unchanged => {}
         }
     }
+}
 
-    if let Some(actor) = &options.actor {
-        check_ownership(&base, &head, prefix, &changed, actor, &mut reports);
-    }
-
+/// The changes in path order, then the untouched files with problems.
+fn assemble(
+    prefix: &str,
+    changed: Changed,
+    mut reports: BTreeMap<String, Report>,
+    unchanged: BTreeMap<String, Report>,
+) -> Vec<Change> {
     let mut changes: Vec<Change> = changed
         .into_iter()
         .map(|(file, (path, kind))| {
@@ -297,11 +346,7 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
             report,
         }
     }));
-    Ok(CheckOutcome {
-        base: options.base.clone(),
-        problems: whole,
-        changes,
-    })
+    changes
 }
 
 /// Verifies a bundle as git holds it at the head, streamed from git.
@@ -413,7 +458,7 @@ fn check_ownership(
     base: &Side,
     head: &Side,
     prefix: &str,
-    changed: &BTreeMap<String, (String, ChangeKind)>,
+    changed: &Changed,
     actor: &str,
     reports: &mut BTreeMap<String, Report>,
 ) {
