@@ -11,7 +11,8 @@ use std::path::Path;
 
 use crate::support::assert_refused;
 use crate::support::bundle::*;
-use crate::support::golden::assert_golden_tree;
+use crate::support::cli::{code, transcript};
+use crate::support::golden::{assert_golden, assert_golden_tree};
 use crate::support::registry::*;
 use mpk_registry::identity::application_id;
 use mpk_registry::report::Rule;
@@ -396,6 +397,47 @@ fn refused_bundles_leave_the_existing_site_untouched() {
         .all(|r| !r.ok && !r.problems.is_empty()));
     assert_same_tree(&before, &tree(&reg.out()), "site after a refused build");
     assert_eq!(staging_leftovers(reg.root()), Vec::<String>::new());
+}
+
+/// `build` as a publisher runs it, in the repository with the defaults: what it prints when it
+/// writes the site.
+#[test]
+fn the_command_prints_what_it_built() {
+    let reg = Registry::in_git();
+    reg.publish("com.example.notes", "1.0.0", &key(1));
+    reg.publish("com.example.notes", "1.1.0", &key(1));
+    reg.add(
+        pack_services_manifest("com.example.suite", "0.1.0"),
+        &key(2),
+    );
+    reg.commit("two apps");
+    let args = ["build", "--no-cache"];
+    let out = reg.run(&args, &[]);
+    let text = transcript(&args, &out);
+    assert_eq!(code(&out), 0, "{text}");
+    assert!(reg.out().join("index.json").is_file());
+    assert_golden("cli/build-built.txt", text);
+}
+
+/// What `build` prints when it refuses: every problem of every file, and that nothing was
+/// written.
+#[test]
+fn the_command_prints_every_refusal() {
+    let reg = Registry::in_git();
+    reg.publish("com.example.notes", "1.0.0", &key(1));
+    reg.publish("com.example.notes", "1.1.0", &key(2));
+    reg.write(
+        &bundle_path("com.example.notes", "2.0.0"),
+        app_bundle("com.example.notes", "1.2.0", &key(1)),
+    );
+    reg.write("com.example.notes/notes.txt", "not a bundle\n");
+    reg.commit("a new signer, a misnamed bundle, a stray file");
+    let args = ["build", "--no-cache"];
+    let out = reg.run(&args, &[]);
+    let text = transcript(&args, &out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(!reg.out().exists(), "a refused build writes nothing");
+    assert_golden("cli/build-refused.txt", text);
 }
 
 #[test]

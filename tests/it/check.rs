@@ -9,8 +9,9 @@ use std::fs;
 
 use crate::support::assert_refused;
 use crate::support::bundle::*;
-use crate::support::cli::{command, stderr, stdout};
+use crate::support::cli::{command, stderr, stdout, transcript};
 use crate::support::git::*;
+use crate::support::golden::assert_golden;
 use crate::support::registry::*;
 use mpk_registry::check::{self, ChangeKind};
 use mpk_registry::keys::dev_signing_key;
@@ -586,60 +587,23 @@ fn format_json_has_the_documented_shape() {
 
 #[test]
 fn format_github_annotates_files_from_the_repository_root_and_writes_the_summary() {
-    let (repo, base, refused, fine) = mixed_change();
+    let (repo, base, ..) = mixed_change();
     let summary = repo.root().join("..").join("summary.md");
     fs::write(&summary, "earlier step\n").unwrap();
-    let run = repo.run(
-        &["check", SRC, "--base", &base, "--format", "github"],
-        &[("GITHUB_STEP_SUMMARY", &summary)],
-    );
+    let args = ["check", SRC, "--base", &base, "--format", "github"];
+    let run = repo.run(&args, &[("GITHUB_STEP_SUMMARY", &summary)]);
     assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
 
-    let out = stdout(&run);
-    let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("::error ")).collect();
-    assert_eq!(errors.len(), 1, "{out}");
-    assert!(
-        errors[0].starts_with(&format!(
-            "::error file={SRC}/{refused},title=policy.signer-change (signerId)::"
-        )),
-        "{}",
-        errors[0]
-    );
-    assert!(errors[0].contains("Fix: "), "{}", errors[0]);
-    assert!(!out.contains(&format!("file={SRC}/{fine}")), "{out}");
-
     let table = fs::read_to_string(&summary).unwrap();
-    assert!(table.starts_with("earlier step\n"), "appended: {table}");
-    assert!(
-        table.contains("| file | package | version | signer | verdict | reason |"),
-        "{table}"
+    assert_golden(
+        "cli/check-github.txt",
+        transcript(&args, &run).replace(&base, "<base>"),
     );
-    let row = |file: &str| {
-        table
-            .lines()
-            .find(|l| l.starts_with(&format!("| {file} |")))
-            .unwrap_or_else(|| panic!("a row for {file} in {table}"))
-            .to_owned()
-    };
-    let bad = row(&refused);
-    assert!(bad.contains(&format!(
-        "| {NOTES} | 1.1.0 | {} |",
-        signer(&stranger_key())
-    )));
-    assert!(
-        bad.contains("refused") && bad.contains("policy.signer-change"),
-        "{bad}"
-    );
-    let good = row(&fine);
-    assert!(good.contains(&format!(
-        "| com.example.todo | 0.1.0 | {} |",
-        signer(&owner_key())
-    )));
-    assert!(good.contains("ok"), "{good}");
+    assert_golden("cli/check-github-summary.md", &table);
 
     // Without the variable, nothing is written and the annotations are the same.
-    let again = repo.run(&["check", SRC, "--base", &base, "--format", "github"], &[]);
-    assert_eq!(stdout(&again), out);
+    let again = repo.run(&args, &[]);
+    assert_eq!(stdout(&again), stdout(&run));
 }
 
 #[test]
@@ -685,31 +649,14 @@ fn format_github_annotations_use_the_path_from_the_repository_root_for_a_nested_
 
 #[test]
 fn format_text_is_readable() {
-    let (repo, base, refused, fine) = mixed_change();
-    let run = repo.run(&["check", SRC, "--base", &base], &[]);
+    let (repo, base, ..) = mixed_change();
+    let args = ["check", SRC, "--base", &base];
+    let run = repo.run(&args, &[]);
     assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
-    let out = stdout(&run);
-    assert!(
-        out.contains(&format!("REFUSED  {refused}: 1 problem(s)")),
-        "{out}"
+    assert_golden(
+        "cli/check-text.txt",
+        transcript(&args, &run).replace(&base, "<base>"),
     );
-    assert!(
-        out.contains("error[policy.signer-change] signerId: "),
-        "{out}"
-    );
-    assert!(out.contains("fix: sign with the package's key"), "{out}");
-    assert!(
-        out.contains(&format!(
-            "ok       {fine}: com.example.todo 0.1.0 signed by {}",
-            signer(&owner_key())
-        )),
-        "{out}"
-    );
-    assert!(
-        out.ends_with(&format!("2 changed file(s) since {base}: 1 refused\n")),
-        "{out}"
-    );
-    assert!(!out.contains("::error"), "{out}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ use std::process::Output;
 
 use crate::support::bundle::*;
 use crate::support::cli::*;
+use crate::support::golden::assert_golden;
+use crate::support::repo_root;
 use mpk_registry::keys::KeyFile;
 use serde_json::{json, Value};
 
@@ -16,32 +18,32 @@ const DEV_KEY: &str = "policy/dev-key/com.example.devkey-1.0.0.mpk";
 
 // --- verify: exit codes ---------------------------------------------------------------------
 
+/// Runs the binary in this repository's folder, interop bundles named from there
+/// (`tests/fixtures/interop/bundles/…`): what it prints is the same on every machine. Returns
+/// the run as a golden file holds it, and its exit code.
+fn run_on_fixtures(command: &str, files: &[&str]) -> (String, i32) {
+    let files: Vec<String> = files
+        .iter()
+        .map(|f| format!("tests/fixtures/interop/bundles/{f}"))
+        .collect();
+    let mut args = vec![command];
+    args.extend(files.iter().map(String::as_str));
+    let out = run_in(repo_root(), &args);
+    (transcript(&args, &out), code(&out))
+}
+
 #[test]
 fn verify_exit_0_when_everything_verifies() {
-    let out = run([
-        "verify".as_ref(),
-        interop_bundle(VALID).as_os_str(),
-        interop_bundle(SUITE).as_os_str(),
-    ]);
-    assert_eq!(code(&out), 0, "{}", stdout(&out));
-    let text = stdout(&out);
-    assert!(text.contains("ok       "), "{text}");
-    assert!(text.contains("2 verified, 0 refused"), "{text}");
+    let (text, code) = run_on_fixtures("verify", &[VALID, SUITE]);
+    assert_eq!(code, 0, "{text}");
+    assert_golden("cli/verify-ok.txt", text);
 }
 
 #[test]
 fn verify_exit_1_when_anything_is_refused() {
-    let out = run([
-        "verify".as_ref(),
-        interop_bundle(VALID).as_os_str(),
-        interop_bundle(INVALID).as_os_str(),
-    ]);
-    assert_eq!(code(&out), 1);
-    let text = stdout(&out);
-    assert!(text.contains("REFUSED"), "{text}");
-    assert!(text.contains("error[artifact.digest] app.wasm"), "{text}");
-    assert!(text.contains("fix: "), "{text}");
-    assert!(text.contains("1 verified, 1 refused"), "{text}");
+    let (text, code) = run_on_fixtures("verify", &[VALID, INVALID]);
+    assert_eq!(code, 1, "{text}");
+    assert_golden("cli/verify-refused.txt", text);
 }
 
 #[test]
@@ -271,16 +273,9 @@ fn inspect_json_shape() {
 
 #[test]
 fn inspect_text_shows_identity() {
-    let out = run(["inspect".as_ref(), interop_bundle(VALID).as_os_str()]);
-    assert_eq!(code(&out), 0);
-    let text = stdout(&out);
-    for needle in [
-        "com.example.hello",
-        "81NG2j5r15NbMProAYRp7geQiYPAVE1HkAZwJBsFZCVV",
-        "df09c07a7c7165d682d8af06bfe103eb52bf116b7e95715455fdc16ff61fc7c9",
-    ] {
-        assert!(text.contains(needle), "{needle} in {text}");
-    }
+    let (text, code) = run_on_fixtures("inspect", &[VALID]);
+    assert_eq!(code, 0, "{text}");
+    assert_golden("cli/inspect.txt", text);
 }
 
 // --- keygen ---------------------------------------------------------------------------------

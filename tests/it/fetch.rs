@@ -2,8 +2,9 @@
 //! branch could lie is refused with its reason, and nothing is written when anything fails.
 
 use crate::support::bundle::{bundle_path, key, sha256_hex, signer, tamper_entry};
-use crate::support::cli::command;
+use crate::support::cli::{run_in, transcript};
 use crate::support::fetch::*;
+use crate::support::golden::assert_golden;
 use mpk_registry::fetch::{KeySource, Refusal, MAX_BUNDLE_BYTES, MAX_INDEX_BYTES};
 use mpk_registry::report::Rule;
 use mpk_registry::site::catalog::{rfc3339, to_bytes};
@@ -835,40 +836,27 @@ fn command_line_exit_codes() {
     // The command judges expiry by the real clock.
     s.build_with("v1", Some(&index_key()), 100 * 365 * DAY);
     s.serve("v1");
+    // Run where the setup's folders are, named relatively, so that only the server's port
+    // differs from one run to the next.
+    let url = s.server.url();
     let run = |extra: &[&str]| {
-        command()
-            .args(["fetch", APP, "--registry", &s.server.url(), "-o"])
-            .arg(s.out())
-            .arg("--state")
-            .arg(s.state())
-            .args(extra)
-            .output()
-            .expect("the command runs")
+        let mut args = vec!["fetch", APP, "--registry", &url];
+        args.extend(["-o", "out", "--state", "state/trust.json"]);
+        args.extend(extra);
+        let out = run_in(&s.path(""), &args);
+        let text = transcript(&args, &out).replace(&url, "http://127.0.0.1:<port>/");
+        (out, text)
     };
-    let ok = run(&[]);
-    let stdout = String::from_utf8_lossy(&ok.stdout);
-    assert_eq!(ok.status.code(), Some(0), "{stdout}");
-    assert_mentions(
-        &stdout,
-        &[
-            "fetched com.example.app 1.0.0",
-            "meroctl app install --path",
-        ],
-    );
-    assert_mentions(
-        &String::from_utf8_lossy(&ok.stderr),
-        &["note: pinned index key"],
-    );
+    let (ok, text) = run(&[]);
+    assert_eq!(ok.status.code(), Some(0), "{text}");
+    assert_golden("cli/fetch-ok.txt", text);
 
-    let refused = run(&["--trust", &signer(&other_index_key())]);
-    assert_eq!(refused.status.code(), Some(1));
-    assert_mentions(
-        &String::from_utf8_lossy(&refused.stderr),
-        &["refused: index.json is signed by"],
-    );
+    let (refused, text) = run(&["--trust", &signer(&other_index_key())]);
+    assert_eq!(refused.status.code(), Some(1), "{text}");
+    assert_golden("cli/fetch-refused.txt", text);
 
-    let failed = run(&["--trust", "did:key:nonsense"]);
-    assert_eq!(failed.status.code(), Some(2));
+    let (failed, text) = run(&["--trust", "did:key:nonsense"]);
+    assert_eq!(failed.status.code(), Some(2), "{text}");
     // The bundle that `add` wrote and the one fetched are the same bytes.
     assert_eq!(
         std::fs::read(s.out().join(file_name(APP, "1.0.0"))).unwrap(),

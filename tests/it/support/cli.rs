@@ -30,6 +30,19 @@ where
     command().args(args).output().expect("run mpk-registry")
 }
 
+/// Runs the binary with `args` in `dir` to its end.
+pub fn run_in<I, S>(dir: &Path, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    command()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run mpk-registry")
+}
+
 impl Registry {
     /// Runs the binary in the root with `args`, plus extra environment.
     pub fn run(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
@@ -62,6 +75,23 @@ pub fn stdout_and_stderr(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// A run as a golden file holds it: the command line, the exit code, then standard output and
+/// standard error, each under a heading of its own.
+pub fn transcript(args: &[&str], output: &Output) -> String {
+    let mut text = format!(
+        "$ mpk-registry {}\nexit code {}\n",
+        args.join(" "),
+        code(output)
+    );
+    for (name, stream) in [("stdout", stdout(output)), ("stderr", stderr(output))] {
+        text.push_str(&format!("--- {name}\n{stream}"));
+        if !stream.is_empty() && !stream.ends_with('\n') {
+            text.push_str("\n(no newline at the end)\n");
+        }
+    }
+    text
 }
 
 /// Standard output parsed as JSON.

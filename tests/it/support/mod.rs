@@ -21,9 +21,14 @@ use std::path::{Path, PathBuf};
 
 use mpk_registry::report::Rule;
 
-/// `rel` in this repository (the crate's folder).
+/// This repository's folder (the crate's).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `rel` in this repository.
 pub fn repo_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    repo_root().join(rel)
 }
 
 /// The text of `rel` in this repository.
