@@ -20,6 +20,7 @@ pub mod content_id;
 pub mod fetch;
 pub mod git;
 pub mod identity;
+pub mod import;
 pub mod init;
 pub mod keys;
 pub mod layout;

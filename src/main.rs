@@ -35,6 +35,8 @@ enum Command {
     /// Scaffold a new registry repository: registry-src/ with its settings and a guide for
     /// publishers, and the check and deploy workflows pinned to a commit of this tool's action.
     Init(cmd::init::Args),
+    /// Bring every bundle of a registry speaking the read API into a registry folder, verified.
+    Import(cmd::import::Args),
     /// Download a bundle from a static registry, re-verifying the signed index, digests,
     /// the bundle itself and signer continuity before writing it.
     Fetch(cmd::fetch::Args),
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Build(args) => cmd::build::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Init(args) => cmd::init::run(args),
+        Command::Import(args) => cmd::import::run(args),
         Command::Fetch(args) => cmd::fetch::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::HostConfig(args) => cmd::host_config::run(args),

@@ -15,11 +15,18 @@ pub struct Bar {
 
 impl Default for Bar {
     fn default() -> Self {
+        Bar::new("bundles verified")
+    }
+}
+
+impl Bar {
+    /// A bar counting `what` (`bundles verified`).
+    pub fn new(what: &str) -> Self {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         bar.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] {pos}/{len} bundles verified",
-            )
+            ProgressStyle::with_template(&format!(
+                "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {what}"
+            ))
             .expect("the template is valid")
             .progress_chars("=> "),
         );

@@ -14,6 +14,7 @@ pub mod build;
 pub mod check;
 pub mod fetch;
 pub mod host_config;
+pub mod import;
 pub mod init;
 pub mod inspect;
 pub mod keygen;

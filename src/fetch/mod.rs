@@ -33,7 +33,7 @@ mod commit;
 mod document;
 mod download;
 mod refusal;
-mod registry;
+pub(crate) mod registry;
 mod state;
 mod verify;
 

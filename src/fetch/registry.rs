@@ -26,6 +26,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A read that stalls this long ends the transfer.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Redirects followed when a caller allows them at all (what merod follows).
+const MAX_REDIRECTS: u32 = 10;
 /// The whole body of one response (a large bundle on a slow link).
 const BODY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -34,15 +36,40 @@ enum Source {
     Dir { root: PathBuf },
 }
 
+/// How HTTP requests are bounded, for callers that need other bounds than `fetch`'s.
+pub(crate) struct Http {
+    /// How long to wait for a connection, an answer, or the next bytes of a body.
+    pub(crate) timeout: Option<Duration>,
+    /// Follow up to 10 redirects, to any host (the bytes are verified wherever they came from).
+    pub(crate) follow_redirects: bool,
+    /// What a refused redirect's message advises.
+    pub(crate) redirect_advice: &'static str,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            timeout: None,
+            follow_redirects: false,
+            redirect_advice: "fetch follows no redirects (a moved file could be anyone's): point --registry at the address that serves the files",
+        }
+    }
+}
+
 /// Where files come from, and the name the trust state keeps for it.
-pub(super) struct Registry {
+pub(crate) struct Registry {
     source: Source,
     /// The normalized URL (`https://host/path/`) or the folder's canonical path.
-    pub(super) key: String,
+    pub(crate) key: String,
+    redirect_advice: &'static str,
 }
 
 impl Registry {
     pub(super) fn open(registry: &str) -> Outcome<Registry> {
+        Registry::open_with(registry, &Http::default())
+    }
+
+    pub(crate) fn open_with(registry: &str, http: &Http) -> Outcome<Registry> {
         if let Some((scheme, _)) = registry.split_once("://") {
             if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
                 return Err(FetchError::Failed(anyhow!(
@@ -52,12 +79,16 @@ impl Registry {
             let base = normalize_url(registry)
                 .map_err(|why| FetchError::Failed(anyhow!("--registry {registry}: {why}")))?;
             let config = ureq::Agent::config_builder()
-                .timeout_resolve(Some(CONNECT_TIMEOUT))
-                .timeout_connect(Some(CONNECT_TIMEOUT))
-                .timeout_recv_response(Some(RESPONSE_TIMEOUT))
-                .timeout_per_read(Some(STALL_TIMEOUT))
+                .timeout_resolve(Some(http.timeout.unwrap_or(CONNECT_TIMEOUT)))
+                .timeout_connect(Some(http.timeout.unwrap_or(CONNECT_TIMEOUT)))
+                .timeout_recv_response(Some(http.timeout.unwrap_or(RESPONSE_TIMEOUT)))
+                .timeout_per_read(Some(http.timeout.unwrap_or(STALL_TIMEOUT)))
                 .timeout_recv_body(Some(BODY_TIMEOUT))
-                .max_redirects(0)
+                .max_redirects(if http.follow_redirects {
+                    MAX_REDIRECTS
+                } else {
+                    0
+                })
                 .http_status_as_error(false)
                 .user_agent(concat!("mpk-registry/", env!("CARGO_PKG_VERSION")))
                 .build();
@@ -67,6 +98,7 @@ impl Registry {
                     base,
                     agent: config.into(),
                 },
+                redirect_advice: http.redirect_advice,
             });
         }
         let root = fs::canonicalize(registry)
@@ -79,6 +111,7 @@ impl Registry {
         Ok(Registry {
             key: root.to_string_lossy().into_owned(),
             source: Source::Dir { root },
+            redirect_advice: http.redirect_advice,
         })
     }
 
@@ -98,8 +131,9 @@ impl Registry {
                         .get("location")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("?");
+                    let advice = self.redirect_advice;
                     return Err(FetchError::Failed(anyhow!(
-                        "GET {url} answered {status} redirecting to {to}; fetch follows no redirects (a moved file could be anyone's): point --registry at the address that serves the files"
+                        "GET {url} answered {status} redirecting to {to}; {advice}"
                     )));
                 }
                 if status != 200 {
@@ -122,7 +156,7 @@ impl Registry {
     }
 
     /// The whole file at `rel`, refused if longer than `cap`.
-    pub(super) fn read(&self, rel: &str, cap: u64) -> Outcome<Vec<u8>> {
+    pub(crate) fn read(&self, rel: &str, cap: u64) -> Outcome<Vec<u8>> {
         let mut bytes = Vec::new();
         self.open_file(rel)?
             .take(cap + 1)
@@ -140,7 +174,7 @@ impl Registry {
 
     /// Copies at most `declared + 1` bytes of the file at `rel` into `out`; returns how many
     /// were copied and their SHA-256.
-    pub(super) fn download(
+    pub(crate) fn download(
         &self,
         rel: &str,
         declared: u64,
