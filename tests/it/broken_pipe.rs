@@ -2,7 +2,9 @@
 //! quietly with exit code 0, never with a panic.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use crate::support::cli::command;
 
 #[test]
 fn a_closed_pipe_ends_the_command_quietly() {
@@ -16,7 +18,7 @@ fn a_closed_pipe_ends_the_command_quietly() {
                 .to_string()
         })
         .collect();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mpk-registry"))
+    let mut child = command()
         .arg("verify")
         .args(&files)
         .stdout(Stdio::piped())

@@ -7,140 +7,79 @@
 //! Signals land at a known point: `MPK_REGISTRY_TEST_PAUSE_STAGING` names a FIFO on which the
 //! build announces its staging folder, then waits until it is told to stop.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::support::bundle::WASM;
+use crate::support::cli::{code, stderr, stdout};
+use crate::support::registry::{copy_dir, staging_leftovers, tree, Registry, STAGING_PREFIX};
+use crate::support::repo_path;
 use mpk_registry::site::output::PAUSE_STAGING_ENV;
 
-const STAGING_PREFIX: &str = ".mpk-registry-build-";
-
 /// A git repository holding a copy of the sample registry in `registry-src/`, committed.
-struct Repo {
-    tmp: tempfile::TempDir,
+fn sample() -> Registry {
+    let repo = sample_uncommitted();
+    repo.commit("Sample registry");
+    repo
 }
 
-impl Repo {
-    fn new() -> Repo {
-        let repo = Repo::uncommitted();
-        repo.git(&["add", "--", "registry-src"]);
-        repo.git(&["commit", "--quiet", "-m", "Sample registry"]);
-        repo
-    }
+/// The sample registry copied into a new repository, nothing added to git yet.
+fn sample_uncommitted() -> Registry {
+    let repo = Registry::new();
+    copy_dir(&repo_path("registry-src"), &repo.src());
+    repo.git_init();
+    repo
+}
 
-    /// The sample registry copied into a new repository, nothing added to git yet.
-    fn uncommitted() -> Repo {
-        let repo = Repo {
-            tmp: tempfile::tempdir().expect("temporary folder"),
-        };
-        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("registry-src");
-        for entry in walkdir::WalkDir::new(&sample) {
-            let entry = entry.unwrap();
-            let target = repo.src().join(entry.path().strip_prefix(&sample).unwrap());
-            if entry.file_type().is_dir() {
-                fs::create_dir_all(&target).unwrap();
-            } else {
-                fs::copy(entry.path(), &target).unwrap();
+/// `build registry-src` with `args`, run in the root (so its default cache folder is there
+/// too), to the end.
+fn build(repo: &Registry, args: &[&str]) -> Output {
+    let mut all = vec!["build", "registry-src"];
+    all.extend_from_slice(args);
+    repo.run(&all, &[])
+}
+
+/// `build registry-src`, insisting that it succeeds.
+fn build_ok(repo: &Registry, args: &[&str]) -> Output {
+    let out = build(repo, args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out
+}
+
+/// Starts `build registry-src -o <out> --no-cache` and returns once it has its staging
+/// folder and waits: the child and the folder.
+fn paused_build(repo: &Registry, out: &str) -> (Child, PathBuf) {
+    let fifo = repo.root().join(format!("pause-{out}"));
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let mut child = repo
+        .command(&["build", "registry-src", "-o", out, "--no-cache"])
+        .env(PAUSE_STAGING_ENV, &fifo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the build starts");
+    // Read on a thread, so a build that ends before it gets there fails the test rather
+    // than leaving it waiting on the FIFO for ever.
+    let (sender, announced) = mpsc::channel();
+    std::thread::spawn(move || sender.send(fs::read_to_string(fifo)));
+    loop {
+        match announced.recv_timeout(Duration::from_millis(50)) {
+            Ok(text) => {
+                let staging = PathBuf::from(text.expect("read the FIFO").trim_end());
+                assert!(staging.is_dir(), "{} is not a folder", staging.display());
+                assert!(lock_of(&staging).is_file(), "no lock file beside it");
+                return (child, staging);
             }
-        }
-        repo.git(&["init", "--quiet", "--initial-branch=main"]);
-        repo
-    }
-
-    fn root(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn src(&self) -> PathBuf {
-        self.root().join("registry-src")
-    }
-
-    fn out(&self) -> PathBuf {
-        self.root().join("public")
-    }
-
-    /// Runs git in the root with a fixed identity and no user or system config.
-    fn git(&self, args: &[&str]) {
-        let out = Command::new("git")
-            .current_dir(self.root())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .args([
-                "-c",
-                "user.name=Tests",
-                "-c",
-                "user.email=tests@example.test",
-            ])
-            .args(["-c", "commit.gpgsign=false", "-c", "core.autocrlf=false"])
-            .args(args)
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// The tool, run in the root (so its default cache folder is there too).
-    fn tool(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mpk-registry"));
-        command
-            .current_dir(self.root())
-            .args(args)
-            .stdin(Stdio::null());
-        command
-    }
-
-    /// `build registry-src` with `args`, to the end.
-    fn build(&self, args: &[&str]) -> Output {
-        let mut all = vec!["build", "registry-src"];
-        all.extend_from_slice(args);
-        self.tool(&all).output().expect("the build runs")
-    }
-
-    /// `build registry-src`, insisting that it succeeds.
-    fn build_ok(&self, args: &[&str]) -> Output {
-        let out = self.build(args);
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-        out
-    }
-
-    /// Starts `build registry-src -o <out> --no-cache` and returns once it has its staging
-    /// folder and waits: the child and the folder.
-    fn paused_build(&self, out: &str) -> (Child, PathBuf) {
-        let fifo = self.root().join(format!("pause-{out}"));
-        let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
-        let mut child = self
-            .tool(&["build", "registry-src", "-o", out, "--no-cache"])
-            .env(PAUSE_STAGING_ENV, &fifo)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the build starts");
-        // Read on a thread, so a build that ends before it gets there fails the test rather
-        // than leaving it waiting on the FIFO for ever.
-        let (sender, announced) = mpsc::channel();
-        std::thread::spawn(move || sender.send(fs::read_to_string(fifo)));
-        loop {
-            match announced.recv_timeout(Duration::from_millis(50)) {
-                Ok(text) => {
-                    let staging = PathBuf::from(text.expect("read the FIFO").trim_end());
-                    assert!(staging.is_dir(), "{} is not a folder", staging.display());
-                    assert!(lock_of(&staging).is_file(), "no lock file beside it");
-                    return (child, staging);
-                }
-                Err(_) => {
-                    if child.try_wait().unwrap().is_some() {
-                        let out = child.wait_with_output().unwrap();
-                        panic!("the build ended before staging: {}", stderr(&out));
-                    }
+            Err(_) => {
+                if child.try_wait().unwrap().is_some() {
+                    let out = child.wait_with_output().unwrap();
+                    panic!("the build ended before staging: {}", stderr(&out));
                 }
             }
         }
@@ -158,45 +97,11 @@ fn signal(child: &Child, signal: i32) {
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0, "kill");
 }
 
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited with a code")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Staging folders and their lock files in `dir`.
-fn staging_leftovers(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(STAGING_PREFIX))
-        .collect()
-}
-
-/// Every file below `dir` by relative path, with its bytes.
-fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
-            (rel, fs::read(e.path()).unwrap())
-        })
-        .collect()
-}
-
 /// A build stopped mid-staging by `sig`: exits with `code`, says so, removes its staging folder
 /// and leaves the site of the build before byte for byte.
 fn stopped_mid_staging(sig: i32, name: &str, expected: i32) {
-    let repo = Repo::new();
-    repo.build_ok(&["--no-cache"]);
+    let repo = sample();
+    build_ok(&repo, &["--no-cache"]);
     let before = tree(&repo.out());
     // Something to change, so a site would replace the previous one if the build went on.
     repo.git(&[
@@ -205,7 +110,7 @@ fn stopped_mid_staging(sig: i32, name: &str, expected: i32) {
         "registry-src/com.example.workspace/com.example.workspace-0.3.0.mpk",
     ]);
 
-    let (child, staging) = repo.paused_build("public");
+    let (child, staging) = paused_build(&repo, "public");
     signal(&child, sig);
     let out = child.wait_with_output().unwrap();
 
@@ -232,8 +137,8 @@ fn sigterm_mid_staging_removes_the_staging_folder_and_exits_143() {
 
 #[test]
 fn the_build_after_a_killed_one_removes_its_staging_folder() {
-    let repo = Repo::new();
-    let (mut child, staging) = repo.paused_build("public");
+    let repo = sample();
+    let (mut child, staging) = paused_build(&repo, "public");
     signal(&child, libc::SIGKILL);
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
     assert!(
@@ -241,17 +146,17 @@ fn the_build_after_a_killed_one_removes_its_staging_folder() {
         "SIGKILL cannot be handled: the folder stays"
     );
 
-    repo.build_ok(&["--no-cache"]);
+    build_ok(&repo, &["--no-cache"]);
     assert_eq!(staging_leftovers(repo.root()), Vec::<String>::new());
 }
 
 #[test]
 fn a_staging_folder_of_a_running_build_is_not_removed() {
-    let repo = Repo::new();
-    let (child, staging) = repo.paused_build("public");
+    let repo = sample();
+    let (child, staging) = paused_build(&repo, "public");
 
     // Another build beside it, to another output: it looks for abandoned staging folders.
-    repo.build_ok(&["-o", "other", "--no-cache"]);
+    build_ok(&repo, &["-o", "other", "--no-cache"]);
     assert!(
         staging.is_dir(),
         "a running build's staging folder was removed"
@@ -267,25 +172,25 @@ fn a_staging_folder_of_a_running_build_is_not_removed() {
 #[test]
 fn a_staging_folder_without_a_lock_file_is_left_alone() {
     // As an older mpk-registry makes them, which may be writing it right now.
-    let repo = Repo::new();
+    let repo = sample();
     let legacy = repo.root().join(format!("{STAGING_PREFIX}legacy"));
     fs::create_dir(&legacy).unwrap();
     fs::write(legacy.join("index.json"), "{}").unwrap();
 
-    repo.build_ok(&["--no-cache"]);
+    build_ok(&repo, &["--no-cache"]);
     assert!(legacy.join("index.json").is_file());
 }
 
 #[test]
 fn bundles_git_ignores_are_named() {
-    let repo = Repo::new();
+    let repo = sample();
     let chat = repo.src().join("com.calimero.chat");
     let bundle = chat.join("com.calimero.chat-1.0.0.mpk");
     fs::write(repo.root().join(".gitignore"), "*-9.0.0.mpk\n").unwrap();
     fs::copy(&bundle, chat.join("com.calimero.chat-9.0.0.mpk")).unwrap();
     fs::copy(&bundle, chat.join("com.calimero.chat-8.0.0.mpk")).unwrap();
 
-    let out = repo.build_ok(&["--no-cache"]);
+    let out = build_ok(&repo, &["--no-cache"]);
     let notes = stderr(&out);
     assert!(
         notes.contains("note: 1 bundle(s) ignored by git (.gitignore) were left out: com.calimero.chat/com.calimero.chat-9.0.0.mpk\n"),
@@ -301,8 +206,8 @@ fn bundles_git_ignores_are_named() {
 
 /// A repository whose registry tracks its settings but no bundle: the chat bundles are ignored
 /// by git, the others were never added.
-fn repo_with_no_bundle_in_git() -> Repo {
-    let repo = Repo::uncommitted();
+fn repo_with_no_bundle_in_git() -> Registry {
+    let repo = sample_uncommitted();
     fs::write(repo.root().join(".gitignore"), "com.calimero.chat/\n").unwrap();
     repo.git(&["add", "--", ".gitignore", "registry-src/registry.toml"]);
     repo.git(&["commit", "--quiet", "-m", "Settings only"]);
@@ -314,7 +219,7 @@ const NOTHING_PUBLISHED: &str = "warning: 0 bundles published, but 6 .mpk file(s
 #[test]
 fn publishing_no_bundle_while_bundle_files_are_there_is_a_warning() {
     let repo = repo_with_no_bundle_in_git();
-    let out = repo.build_ok(&["--no-cache"]);
+    let out = build_ok(&repo, &["--no-cache"]);
     assert!(stderr(&out).contains(NOTHING_PUBLISHED), "{}", stderr(&out));
     // A warning, not an error: the (empty) site is written.
     assert!(repo.out().join("index.json").is_file());
@@ -322,8 +227,8 @@ fn publishing_no_bundle_while_bundle_files_are_there_is_a_warning() {
 
 #[test]
 fn strict_writes_nothing_when_no_bundle_would_be_published() {
-    let repo = Repo::new();
-    repo.build_ok(&["--no-cache"]);
+    let repo = sample();
+    build_ok(&repo, &["--no-cache"]);
     let before = tree(&repo.out());
     // A .gitignore that swallows every bundle, committed with them removed from git (and
     // the package settings, which name versions that are no longer there).
@@ -332,7 +237,7 @@ fn strict_writes_nothing_when_no_bundle_would_be_published() {
     repo.git(&["add", "--", ".gitignore", "registry-src/registry.toml"]);
     repo.git(&["commit", "--quiet", "-m", "Ignore bundles"]);
 
-    let out = repo.build(&["--no-cache", "--strict"]);
+    let out = build(&repo, &["--no-cache", "--strict"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("warning: 0 bundles published, but 6 .mpk file(s) are under registry-src: 6 ignored by git (.gitignore)\n"),
@@ -349,10 +254,10 @@ fn strict_writes_nothing_when_no_bundle_would_be_published() {
 
 /// Adds a bundle whose manifest gives both `services` and a top-level `wasm` (a warning),
 /// packed and signed by the tool itself with a new key, and commits it.
-fn add_warned_bundle(repo: &Repo) {
+fn add_warned_bundle(repo: &Registry) {
     let work = repo.root().join("pack");
     fs::create_dir(&work).unwrap();
-    fs::write(work.join("store.wasm"), b"\0asm\x01\0\0\0\0\x05\x04test").unwrap();
+    fs::write(work.join("store.wasm"), WASM).unwrap();
     fs::write(
         work.join("manifest.json"),
         r#"{"version": "1.0", "package": "com.example.warned", "appVersion": "1.0.0",
@@ -376,7 +281,7 @@ fn add_warned_bundle(repo: &Repo) {
             bundle.to_str().unwrap(),
         ],
     ] {
-        let out = repo.tool(&args).output().unwrap();
+        let out = repo.run(&args, &[]);
         assert_eq!(code(&out), 0, "{args:?}: {}{}", stdout(&out), stderr(&out));
     }
     repo.git(&["add", "--", "registry-src"]);
@@ -385,17 +290,17 @@ fn add_warned_bundle(repo: &Repo) {
 
 #[test]
 fn strict_writes_nothing_when_a_bundle_has_warnings() {
-    let repo = Repo::new();
+    let repo = sample();
     add_warned_bundle(&repo);
     // Without --strict, the bundle is published with its warning.
-    let out = repo.build_ok(&["--no-cache", "-o", "lenient"]);
+    let out = build_ok(&repo, &["--no-cache", "-o", "lenient"]);
     assert!(
         stdout(&out).contains("manifest.services-override"),
         "{}",
         stdout(&out)
     );
 
-    let out = repo.build(&["--no-cache", "--strict"]);
+    let out = build(&repo, &["--no-cache", "--strict"]);
     assert_eq!(code(&out), 1, "{}", stdout(&out));
     assert!(
         stdout(&out).contains("manifest.services-override"),
@@ -412,11 +317,11 @@ fn strict_writes_nothing_when_a_bundle_has_warnings() {
 
 #[test]
 fn strict_fails_an_up_to_date_build_whose_bundles_have_warnings() {
-    let repo = Repo::new();
+    let repo = sample();
     add_warned_bundle(&repo);
-    repo.build_ok(&[]);
+    build_ok(&repo, &[]);
     // Same inputs, same cache: nothing is verified again, the recorded warnings still count.
-    let out = repo.build(&["--strict"]);
+    let out = build(&repo, &["--strict"]);
     assert_eq!(code(&out), 1, "{}", stdout(&out));
     assert!(
         stdout(&out).contains("manifest.services-override"),

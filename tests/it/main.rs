@@ -3,6 +3,7 @@
 
 mod support;
 
+mod broken_pipe;
 mod build;
 mod build_git;
 mod build_policy;
@@ -20,6 +21,7 @@ mod host_config;
 mod incremental;
 mod init;
 mod interop;
+mod interrupt;
 mod manifest_rules;
 mod memory;
 mod pack;

@@ -44,10 +44,16 @@ where
 }
 
 impl Registry {
-    /// Runs the binary in the root with `args`, plus extra environment.
-    pub fn run(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    /// The binary with `args`, to run in the root.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut run = command();
         run.current_dir(self.root()).args(args);
+        run
+    }
+
+    /// Runs the binary in the root with `args`, plus extra environment, to its end.
+    pub fn run(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
+        let mut run = self.command(args);
         for (k, v) in env {
             run.env(k, v);
         }

@@ -269,12 +269,15 @@ pub fn assert_same_tree(
     );
 }
 
-/// Names in `dir` that look like a build's staging folder.
+/// How the names of a build's staging folders (and their lock files) begin.
+pub const STAGING_PREFIX: &str = ".mpk-registry-build-";
+
+/// Names in `dir` that look like a build's staging folder or its lock file.
 pub fn staging_leftovers(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(".mpk-registry-build-"))
+        .filter(|name| name.starts_with(STAGING_PREFIX))
         .collect()
 }
 
