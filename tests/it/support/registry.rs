@@ -1,7 +1,8 @@
 //! Registry source folders made on the fly, in git or not, and the sites built from them.
 //!
-//! A [`Registry`] is a temporary folder holding `registry-src/` (its root, the repository root
-//! when it is in git, has room for a site and anything else a test puts next to the source).
+//! A [`Registry`] is a folder holding `registry-src/` (the repository root when it is in git),
+//! with room for a site and anything else a test puts next to the source, inside a temporary
+//! folder of its own where a test may put what lies outside the repository.
 //! Bundles are packed with keys from fixed seeds ([`super::bundle`]); settings files are written
 //! as given; commits have a fixed author and fixed dates ([`super::git`]).
 
