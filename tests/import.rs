@@ -188,6 +188,8 @@ struct Quirks {
     stall: Option<String>,
     /// Answer this artifact with a redirect to the same path on another port.
     redirect: Option<String>,
+    /// List items without the manifest's `signature`.
+    unsigned_items: bool,
 }
 
 struct Fixture {
@@ -198,11 +200,14 @@ struct Fixture {
 
 impl Fixture {
     /// A list item as the hosted API answers it.
-    fn item(v: &Version, with_yanked: bool) -> Value {
+    fn item(&self, v: &Version, with_yanked: bool) -> Value {
         // The server lists a version under the coordinates it has it at.
         let mut item = manifest_of(&v.bytes);
         item.insert("package".into(), json!(v.package));
         item.insert("appVersion".into(), json!(v.version));
+        if self.quirks.unsigned_items {
+            item.remove("signature");
+        }
         item.insert("minRuntimeVersion".into(), json!("0.1.0"));
         item.insert("min_runtime_version".into(), json!("0.1.0"));
         item.insert("verified".into(), json!(false));
@@ -239,23 +244,19 @@ impl Fixture {
                 .filter(|_| !self.quirks.ignore_queries);
             let all = params.get("all_versions") == Some(&"true");
             let items: Vec<Value> = match package {
-                Some(p) if all => self
-                    .of(p)
-                    .into_iter()
-                    .map(|v| Fixture::item(v, true))
-                    .collect(),
+                Some(p) if all => self.of(p).into_iter().map(|v| self.item(v, true)).collect(),
                 Some(p) => self
                     .of(p)
                     .into_iter()
                     .take(1)
-                    .map(|v| Fixture::item(v, false))
+                    .map(|v| self.item(v, false))
                     .collect(),
                 None => {
                     let packages: std::collections::BTreeSet<&str> =
                         self.versions.iter().map(|v| v.package.as_str()).collect();
                     packages
                         .into_iter()
-                        .map(|p| Fixture::item(self.of(p)[0], false))
+                        .map(|p| self.item(self.of(p)[0], false))
                         .collect()
                 }
             };
@@ -655,6 +656,42 @@ fn an_existing_file_with_the_same_bytes_is_kept_as_it_is() {
         }
     ));
     assert_eq!(fs::metadata(&same).unwrap().modified().unwrap(), before);
+}
+
+#[test]
+fn an_existing_file_is_compared_by_its_bytes_when_the_listing_has_no_signature() {
+    let versions = mixed();
+    let (server, fixture, _) = hosted(
+        versions.clone(),
+        Quirks {
+            unsigned_items: true,
+            ..Quirks::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("registry-src");
+    let same = out.join("com.example.kv/com.example.kv-0.1.0.mpk");
+    fs::create_dir_all(same.parent().unwrap()).unwrap();
+    fs::write(&same, &versions[3].bytes).unwrap();
+
+    let import = run(&server.url(), &out);
+
+    let (_, kv) = import
+        .versions()
+        .find(|(p, _)| p.package == "com.example.kv")
+        .unwrap();
+    assert!(matches!(
+        kv.outcome,
+        Outcome::Present {
+            downloaded: true,
+            ..
+        }
+    ));
+    assert_eq!(
+        fixture.artifact_requests.load(Ordering::SeqCst),
+        versions.len()
+    );
+    assert_eq!(fs::read(&same).unwrap(), versions[3].bytes);
 }
 
 #[test]

@@ -155,7 +155,6 @@ pub fn import(options: &ImportOptions, progress: &dyn Progress) -> Result<Import
         bring_in_everything(&transfer, &listings, options, stopped, progress)?;
     let downloads = transfer.downloads.load(Ordering::SeqCst);
     let packages = assemble(&registry, options, listings, outcomes)?;
-    workspace.finish()?;
     Ok(Import {
         source: registry.key.clone(),
         out: options.out.clone(),
@@ -334,10 +333,13 @@ impl Workspace {
             staging,
         })
     }
+}
 
-    fn finish(self) -> Result<()> {
-        fs::remove_dir_all(&self.staging)
-            .with_context(|| format!("cannot remove {}", self.staging.display()))
+impl Drop for Workspace {
+    /// Removes the staging folder however the run ends; what a killed run leaves, the next
+    /// one removes.
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.staging);
     }
 }
 
