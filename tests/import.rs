@@ -981,15 +981,21 @@ fn the_json_report_names_each_refusal_by_rule() {
 // ---------------------------------------------------------------------------------------------
 // Tests: a site this tool built
 
-/// A registry folder of the good versions of [`mixed`], with the yank in package.toml, built
-/// into a site.
+/// A registry folder of the good versions of [`mixed`] and of a package whose every version is
+/// yanked, with the yanks in package.toml, built into a site.
 fn built_site() -> (tempfile::TempDir, PathBuf, BTreeMap<String, Vec<u8>>) {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
-    let versions: Vec<Version> = mixed()
+    let mut versions: Vec<Version> = mixed()
         .into_iter()
         .filter(|v| v.package != "com.example.bad")
         .collect();
+    // Every version yanked: the site's list leaves the package out, its catalog does not.
+    versions.push(version(
+        "com.example.old",
+        "0.1.0",
+        bundle("com.example.old", "0.1.0", &key(5)),
+    ));
     let tree = expected_tree(&versions, &[]);
     for (rel, bytes) in &tree {
         let path = src.join(rel);
@@ -1002,6 +1008,11 @@ fn built_site() -> (tempfile::TempDir, PathBuf, BTreeMap<String, Vec<u8>>) {
             "signers = [\"{}\"]\nyanked = [{{ version = \"1.1.0\", reason = \"Broken.\" }}]\n",
             did(&key(2))
         ),
+    )
+    .unwrap();
+    fs::write(
+        src.join("com.example.old/package.toml"),
+        "yanked = [{ version = \"0.1.0\", reason = \"Gone.\" }]\n",
     )
     .unwrap();
     let site = dir.path().join("public");

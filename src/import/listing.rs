@@ -47,11 +47,15 @@ pub(super) fn packages(registry: &Registry, wanted: &[String]) -> Result<(Vec<u8
         .read("api/v2/bundles", MAX_INDEX_BYTES)
         .map_err(|e| anyhow!("{}api/v2/bundles: {e}", registry.key))?;
     let names: BTreeSet<String> = if wanted.is_empty() {
-        items(&list, "api/v2/bundles")?
+        let listed: BTreeSet<String> = items(&list, "api/v2/bundles")?
             .iter()
             .map(|item| string(item, "package").map(str::to_owned))
             .collect::<Result<_>>()
-            .map_err(|e| anyhow!("{}api/v2/bundles: {e}", registry.key))?
+            .map_err(|e| anyhow!("{}api/v2/bundles: {e}", registry.key))?;
+        listed
+            .into_iter()
+            .chain(catalog_packages(registry))
+            .collect()
     } else {
         wanted.iter().cloned().collect()
     };
@@ -63,6 +67,25 @@ pub(super) fn packages(registry: &Registry, wanted: &[String]) -> Result<(Vec<u8
         }
     }
     Ok((list, names.into_iter().collect()))
+}
+
+/// The packages of this tool's catalog (`index.json`), where the site has one: its list leaves
+/// out packages whose every version is yanked, and the catalog does not. A server without one
+/// (the hosted registry) has nothing to add.
+fn catalog_packages(registry: &Registry) -> Vec<String> {
+    let Ok(bytes) = registry.read("index.json", MAX_INDEX_BYTES) else {
+        return Vec::new();
+    };
+    let Ok(catalog) = serde_json::from_slice::<Value>(&bytes) else {
+        return Vec::new();
+    };
+    catalog
+        .get("apps")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|app| app.get("package")?.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// Every version of `package`, oldest first, and how they were listed; an error says why they
