@@ -29,6 +29,7 @@ pub mod nginx;
 pub mod pack;
 pub mod policy;
 pub mod report;
+pub mod schema;
 pub mod serve;
 pub mod signature;
 pub mod site;

@@ -2,12 +2,13 @@
 //! pins, and the release chosen from it.
 
 use anyhow::anyhow;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::document::{check_schema, is_sha256_hex, parse_object, site_path};
+use super::document::{is_sha256_hex, site_path, Document};
 use super::registry::{Registry, MAX_BUNDLE_BYTES, MAX_INDEX_BYTES};
 use super::{FetchError, Outcome, Refusal};
+use crate::schema::{self, Catalog, Release};
 
 /// What was asked for.
 pub(super) struct Spec {
@@ -50,18 +51,7 @@ fn coordinate(text: &str) -> bool {
 /// A package's `index.json`, checked against the catalog.
 pub(super) struct AppIndex {
     path: String,
-    doc: Map<String, Value>,
-}
-
-/// One version as the app index lists it.
-pub(super) struct Release {
-    pub(super) version: String,
-    pub(super) yanked: bool,
-    pub(super) yank_reason: Option<String>,
-    pub(super) signer_id: String,
-    pub(super) sha256: String,
-    pub(super) size: u64,
-    pub(super) path: String,
+    index: schema::AppIndex,
 }
 
 /// Step 4: the package's own index, with the SHA-256 the catalog pins for it. That digest is
@@ -69,7 +59,7 @@ pub(super) struct Release {
 /// `catalog_version` only makes a refusal more precise.
 pub(super) fn load_index(
     registry: &Registry,
-    catalog: &Map<String, Value>,
+    catalog: &Catalog,
     catalog_version: Option<u64>,
     package: &str,
 ) -> Outcome<AppIndex> {
@@ -85,70 +75,59 @@ pub(super) fn load_index(
         }
         .into());
     }
-    let doc = parse_object(&bytes, &path)?;
-    check_schema(&doc, &path)?;
-    if doc.get("package").and_then(Value::as_str) != Some(package) {
+    let document = Document::parse(bytes, &path)?;
+    document.check_schema()?;
+    let index: schema::AppIndex =
+        document.read("versions", || Refusal::NoVersions { path: path.clone() })?;
+    if index.package != package {
         return Err(Refusal::AppIndexPackage {
-            found: doc.get("package").cloned().unwrap_or(Value::Null),
+            found: Value::String(index.package),
             expected: package.to_owned(),
             path,
         }
         .into());
     }
-    Ok(AppIndex { path, doc })
+    Ok(AppIndex { path, index })
 }
 
 /// Where the catalog says `package`'s index is, and the SHA-256 it must have.
 fn catalog_entry(
-    catalog: &Map<String, Value>,
+    catalog: &Catalog,
     package: &str,
     registry: &Registry,
 ) -> Outcome<(String, String)> {
-    let Some(apps) = catalog.get("apps").and_then(Value::as_array) else {
-        return Err(Refusal::NoApps.into());
-    };
-    let Some(app) = apps
-        .iter()
-        .find(|a| a.get("package").and_then(Value::as_str) == Some(package))
-    else {
+    let Some(app) = catalog.apps.iter().find(|a| a.package == package) else {
         return Err(anyhow!(
             "{} has no package {package} ({} apps in its index.json)",
             registry.key,
-            apps.len()
+            catalog.apps.len()
         )
         .into());
     };
-    let path = app.pointer("/index/path").and_then(Value::as_str);
-    let sha256 = app.pointer("/index/sha256").and_then(Value::as_str);
-    match (path, sha256) {
-        (Some(path), Some(sha256)) if site_path(path) && is_sha256_hex(sha256) => {
-            Ok((path.to_owned(), sha256.to_owned()))
-        }
-        _ => Err(Refusal::AppEntry {
+    let index = &app.index;
+    if site_path(&index.path) && is_sha256_hex(&index.sha256) {
+        Ok((index.path.clone(), index.sha256.clone()))
+    } else {
+        Err(Refusal::AppEntry {
             package: package.to_owned(),
         }
-        .into()),
+        .into())
     }
 }
 
 /// Step 5: the version named, or else the newest that is neither yanked nor (unless
 /// `prerelease`) a prerelease. A yanked version is fetched only by name, and then with a note.
+/// Every version listed is checked first.
 pub(super) fn choose_release(
-    index: &AppIndex,
+    index: AppIndex,
     spec: &Spec,
     prerelease: bool,
     notes: &mut Vec<String>,
 ) -> Outcome<Release> {
-    let Some(entries) = index.doc.get("versions").and_then(Value::as_array) else {
-        return Err(Refusal::NoVersions {
-            path: index.path.clone(),
-        }
-        .into());
-    };
-    let releases = entries
-        .iter()
-        .map(|entry| release(entry, &index.path))
-        .collect::<Outcome<Vec<_>>>()?;
+    for release in &index.index.versions {
+        check_release(release, &index.path)?;
+    }
+    let releases = index.index.versions;
     let release = match &spec.version {
         Some(version) => releases
             .into_iter()
@@ -195,53 +174,36 @@ fn latest(releases: Vec<Release>, package: &str, prerelease: bool) -> Outcome<Re
         })
 }
 
-/// One entry of `versions`, every field checked before it is used.
-fn release(entry: &Value, index_path: &str) -> Outcome<Release> {
-    let text = |pointer: &str| entry.pointer(pointer).and_then(Value::as_str);
-    let version = text("/version").unwrap_or_default();
+/// One entry of `versions`: a version a registry can serve, and a bundle named by a plain path
+/// and a SHA-256, no larger than a node accepts.
+fn check_release(release: &Release, index_path: &str) -> Outcome<()> {
     let bad = |field: &'static str| -> FetchError {
         Refusal::ReleaseField {
             path: index_path.to_owned(),
-            version: version.to_owned(),
+            version: release.version.clone(),
             field,
         }
         .into()
     };
-    if !coordinate(version) {
+    let bundle = &release.bundle;
+    if !coordinate(&release.version) {
         return Err(bad("version"));
     }
-    let yanked = entry
-        .get("yanked")
-        .and_then(Value::as_bool)
-        .ok_or_else(|| bad("yanked"))?;
-    let signer_id = text("/signerId").ok_or_else(|| bad("signerId"))?;
-    let sha256 = text("/bundle/sha256")
-        .filter(|s| is_sha256_hex(s))
-        .ok_or_else(|| bad("bundle.sha256"))?;
-    let size = entry
-        .pointer("/bundle/size")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| bad("bundle.size"))?;
-    let path = text("/bundle/path")
-        .filter(|p| site_path(p))
-        .ok_or_else(|| bad("bundle.path"))?;
-    if size > MAX_BUNDLE_BYTES {
+    if !is_sha256_hex(&bundle.sha256) {
+        return Err(bad("bundle.sha256"));
+    }
+    if !site_path(&bundle.path) {
+        return Err(bad("bundle.path"));
+    }
+    if bundle.size > MAX_BUNDLE_BYTES {
         return Err(Refusal::ReleaseTooLarge {
             path: index_path.to_owned(),
-            version: version.to_owned(),
-            size,
+            version: release.version.clone(),
+            size: bundle.size,
         }
         .into());
     }
-    Ok(Release {
-        version: version.to_owned(),
-        yanked,
-        yank_reason: text("/yankReason").map(str::to_owned),
-        signer_id: signer_id.to_owned(),
-        sha256: sha256.to_owned(),
-        size,
-        path: path.to_owned(),
-    })
+    Ok(())
 }
 
 #[cfg(test)]

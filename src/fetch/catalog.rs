@@ -5,12 +5,13 @@
 use anyhow::anyhow;
 use serde_json::{Map, Value};
 
-use super::document::parse_object;
+use super::document::Document;
 use super::registry::{Registry, MAX_INDEX_BYTES};
 use super::state::Pins;
 use super::{KeySource, Outcome, Refusal};
 use crate::keys::parse_did_key;
 use crate::report::Findings;
+use crate::schema::Catalog;
 
 /// `--trust`, if given, as long as it is an Ed25519 did:key: a typo should fail before anything
 /// is downloaded, not look like a registry signed by the wrong key.
@@ -25,9 +26,9 @@ pub(super) fn trusted_key(trust: Option<&str>) -> Outcome<Option<&str>> {
 }
 
 /// Step 1: the catalog, parsed strictly; nothing in it is believed yet.
-pub(super) fn load(registry: &Registry) -> Outcome<Map<String, Value>> {
+pub(super) fn load(registry: &Registry) -> Outcome<Document> {
     let bytes = registry.read("index.json", MAX_INDEX_BYTES)?;
-    parse_object(&bytes, "index.json")
+    Document::parse(bytes, "index.json")
 }
 
 /// Step 2: who signed the catalog. The key expected is `trust`, else the one pinned for the
@@ -96,11 +97,17 @@ pub(super) fn check_signature(
     Ok(Some(signer))
 }
 
+/// After the signature, the catalog's schema version, then the catalog as its type.
+pub(super) fn read(document: &Document) -> Outcome<Catalog> {
+    document.check_schema()?;
+    document.read("apps", || Refusal::NoApps)
+}
+
 /// Step 3: a signed catalog is not expired at `now`, and its version is not lower than the
 /// highest seen for the registry; either would let an old copy hide a fix or a yank. Returns
 /// the version, `None` for an unsigned catalog, which proves nothing about its age.
 pub(super) fn check_freshness(
-    catalog: &Map<String, Value>,
+    catalog: &Catalog,
     signed: bool,
     pins: &Pins,
     now: i64,
@@ -108,7 +115,7 @@ pub(super) fn check_freshness(
     if !signed {
         return Ok(None);
     }
-    let Some(expires) = catalog.get("expires").and_then(Value::as_str) else {
+    let Some(expires) = catalog.expires.as_deref() else {
         return Err(Refusal::NoExpiry { found: None }.into());
     };
     let Ok(expires_at) =
@@ -124,7 +131,7 @@ pub(super) fn check_freshness(
         return Err(Refusal::Stale { expired_at, now }.into());
     }
 
-    let Some(got) = catalog.get("version").and_then(Value::as_u64) else {
+    let Some(got) = catalog.version else {
         return Err(Refusal::NoVersion.into());
     };
     match pins.pinned.highest_version {

@@ -2,37 +2,77 @@
 //! this client knows, naming files by plain relative paths and SHA-256 digests in lowercase hex.
 
 use anyhow::anyhow;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::{FetchError, Outcome, Refusal};
 use crate::report::Findings;
-use crate::site::catalog::SCHEMA_VERSION;
+use crate::schema::{self, SCHEMA_VERSION};
 
-/// Parses a registry document strictly: a JSON object with no key twice at any depth, since
-/// parsers disagree on which copy of a repeated key wins.
-pub(super) fn parse_object(bytes: &[u8], document: &str) -> Outcome<Map<String, Value>> {
-    let mut findings = Findings::default();
-    crate::manifest::parse(bytes, &mut findings).ok_or_else(|| {
-        Refusal::Malformed {
-            document: document.to_owned(),
-            problems: findings.problems,
-        }
-        .into()
-    })
+/// A registry document as it was served: its bytes and, parsed strictly, the object they hold.
+/// Nothing in it is believed until the steps that use it have checked it.
+pub(super) struct Document {
+    /// Where it is in the registry (`index.json`, `apps/<package>/index.json`).
+    path: String,
+    bytes: Vec<u8>,
+    pub(super) object: Map<String, Value>,
 }
 
-/// Documents of a newer, incompatible shape are not guessed at: that needs an upgrade, not a
-/// refusal.
-pub(super) fn check_schema(doc: &Map<String, Value>, document: &str) -> Outcome<()> {
-    match doc.get("schemaVersion").and_then(Value::as_u64) {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => Ok(()),
-        Some(v) if v > u64::from(SCHEMA_VERSION) => Err(FetchError::Failed(anyhow!(
-            "{document} has schemaVersion {v}; this mpk-registry understands {SCHEMA_VERSION}: upgrade it"
-        ))),
-        _ => Err(Refusal::Schema {
-            document: document.to_owned(),
+impl Document {
+    /// Parses a registry document strictly: a JSON object with no key twice at any depth,
+    /// since parsers disagree on which copy of a repeated key wins.
+    pub(super) fn parse(bytes: Vec<u8>, path: &str) -> Outcome<Document> {
+        let mut findings = Findings::default();
+        match crate::manifest::parse(&bytes, &mut findings) {
+            Some(object) => Ok(Document {
+                path: path.to_owned(),
+                bytes,
+                object,
+            }),
+            None => Err(Refusal::Malformed {
+                document: path.to_owned(),
+                problems: findings.problems,
+            }
+            .into()),
         }
-        .into()),
+    }
+
+    /// Documents of a newer, incompatible shape are not guessed at: that needs an upgrade,
+    /// not a refusal.
+    pub(super) fn check_schema(&self) -> Outcome<()> {
+        let document = &self.path;
+        match schema::declared_version(&self.object) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => Ok(()),
+            Some(v) if v > u64::from(SCHEMA_VERSION) => Err(FetchError::Failed(anyhow!(
+                "{document} has schemaVersion {v}; this mpk-registry understands {SCHEMA_VERSION}: upgrade it"
+            ))),
+            _ => Err(Refusal::Schema {
+                document: document.clone(),
+            }
+            .into()),
+        }
+    }
+
+    /// The document as its type in [`crate::schema`] (keys it does not declare are ignored).
+    /// A document that is not one is refused with `no_list` when it lacks the list a client
+    /// finds its way by (`list`: the catalog's `apps`, an app's `versions`), else with what is
+    /// wrong with it.
+    pub(super) fn read<T: DeserializeOwned>(
+        &self,
+        list: &str,
+        no_list: impl FnOnce() -> Refusal,
+    ) -> Outcome<T> {
+        serde_json::from_slice(&self.bytes).map_err(|e| {
+            if self.object.get(list).is_some_and(Value::is_array) {
+                Refusal::Shape {
+                    document: self.path.clone(),
+                    reason: e.to_string(),
+                }
+                .into()
+            } else {
+                no_list().into()
+            }
+        })
     }
 }
 
@@ -54,7 +94,71 @@ pub(super) fn is_sha256_hex(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::site_path;
+    use serde_json::json;
+
+    use super::{site_path, Document, FetchError, Refusal};
+    use crate::schema::Catalog;
+
+    fn read_catalog(doc: serde_json::Value) -> Result<Catalog, FetchError> {
+        let document = Document::parse(serde_json::to_vec(&doc).unwrap(), "index.json")?;
+        document.check_schema()?;
+        document.read("apps", || Refusal::NoApps)
+    }
+
+    fn app() -> serde_json::Value {
+        json!({
+            "package": "com.example.app", "name": "App", "description": null, "author": null,
+            "tags": [], "signerId": "did:key:z6Mk", "applicationId": "x",
+            "latestVersion": "1.0.0", "versionCount": 1, "yankedVersions": [],
+            "index": {"path": "apps/com.example.app/index.json", "sha256": "0".repeat(64)},
+            "page": "apps/com.example.app/",
+        })
+    }
+
+    fn catalog(apps: serde_json::Value) -> serde_json::Value {
+        json!({
+            "schemaVersion": 1,
+            "registry": {"title": "T", "baseUrl": null},
+            "apps": apps,
+            "signature": null,
+        })
+    }
+
+    #[test]
+    fn keys_a_reader_does_not_know_are_ignored() {
+        let mut entry = app();
+        entry["addedLater"] = json!({"any": "shape"});
+        let mut doc = catalog(json!([entry]));
+        doc["mirrors"] = json!(["https://elsewhere.example/"]);
+        let read = read_catalog(doc).map_err(|e| e.to_string()).unwrap();
+        assert_eq!(read.apps[0].package, "com.example.app");
+    }
+
+    #[test]
+    fn a_catalog_that_is_not_one_is_refused_with_what_is_wrong() {
+        let mut entry = app();
+        entry.as_object_mut().unwrap().remove("name");
+        match read_catalog(catalog(json!([entry]))) {
+            Err(FetchError::Refused(Refusal::Shape { document, reason })) => {
+                assert_eq!(document, "index.json");
+                assert!(reason.contains("missing field `name`"), "{reason}");
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        let mut entry = app();
+        entry["versionCount"] = json!("one");
+        assert!(matches!(
+            read_catalog(catalog(json!([entry]))),
+            Err(FetchError::Refused(Refusal::Shape { .. }))
+        ));
+        // Without its list it is no catalog at all.
+        for apps in [json!(null), json!({"com.example.app": app()})] {
+            assert!(matches!(
+                read_catalog(catalog(apps)),
+                Err(FetchError::Refused(Refusal::NoApps))
+            ));
+        }
+    }
 
     #[test]
     fn only_plain_relative_paths_are_followed() {

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use tempfile::NamedTempFile;
 
-use super::app::Release;
 use super::registry::Registry;
 use super::{Outcome, Refusal};
+use crate::schema::Release;
 
 /// A downloaded bundle, not yet where it belongs.
 pub(super) struct Download {
@@ -41,20 +41,21 @@ pub(super) fn download(
         .suffix(".part")
         .tempfile_in(output)
         .with_context(|| format!("cannot write in {}", output.display()))?;
-    let (size, sha256) = registry.download(&release.path, release.size, part.as_file_mut())?;
-    if size != release.size {
+    let bundle = &release.bundle;
+    let (size, sha256) = registry.download(&bundle.path, bundle.size, part.as_file_mut())?;
+    if size != bundle.size {
         return Err(Refusal::BundleSize {
-            path: release.path.clone(),
-            expected: release.size,
+            path: bundle.path.clone(),
+            expected: bundle.size,
             actual: size,
             signed_index,
         }
         .into());
     }
-    if sha256 != release.sha256 {
+    if sha256 != bundle.sha256 {
         return Err(Refusal::BundleDigest {
-            path: release.path.clone(),
-            expected: release.sha256.clone(),
+            path: bundle.path.clone(),
+            expected: bundle.sha256.clone(),
             actual: sha256,
             signed_index,
         }

@@ -125,13 +125,14 @@ pub fn fetch(options: &FetchOptions) -> Result<Fetched, FetchError> {
     let mut pins = state.pins(&registry.key);
     let mut notes = Vec::new();
 
-    let catalog = catalog::load(&registry)?;
-    let signer = catalog::check_signature(&catalog, trust, options.insecure, &pins, &mut notes)?;
+    let document = catalog::load(&registry)?;
+    let signer =
+        catalog::check_signature(&document.object, trust, options.insecure, &pins, &mut notes)?;
     // Only now is anything the catalog says read, starting with its shape.
-    document::check_schema(&catalog, "index.json")?;
+    let catalog = catalog::read(&document)?;
     let version = catalog::check_freshness(&catalog, signer.is_some(), &pins, now)?;
     let app_index = app::load_index(&registry, &catalog, version, &spec.package)?;
-    let release = app::choose_release(&app_index, &spec, options.prerelease, &mut notes)?;
+    let release = app::choose_release(app_index, &spec, options.prerelease, &mut notes)?;
     let download = download::download(
         &registry,
         &spec.package,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::report::{Problem, Rule};
-use crate::site::catalog::rfc3339;
+use crate::schema::{rfc3339, SCHEMA_VERSION};
 
 /// A check failed: the registry or the bundle is not to be trusted.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +20,9 @@ pub enum Refusal {
     },
     /// A registry document does not carry the schema version this client reads.
     Schema { document: String },
+    /// A registry document of that version is not of its type (see [`crate::schema`]): a field
+    /// missing, or not of its JSON type.
+    Shape { document: String, reason: String },
     /// A file is larger than any registry index.
     TooLarge { path: String, cap: u64 },
     /// A file of a local registry leads outside it (a symbolic link).
@@ -49,7 +52,7 @@ pub enum Refusal {
         seen_at: Option<String>,
         got: u64,
     },
-    /// The catalog has no `apps` list.
+    /// The catalog has no `apps` list (and so is not a catalog).
     NoApps,
     /// The catalog's entry for the package has no usable path and digest for its app index.
     AppEntry { package: String },
@@ -66,9 +69,10 @@ pub enum Refusal {
         expected: String,
         found: Value,
     },
-    /// The app index has no `versions` list.
+    /// The app index has no `versions` list (and so is not an app index).
     NoVersions { path: String },
-    /// A version in the app index lacks a field, or has one that is unusable.
+    /// A version in the app index has a field that is unusable: a version a registry cannot
+    /// serve, a digest that is not lowercase hex, a path that could leave the registry.
     ReleaseField {
         path: String,
         version: String,
@@ -174,8 +178,11 @@ impl fmt::Display for Refusal {
             }
             Refusal::Schema { document } => write!(
                 f,
-                "{document} has no schemaVersion {}; it is not a registry index this client understands",
-                crate::site::catalog::SCHEMA_VERSION
+                "{document} has no schemaVersion {SCHEMA_VERSION}; it is not a registry index this client understands"
+            ),
+            Refusal::Shape { document, reason } => write!(
+                f,
+                "{document} is not a registry index of schemaVersion {SCHEMA_VERSION}: {reason}"
             ),
             Refusal::TooLarge { path, cap } => write!(
                 f,

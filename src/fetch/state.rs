@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{FetchError, Outcome};
 use crate::atomic_file;
-use crate::site::catalog::rfc3339;
+use crate::schema::rfc3339;
 use crate::verify::Verified;
 
 /// The trust state file (`trust.json`).

@@ -5,12 +5,12 @@
 
 use anyhow::anyhow;
 
-use super::app::Release;
 use super::download::Download;
 use super::refusal::problems;
 use super::state::Pins;
 use super::{Outcome, Refusal};
 use crate::report::Rule;
+use crate::schema::Release;
 use crate::verify::Verified;
 
 /// Step 7: the bundle passes a node's checks (manifest signature, artifact digests, …), is
@@ -23,7 +23,8 @@ pub(super) fn verify(
     pins: &Pins,
     notes: &mut Vec<String>,
 ) -> Outcome<Verified> {
-    let report = crate::verify::verify_file(download.path(), &release.path, &Default::default());
+    let report =
+        crate::verify::verify_file(download.path(), &release.bundle.path, &Default::default());
     if report.problems.iter().any(|p| p.rule == Rule::Io) {
         return Err(anyhow!(
             "cannot read back the downloaded bundle: {}",
@@ -33,14 +34,14 @@ pub(super) fn verify(
     }
     let Some(bundle) = report.bundle.filter(|_| report.ok) else {
         return Err(Refusal::BundleRefused {
-            path: release.path.clone(),
+            path: release.bundle.path.clone(),
             problems: report.problems,
         }
         .into());
     };
     if bundle.package != package || bundle.app_version != release.version {
         return Err(Refusal::BundleIdentity {
-            path: release.path.clone(),
+            path: release.bundle.path.clone(),
             package: package.to_owned(),
             version: release.version.clone(),
             got_package: bundle.package,

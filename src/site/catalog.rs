@@ -1,87 +1,102 @@
-//! The registry's own JSON: `index.json` (one entry per app, so it stays small at any size)
-//! and `apps/<package>/index.json` (every version of one app). Shapes: docs/index-schema.json.
+//! The registry's own JSON: `index.json` (one entry per app, so it stays small at any size),
+//! `apps/<package>/index.json` (every version of one app) and `keys.json`, made from the site's
+//! model as the types of [`crate::schema`], and the bytes every JSON file of the site is
+//! written as.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::paths;
 use super::plan::{App, Release, Site};
-
-/// Bumped only on incompatible changes to either document.
-pub const SCHEMA_VERSION: u32 = 1;
+pub use crate::schema::rfc3339;
+use crate::schema::{
+    self, AppIndex, BundleFile, Catalog, CatalogApp, Keys, PinnedFile, RegistryInfo, SCHEMA_VERSION,
+};
 
 /// `apps/<package>/index.json`.
-pub fn app_index(app: &App) -> Value {
-    let face = app.face();
-    json!({
-        "schemaVersion": SCHEMA_VERSION,
-        "package": app.package,
-        "name": face.name(),
-        "latestVersion": app.latest_version(),
-        "versions": app.releases.iter().map(|r| release(&app.package, r)).collect::<Vec<_>>(),
-    })
+pub fn app_index(app: &App) -> AppIndex {
+    AppIndex {
+        schema_version: SCHEMA_VERSION,
+        package: app.package.clone(),
+        name: app.face().name(),
+        latest_version: app.latest_version().map(str::to_owned),
+        versions: app
+            .releases
+            .iter()
+            .map(|r| release(&app.package, r))
+            .collect(),
+    }
 }
 
-fn release(package: &str, r: &Release) -> Value {
+fn release(package: &str, r: &Release) -> schema::Release {
     let b = &r.bundle;
-    json!({
-        "version": b.app_version,
-        "yanked": r.yank_reason.is_some(),
-        "yankReason": r.yank_reason,
-        "publishedAt": r.published.map(rfc3339),
-        "signerId": b.signer_id,
-        "applicationId": b.application_id,
-        "minRuntimeVersion": b.min_runtime_version,
-        "bundle": {
-            "sha256": b.bundle_sha256,
-            "size": b.bundle_size,
-            "path": paths::artifact(package, &b.app_version),
-            "contentPath": paths::content_addressed(&b.bundle_sha256),
+    schema::Release {
+        version: b.app_version.clone(),
+        yanked: r.yank_reason.is_some(),
+        yank_reason: r.yank_reason.clone(),
+        published_at: r.published.map(rfc3339),
+        signer_id: b.signer_id.clone(),
+        application_id: b.application_id.clone(),
+        min_runtime_version: b.min_runtime_version.clone(),
+        bundle: BundleFile {
+            sha256: b.bundle_sha256.clone(),
+            size: b.bundle_size,
+            path: paths::artifact(package, &b.app_version),
+            content_path: paths::content_addressed(&b.bundle_sha256),
         },
-        "manifest": {
-            "sha256": b.manifest_sha256,
-            "path": paths::manifest(package, &b.app_version),
+        manifest: PinnedFile {
+            sha256: b.manifest_sha256.clone(),
+            path: paths::manifest(package, &b.app_version),
         },
-        "artifacts": b.artifacts,
-    })
+        artifacts: b.artifacts.clone(),
+    }
 }
 
-/// `index.json`. `app_index_bytes` are the bytes written for each app's index, in app order,
-/// so the catalog pins them by SHA-256.
-pub fn catalog(site: &Site, app_index_bytes: &[Vec<u8>]) -> Value {
-    let apps: Vec<Value> = site
+/// `index.json`, unsigned (see [`sign`]). `app_index_bytes` are the bytes written for each
+/// app's index, in app order, so the catalog pins them by SHA-256.
+pub fn catalog(site: &Site, app_index_bytes: &[Vec<u8>]) -> Catalog {
+    let apps = site
         .apps
         .iter()
         .zip(app_index_bytes)
         .map(|(app, bytes)| {
             let face = app.face();
-            json!({
-                "package": app.package,
-                "name": face.name(),
-                "description": face.description(),
-                "author": face.author(),
-                "tags": face.tags(),
-                "signerId": face.bundle.signer_id,
-                "applicationId": face.bundle.application_id,
-                "latestVersion": app.latest_version(),
-                "versionCount": app.releases.len(),
-                "yankedVersions": app.releases.iter()
+            CatalogApp {
+                package: app.package.clone(),
+                name: face.name(),
+                description: face.description(),
+                author: face.author(),
+                tags: face.tags(),
+                signer_id: face.bundle.signer_id.clone(),
+                application_id: face.bundle.application_id.clone(),
+                latest_version: app.latest_version().map(str::to_owned),
+                version_count: app.releases.len() as u64,
+                yanked_versions: app
+                    .releases
+                    .iter()
                     .filter(|r| r.yank_reason.is_some())
-                    .map(|r| r.bundle.app_version.as_str())
-                    .collect::<Vec<_>>(),
-                "index": {
-                    "path": paths::app_index(&app.package),
-                    "sha256": hex::encode(Sha256::digest(bytes)),
+                    .map(|r| r.bundle.app_version.clone())
+                    .collect(),
+                index: PinnedFile {
+                    path: paths::app_index(&app.package),
+                    sha256: hex::encode(Sha256::digest(bytes)),
                 },
-                "page": paths::app_page(&app.package),
-            })
+                page: paths::app_page(&app.package),
+            }
         })
         .collect();
-    json!({
-        "schemaVersion": SCHEMA_VERSION,
-        "registry": {"title": site.title, "baseUrl": site.base_url},
-        "apps": apps,
-    })
+    Catalog {
+        schema_version: SCHEMA_VERSION,
+        registry: RegistryInfo {
+            title: site.title.clone(),
+            base_url: site.base_url.clone(),
+        },
+        apps,
+        version: None,
+        expires: None,
+        signer_id: None,
+        signature: None,
+    }
 }
 
 /// What a signed catalog carries besides the signature, fixed before writing.
@@ -118,46 +133,41 @@ impl Stamp {
 }
 
 /// Signs the catalog like a manifest (RFC 8785 of everything but `signature`, SHA-256,
-/// Ed25519, `signerId` did:key), after adding its `version` and `expires`. An unsigned catalog
-/// says so with `"signature": null`.
-pub fn sign(catalog: &mut Value, stamp: Option<&Stamp>) {
-    let map = catalog.as_object_mut().expect("the catalog is an object");
-    match stamp {
-        Some(stamp) => {
-            map.insert("version".into(), json!(stamp.version));
-            map.insert("expires".into(), json!(rfc3339(stamp.expires)));
-            crate::signature::sign(map, &stamp.key);
-        }
-        None => {
-            map.insert("signature".into(), Value::Null);
-        }
-    }
+/// Ed25519, `signerId` did:key), after adding its `version` and `expires`. Without a stamp the
+/// catalog stays unsigned, which its `"signature": null` says.
+pub fn sign(catalog: &mut Catalog, stamp: Option<&Stamp>) {
+    let Some(stamp) = stamp else {
+        return;
+    };
+    catalog.version = Some(stamp.version);
+    catalog.expires = Some(rfc3339(stamp.expires));
+    let serde_json::Value::Object(mut signed) = document(&*catalog) else {
+        unreachable!("a catalog is a JSON object")
+    };
+    crate::signature::sign(&mut signed, &stamp.key);
+    // Every field of the signed object is one of the catalog's, so the catalog written from
+    // this is the object that was signed.
+    *catalog = serde_json::from_value(serde_json::Value::Object(signed))
+        .expect("a signed catalog is a catalog");
 }
 
 /// `keys.json`: the public keys that may sign `index.json`.
-pub fn keys(site: &Site) -> Value {
-    json!({"schemaVersion": SCHEMA_VERSION, "indexKeys": site.index_keys})
+pub fn keys(site: &Site) -> Keys {
+    Keys {
+        schema_version: SCHEMA_VERSION,
+        index_keys: site.index_keys.clone(),
+    }
 }
 
-/// RFC 3339 in UTC, for times that came from git.
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-/// Pretty JSON with a final newline: what every JSON file of the site looks like.
+/// Pretty JSON with a final newline: what every JSON file of the site looks like. Keys are
+/// sorted, whatever the order of a type's fields (see [`crate::schema`]).
 ///
 /// `<`, `>` and `&` are written as `\u003c`, `\u003e`, `\u0026`. They can only occur inside
 /// strings, so parsed values (and signatures over them) do not change, but a host that serves
 /// an API file as `text/html` (GitHub Pages answers `/api/v2/bundles` with `bundles.html`) can
 /// never be made to render markup from a manifest.
-pub fn to_bytes(value: &Value) -> Vec<u8> {
-    let mut text = serde_json::to_vec_pretty(value).expect("JSON values serialize");
+pub fn to_bytes<T: Serialize + ?Sized>(doc: &T) -> Vec<u8> {
+    let mut text = serde_json::to_vec_pretty(&document(doc)).expect("JSON values serialize");
     let is_markup = |b: &u8| matches!(b, b'<' | b'>' | b'&');
     // Most documents have none: then the serializer's bytes are the answer.
     if text.iter().any(is_markup) {
@@ -174,4 +184,10 @@ pub fn to_bytes(value: &Value) -> Vec<u8> {
     }
     text.push(b'\n');
     text
+}
+
+/// `doc` as a JSON value: objects with their keys sorted, and where a type writes a key twice
+/// (a field beside a flattened map that has it too) the later one.
+fn document<T: Serialize + ?Sized>(doc: &T) -> serde_json::Value {
+    serde_json::to_value(doc).expect("the site's documents are JSON")
 }
