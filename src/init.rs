@@ -151,14 +151,14 @@ pub struct InitOptions {
 
 /// What `init` did.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct Scaffolded {
     pub written: Vec<PathBuf>,
     pub action: ActionRef,
 }
 
 /// Writes the scaffold. Refuses, writing nothing, when any of its files exists (unless
 /// `force`), naming every one.
-pub fn init(options: &InitOptions) -> Result<Outcome> {
+pub fn init(options: &InitOptions) -> Result<Scaffolded> {
     let action = resolve_action(options.action.as_deref(), ActionRef::of_this_build())?;
     let files = files(&action);
     if !options.force {
@@ -182,7 +182,7 @@ pub fn init(options: &InitOptions) -> Result<Outcome> {
         write(&path, text, options.force)?;
         written.push(path);
     }
-    Ok(Outcome { written, action })
+    Ok(Scaffolded { written, action })
 }
 
 /// Writes a new file; with `replace`, swaps it in whole, so that a symlink in its place is
@@ -206,7 +206,7 @@ fn write(path: &Path, text: &str, replace: bool) -> Result<()> {
     Ok(())
 }
 
-impl Outcome {
+impl Scaffolded {
     /// The files written, the pin, and the repository settings that make the check a gate.
     pub fn to_text(&self) -> String {
         let mut text = String::new();

@@ -143,13 +143,13 @@ pub struct AppIndex {
     #[serde(default)]
     pub latest_version: Option<String>,
     /// Newest first.
-    pub versions: Vec<Release>,
+    pub versions: Vec<ReleaseEntry>,
 }
 
 /// One version of an app.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Release {
+pub struct ReleaseEntry {
     pub version: String,
     pub yanked: bool,
     #[serde(default)]

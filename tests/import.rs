@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use mpk_registry::import::{self, Import, ImportOptions, Outcome, PackageToml};
+use mpk_registry::import::{self, Import, ImportOptions, PackageToml, VersionOutcome};
 use mpk_registry::report::Rule;
 use mpk_registry::site::{self, BuildOptions, Quiet};
 use serde_json::{json, Map, Value};
@@ -425,7 +425,7 @@ fn refusals(import: &Import, package: &str) -> Vec<Rule> {
         .versions()
         .filter(|(p, _)| p.package == package)
         .flat_map(|(_, v)| match &v.outcome {
-            Outcome::Refused(problems) => problems.iter().map(|p| p.rule).collect(),
+            VersionOutcome::Refused(problems) => problems.iter().map(|p| p.rule).collect(),
             _ => Vec::new(),
         })
         .collect()
@@ -569,7 +569,7 @@ fn a_second_run_downloads_nothing() {
         .filter(|(p, _)| p.package != "com.example.bad")
         .all(|(_, v)| matches!(
             v.outcome,
-            Outcome::Present {
+            VersionOutcome::Present {
                 downloaded: false,
                 ..
             }
@@ -650,7 +650,7 @@ fn an_existing_file_with_the_same_bytes_is_kept_as_it_is() {
         .unwrap();
     assert!(matches!(
         kv.outcome,
-        Outcome::Present {
+        VersionOutcome::Present {
             downloaded: false,
             ..
         }
@@ -682,7 +682,7 @@ fn an_existing_file_is_compared_by_its_bytes_when_the_listing_has_no_signature()
         .unwrap();
     assert!(matches!(
         kv.outcome,
-        Outcome::Present {
+        VersionOutcome::Present {
             downloaded: true,
             ..
         }
@@ -807,7 +807,7 @@ fn a_redirect_is_not_followed_without_follow_redirects() {
         .versions()
         .find(|(_, v)| v.version == "1.1.0")
         .unwrap();
-    let Outcome::Failed(error) = &v.outcome else {
+    let VersionOutcome::Failed(error) = &v.outcome else {
         panic!("{:?}", v.outcome)
     };
     assert!(

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use mpk_registry::manifest::{Artifact, ArtifactKind};
 use mpk_registry::schema::{
     ApiBundle, ApiError, AppIndex, BundleFile, Catalog, CatalogApp, Health, Keys, PinnedFile,
-    RegistryInfo, Release, Signature, SCHEMA_VERSION,
+    RegistryInfo, ReleaseEntry, Signature, SCHEMA_VERSION,
 };
 use mpk_registry::site::catalog::to_bytes;
 use serde::de::DeserializeOwned;
@@ -85,9 +85,9 @@ fn artifact(field: &str, kind: ArtifactKind, service: Option<&str>) -> Artifact 
     }
 }
 
-fn release(version: &str, yank_reason: Option<&str>, artifacts: Vec<Artifact>) -> Release {
+fn release(version: &str, yank_reason: Option<&str>, artifacts: Vec<Artifact>) -> ReleaseEntry {
     let package = "com.example.one";
-    Release {
+    ReleaseEntry {
         version: version.to_owned(),
         yanked: yank_reason.is_some(),
         yank_reason: yank_reason.map(str::to_owned),

@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 use super::document::{is_sha256_hex, site_path, Document};
 use super::registry::{Registry, MAX_BUNDLE_BYTES, MAX_INDEX_BYTES};
-use super::{FetchError, Outcome, Refusal};
-use crate::schema::{self, Catalog, Release};
+use super::{FetchError, Refusal, Step};
+use crate::schema::{self, Catalog, ReleaseEntry};
 
 /// What was asked for.
 pub(super) struct Spec {
@@ -17,7 +17,7 @@ pub(super) struct Spec {
 }
 
 impl Spec {
-    pub(super) fn parse(spec: &str) -> Outcome<Spec> {
+    pub(super) fn parse(spec: &str) -> Step<Spec> {
         let (package, version) = match spec.split_once('@') {
             Some((p, v)) => (p, Some(v)),
             None => (spec, None),
@@ -62,7 +62,7 @@ pub(super) fn load_index(
     catalog: &Catalog,
     catalog_version: Option<u64>,
     package: &str,
-) -> Outcome<AppIndex> {
+) -> Step<AppIndex> {
     let (path, expected) = catalog_entry(catalog, package, registry)?;
     let bytes = registry.read(&path, MAX_INDEX_BYTES)?;
     let actual = hex::encode(Sha256::digest(&bytes));
@@ -91,11 +91,7 @@ pub(super) fn load_index(
 }
 
 /// Where the catalog says `package`'s index is, and the SHA-256 it must have.
-fn catalog_entry(
-    catalog: &Catalog,
-    package: &str,
-    registry: &Registry,
-) -> Outcome<(String, String)> {
+fn catalog_entry(catalog: &Catalog, package: &str, registry: &Registry) -> Step<(String, String)> {
     let Some(app) = catalog.apps.iter().find(|a| a.package == package) else {
         return Err(anyhow!(
             "{} has no package {package} ({} apps in its index.json)",
@@ -123,7 +119,7 @@ pub(super) fn choose_release(
     spec: &Spec,
     prerelease: bool,
     notes: &mut Vec<String>,
-) -> Outcome<Release> {
+) -> Step<ReleaseEntry> {
     for release in &index.index.versions {
         check_release(release, &index.path)?;
     }
@@ -152,8 +148,8 @@ pub(super) fn choose_release(
     Ok(release)
 }
 
-fn latest(releases: Vec<Release>, package: &str, prerelease: bool) -> Outcome<Release> {
-    let is_prerelease = |r: &Release| crate::version::is_prerelease(&r.version);
+fn latest(releases: Vec<ReleaseEntry>, package: &str, prerelease: bool) -> Step<ReleaseEntry> {
+    let is_prerelease = |r: &ReleaseEntry| crate::version::is_prerelease(&r.version);
     let yanked = releases.iter().filter(|r| r.yanked).count();
     let prereleases = releases
         .iter()
@@ -176,7 +172,7 @@ fn latest(releases: Vec<Release>, package: &str, prerelease: bool) -> Outcome<Re
 
 /// One entry of `versions`: a version a registry can serve, and a bundle named by a plain path
 /// and a SHA-256, no larger than a node accepts.
-fn check_release(release: &Release, index_path: &str) -> Outcome<()> {
+fn check_release(release: &ReleaseEntry, index_path: &str) -> Step<()> {
     let bad = |field: &'static str| -> FetchError {
         Refusal::ReleaseField {
             path: index_path.to_owned(),

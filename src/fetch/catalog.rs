@@ -8,14 +8,14 @@ use serde_json::{Map, Value};
 use super::document::Document;
 use super::registry::{Registry, MAX_INDEX_BYTES};
 use super::state::Pins;
-use super::{KeySource, Outcome, Refusal};
+use super::{KeySource, Refusal, Step};
 use crate::keys::parse_did_key;
 use crate::report::Findings;
 use crate::schema::Catalog;
 
 /// `--trust`, if given, as long as it is an Ed25519 did:key: a typo should fail before anything
 /// is downloaded, not look like a registry signed by the wrong key.
-pub(super) fn trusted_key(trust: Option<&str>) -> Outcome<Option<&str>> {
+pub(super) fn trusted_key(trust: Option<&str>) -> Step<Option<&str>> {
     match trust {
         Some(key) if parse_did_key(key).is_none() => Err(anyhow!(
             "--trust {key} is not an Ed25519 did:key (did:key:z6Mk…); copy it from the registry's keys.json"
@@ -26,7 +26,7 @@ pub(super) fn trusted_key(trust: Option<&str>) -> Outcome<Option<&str>> {
 }
 
 /// Step 1: the catalog, parsed strictly; nothing in it is believed yet.
-pub(super) fn load(registry: &Registry) -> Outcome<Document> {
+pub(super) fn load(registry: &Registry) -> Step<Document> {
     let bytes = registry.read("index.json", MAX_INDEX_BYTES)?;
     Document::parse(bytes, "index.json")
 }
@@ -41,7 +41,7 @@ pub(super) fn check_signature(
     insecure: bool,
     pins: &Pins,
     notes: &mut Vec<String>,
-) -> Outcome<Option<String>> {
+) -> Step<Option<String>> {
     let pinned = &pins.pinned;
     let expected = match (trust, &pinned.index_key) {
         (Some(trust), _) => Some((trust.to_owned(), KeySource::Trust)),
@@ -98,7 +98,7 @@ pub(super) fn check_signature(
 }
 
 /// After the signature, the catalog's schema version, then the catalog as its type.
-pub(super) fn read(document: &Document) -> Outcome<Catalog> {
+pub(super) fn read(document: &Document) -> Step<Catalog> {
     document.check_schema()?;
     document.read("apps", || Refusal::NoApps)
 }
@@ -111,7 +111,7 @@ pub(super) fn check_freshness(
     signed: bool,
     pins: &Pins,
     now: i64,
-) -> Outcome<Option<u64>> {
+) -> Step<Option<u64>> {
     if !signed {
         return Ok(None);
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::download::Download;
 use super::state::{Pins, TrustState};
-use super::Outcome;
+use super::Step;
 
 /// Step 8: renames the bundle into place, then saves the trust state with `pins`.
 ///
@@ -12,7 +12,7 @@ use super::Outcome;
 /// state file is left as it was: no signer pinned, no registry version raised, for a bundle
 /// that never arrived. If the state cannot be saved, the bundle (which passed every check) is
 /// in place and the pins are as they were, so the next fetch checks and pins again.
-pub(super) fn commit(download: Download, state: TrustState, pins: Pins) -> Outcome<PathBuf> {
+pub(super) fn commit(download: Download, state: TrustState, pins: Pins) -> Step<PathBuf> {
     let path = download.place()?;
     state.save(pins)?;
     Ok(path)

@@ -5,7 +5,7 @@ use anyhow::anyhow;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{FetchError, Outcome, Refusal};
+use super::{FetchError, Refusal, Step};
 use crate::report::Findings;
 use crate::schema::{self, SCHEMA_VERSION};
 
@@ -21,7 +21,7 @@ pub(super) struct Document {
 impl Document {
     /// Parses a registry document strictly: a JSON object with no key twice at any depth,
     /// since parsers disagree on which copy of a repeated key wins.
-    pub(super) fn parse(bytes: Vec<u8>, path: &str) -> Outcome<Document> {
+    pub(super) fn parse(bytes: Vec<u8>, path: &str) -> Step<Document> {
         let mut findings = Findings::default();
         match crate::manifest::parse(&bytes, &mut findings) {
             Some(object) => Ok(Document {
@@ -39,7 +39,7 @@ impl Document {
 
     /// Documents of a newer, incompatible shape are not guessed at: that needs an upgrade,
     /// not a refusal.
-    pub(super) fn check_schema(&self) -> Outcome<()> {
+    pub(super) fn check_schema(&self) -> Step<()> {
         let document = &self.path;
         match schema::declared_version(&self.object) {
             Some(v) if v == u64::from(SCHEMA_VERSION) => Ok(()),
@@ -61,7 +61,7 @@ impl Document {
         &self,
         list: &str,
         no_list: impl FnOnce() -> Refusal,
-    ) -> Outcome<T> {
+    ) -> Step<T> {
         serde_json::from_slice(&self.bytes).map_err(|e| {
             if self.object.get(list).is_some_and(Value::is_array) {
                 Refusal::Shape {

@@ -9,8 +9,8 @@ use anyhow::{anyhow, Context};
 use tempfile::NamedTempFile;
 
 use super::registry::Registry;
-use super::{Outcome, Refusal};
-use crate::schema::Release;
+use super::{Refusal, Step};
+use crate::schema::ReleaseEntry;
 
 /// A downloaded bundle, not yet where it belongs.
 pub(super) struct Download {
@@ -25,10 +25,10 @@ pub(super) struct Download {
 pub(super) fn download(
     registry: &Registry,
     package: &str,
-    release: &Release,
+    release: &ReleaseEntry,
     output: &Path,
     signed_index: bool,
-) -> Outcome<Download> {
+) -> Step<Download> {
     let output = if output.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -78,7 +78,7 @@ impl Download {
 
     /// Renames the bundle to `<output>/<package>-<version>.mpk`, replacing any file there. On
     /// failure the temporary file is removed.
-    pub(super) fn place(self) -> Outcome<PathBuf> {
+    pub(super) fn place(self) -> Step<PathBuf> {
         let Download { part, destination } = self;
         part.persist(&destination).map_err(|e| {
             anyhow!(e.error).context(format!("cannot write {}", destination.display()))

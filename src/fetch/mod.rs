@@ -112,7 +112,7 @@ impl From<anyhow::Error> for FetchError {
     }
 }
 
-type Outcome<T> = Result<T, FetchError>;
+type Step<T> = Result<T, FetchError>;
 
 /// Runs every check and, when all pass, writes the bundle to
 /// `<output>/<package>-<version>.mpk` and updates the trust state.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 use sha2::{Digest, Sha256};
 
-use super::{FetchError, Outcome, Refusal};
+use super::{FetchError, Refusal, Step};
 
 /// The most bytes read for `index.json` or an app's `index.json`.
 pub const MAX_INDEX_BYTES: u64 = 32 << 20;
@@ -65,11 +65,11 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(super) fn open(registry: &str) -> Outcome<Registry> {
+    pub(super) fn open(registry: &str) -> Step<Registry> {
         Registry::open_with(registry, &Http::default())
     }
 
-    pub(crate) fn open_with(registry: &str, http: &Http) -> Outcome<Registry> {
+    pub(crate) fn open_with(registry: &str, http: &Http) -> Step<Registry> {
         if let Some((scheme, _)) = registry.split_once("://") {
             if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
                 return Err(FetchError::Failed(anyhow!(
@@ -116,7 +116,7 @@ impl Registry {
     }
 
     /// A stream of the file at `rel` (a checked [`site_path`](super::document::site_path)).
-    fn open_file(&self, rel: &str) -> Outcome<Box<dyn Read>> {
+    fn open_file(&self, rel: &str) -> Step<Box<dyn Read>> {
         match &self.source {
             Source::Http { base, agent } => {
                 let url = format!("{base}{rel}");
@@ -156,7 +156,7 @@ impl Registry {
     }
 
     /// The whole file at `rel`, refused if longer than `cap`.
-    pub(crate) fn read(&self, rel: &str, cap: u64) -> Outcome<Vec<u8>> {
+    pub(crate) fn read(&self, rel: &str, cap: u64) -> Step<Vec<u8>> {
         let mut bytes = Vec::new();
         self.open_file(rel)?
             .take(cap + 1)
@@ -174,12 +174,7 @@ impl Registry {
 
     /// Copies at most `declared + 1` bytes of the file at `rel` into `out`; returns how many
     /// were copied and their SHA-256.
-    pub(crate) fn download(
-        &self,
-        rel: &str,
-        declared: u64,
-        out: &mut File,
-    ) -> Outcome<(u64, String)> {
+    pub(crate) fn download(&self, rel: &str, declared: u64, out: &mut File) -> Step<(u64, String)> {
         let mut input = self.open_file(rel)?.take(declared + 1);
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 64 << 10];

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
 
-use super::{FetchError, Outcome};
+use super::{FetchError, Step};
 use crate::atomic_file;
 use crate::schema::rfc3339;
 use crate::verify::Verified;
@@ -69,7 +69,7 @@ pub(super) struct Pins {
 
 impl TrustState {
     /// Reads the state at `path`, else at the default path; none there is an empty state.
-    pub(super) fn load(path: Option<&Path>) -> Outcome<TrustState> {
+    pub(super) fn load(path: Option<&Path>) -> Step<TrustState> {
         let path = match path {
             Some(path) => path.to_path_buf(),
             None => default_path()?,
@@ -121,7 +121,7 @@ impl TrustState {
 
     /// Saves the state with `pins` as their registry's entry: the whole file is written beside
     /// itself and renamed into place, so a reader never sees half of it.
-    pub(super) fn save(mut self, pins: Pins) -> Outcome<()> {
+    pub(super) fn save(mut self, pins: Pins) -> Step<()> {
         self.file.schema_version = STATE_SCHEMA_VERSION;
         self.file.registries.insert(pins.registry, pins.pinned);
         let path = &self.path;
@@ -175,7 +175,7 @@ impl Pins {
 }
 
 /// `$XDG_STATE_HOME/mpk-registry/trust.json`, else `$HOME/.local/state/mpk-registry/trust.json`.
-fn default_path() -> Outcome<PathBuf> {
+fn default_path() -> Step<PathBuf> {
     let absolute = |var: &str| {
         std::env::var_os(var)
             .map(PathBuf::from)

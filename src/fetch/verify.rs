@@ -8,9 +8,9 @@ use anyhow::anyhow;
 use super::download::Download;
 use super::refusal::problems;
 use super::state::Pins;
-use super::{Outcome, Refusal};
+use super::{Refusal, Step};
 use crate::report::Rule;
-use crate::schema::Release;
+use crate::schema::ReleaseEntry;
 use crate::verify::Verified;
 
 /// Step 7: the bundle passes a node's checks (manifest signature, artifact digests, …), is
@@ -19,10 +19,10 @@ use crate::verify::Verified;
 pub(super) fn verify(
     download: &Download,
     package: &str,
-    release: &Release,
+    release: &ReleaseEntry,
     pins: &Pins,
     notes: &mut Vec<String>,
-) -> Outcome<Verified> {
+) -> Step<Verified> {
     let report =
         crate::verify::verify_file(download.path(), &release.bundle.path, &Default::default());
     if report.problems.iter().any(|p| p.rule == Rule::Io) {

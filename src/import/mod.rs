@@ -93,11 +93,11 @@ pub struct VersionImport {
     pub yanked: bool,
     /// Where it is (or would be) in the registry folder.
     pub file: PathBuf,
-    pub outcome: Outcome,
+    pub outcome: VersionOutcome,
 }
 
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub enum VersionOutcome {
     /// Downloaded, verified and written.
     Imported(Box<Verified>),
     /// The folder already holds it: a file that verifies with the listed signature (nothing
@@ -120,14 +120,14 @@ impl Import {
             p.error.is_some()
                 || p.versions
                     .iter()
-                    .any(|v| matches!(v.outcome, Outcome::Failed(_)))
+                    .any(|v| matches!(v.outcome, VersionOutcome::Failed(_)))
         })
     }
 
     /// A bundle was refused.
     pub fn refused(&self) -> bool {
         self.versions()
-            .any(|(_, v)| matches!(v.outcome, Outcome::Refused(_)))
+            .any(|(_, v)| matches!(v.outcome, VersionOutcome::Refused(_)))
     }
 
     /// Every version with its package.
@@ -191,7 +191,7 @@ fn bring_in_everything(
     options: &ImportOptions,
     stopped: bool,
     progress: &dyn Progress,
-) -> Result<(Vec<Option<Outcome>>, bool)> {
+) -> Result<(Vec<Option<VersionOutcome>>, bool)> {
     let tasks: Vec<(&str, &Listed)> = listings
         .iter()
         .filter_map(|(p, listed)| listed.as_ref().ok().map(|(_, l)| (p.as_str(), l)))
@@ -211,7 +211,10 @@ fn bring_in_everything(
                     return None;
                 }
                 let outcome = transfer.bring_in(package, listed);
-                let bad = matches!(outcome, Outcome::Refused(_) | Outcome::Failed(_));
+                let bad = matches!(
+                    outcome,
+                    VersionOutcome::Refused(_) | VersionOutcome::Failed(_)
+                );
                 if bad && options.fail_fast {
                     stop.store(true, Ordering::SeqCst);
                 }
@@ -230,7 +233,7 @@ fn assemble(
     registry: &Registry,
     options: &ImportOptions,
     listings: Listings,
-    outcomes: Vec<Option<Outcome>>,
+    outcomes: Vec<Option<VersionOutcome>>,
 ) -> Result<Vec<PackageImport>> {
     let mut outcomes = outcomes.into_iter();
     let mut packages = Vec::new();

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{Listed, Outcome, VersionImport};
+use super::{Listed, VersionImport, VersionOutcome};
 use crate::config::{self, PackageConfig};
 
 /// What became of a package's `package.toml`.
@@ -42,14 +42,14 @@ pub(super) fn write_if_absent(
     let unfinished = versions.len() < listed.len()
         || versions
             .iter()
-            .any(|v| matches!(v.outcome, Outcome::Failed(_)));
+            .any(|v| matches!(v.outcome, VersionOutcome::Failed(_)));
     if unfinished {
         return Ok(PackageToml::Deferred);
     }
     let present: Vec<(&VersionImport, &str)> = versions
         .iter()
         .filter_map(|v| match &v.outcome {
-            Outcome::Imported(b) | Outcome::Present { bundle: b, .. } => {
+            VersionOutcome::Imported(b) | VersionOutcome::Present { bundle: b, .. } => {
                 Some((v, b.signer_id.as_str()))
             }
             _ => None,

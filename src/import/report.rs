@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
-use super::{Import, Outcome, PackageImport, PackageToml, VersionImport};
+use super::{Import, PackageImport, PackageToml, VersionImport, VersionOutcome};
 use crate::report::escape_controls;
 
 /// Version of the JSON report shape; bumped only on incompatible changes.
@@ -33,14 +33,14 @@ impl Import {
             }
         }
         let count =
-            |f: fn(&Outcome) -> bool| self.versions().filter(|(_, v)| f(&v.outcome)).count();
+            |f: fn(&VersionOutcome) -> bool| self.versions().filter(|(_, v)| f(&v.outcome)).count();
         let _ = writeln!(
             out,
             "{} imported, {} already there, {} refused, {} failed ({} downloaded) from {}",
-            count(|o| matches!(o, Outcome::Imported(_))),
-            count(|o| matches!(o, Outcome::Present { .. })),
-            count(|o| matches!(o, Outcome::Refused(_))),
-            count(|o| matches!(o, Outcome::Failed(_))),
+            count(|o| matches!(o, VersionOutcome::Imported(_))),
+            count(|o| matches!(o, VersionOutcome::Present { .. })),
+            count(|o| matches!(o, VersionOutcome::Refused(_))),
+            count(|o| matches!(o, VersionOutcome::Failed(_))),
             self.downloads,
             self.source,
         );
@@ -82,10 +82,10 @@ fn version_text(out: &mut String, package: &str, v: &VersionImport) {
     let file = escape_controls(&file);
     let yanked = if v.yanked { " (yanked)" } else { "" };
     match &v.outcome {
-        Outcome::Imported(_) => {
+        VersionOutcome::Imported(_) => {
             let _ = writeln!(out, "imported  {package} {version}{yanked} -> {file}");
         }
-        Outcome::Present { downloaded, .. } => {
+        VersionOutcome::Present { downloaded, .. } => {
             let how = if *downloaded {
                 "holds the same bytes"
             } else {
@@ -93,7 +93,7 @@ fn version_text(out: &mut String, package: &str, v: &VersionImport) {
             };
             let _ = writeln!(out, "present   {package} {version}{yanked}: {file} {how}");
         }
-        Outcome::Refused(problems) => {
+        VersionOutcome::Refused(problems) => {
             let _ = writeln!(
                 out,
                 "REFUSED   {package} {version}: {} problem(s), not written",
@@ -110,7 +110,7 @@ fn version_text(out: &mut String, package: &str, v: &VersionImport) {
                 );
             }
         }
-        Outcome::Failed(error) => {
+        VersionOutcome::Failed(error) => {
             let _ = writeln!(
                 out,
                 "FAILED    {package} {version}: {}",
@@ -134,10 +134,10 @@ fn package_json(p: &PackageImport) -> Value {
 
 fn version_json(v: &VersionImport) -> Value {
     let (status, bundle, problems, error) = match &v.outcome {
-        Outcome::Imported(b) => ("imported", Some(b), None, None),
-        Outcome::Present { bundle, .. } => ("present", Some(bundle), None, None),
-        Outcome::Refused(problems) => ("refused", None, Some(problems), None),
-        Outcome::Failed(e) => ("failed", None, None, Some(e)),
+        VersionOutcome::Imported(b) => ("imported", Some(b), None, None),
+        VersionOutcome::Present { bundle, .. } => ("present", Some(bundle), None, None),
+        VersionOutcome::Refused(problems) => ("refused", None, Some(problems), None),
+        VersionOutcome::Failed(e) => ("failed", None, None, Some(e)),
     };
     json!({
         "version": v.version,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
-use super::{Listed, Outcome};
+use super::{Listed, VersionOutcome};
 use crate::fetch::registry::Registry;
 use crate::fetch::{FetchError, MAX_BUNDLE_BYTES};
 use crate::report::{Problem, Rule};
@@ -31,11 +31,11 @@ pub(super) fn destination(out: &Path, package: &str, version: &str) -> PathBuf {
 
 impl Transfer<'_> {
     /// Step 4, for one version.
-    pub(super) fn bring_in(&self, package: &str, listed: &Listed) -> Outcome {
+    pub(super) fn bring_in(&self, package: &str, listed: &Listed) -> VersionOutcome {
         let version = &listed.version;
         let file = destination(self.out, package, version);
         if let Some(bundle) = already_there(&file, package, listed) {
-            return Outcome::Present {
+            return VersionOutcome::Present {
                 bundle: Box::new(bundle),
                 downloaded: false,
             };
@@ -54,8 +54,8 @@ impl Transfer<'_> {
 
     /// Downloads `artifact` into a new file of the staging folder, reading at most one byte
     /// more than a node accepts.
-    fn download(&self, artifact: &str) -> Result<NamedTempFile, Outcome> {
-        let failed = |e: &dyn std::fmt::Display| Outcome::Failed(e.to_string());
+    fn download(&self, artifact: &str) -> Result<NamedTempFile, VersionOutcome> {
+        let failed = |e: &dyn std::fmt::Display| VersionOutcome::Failed(e.to_string());
         let mut staged = tempfile::Builder::new()
             .suffix(".part")
             .tempfile_in(self.staging)
@@ -69,7 +69,7 @@ impl Transfer<'_> {
                 FetchError::Failed(e) => failed(&format!("{e:#}")),
             })?;
         if size > MAX_BUNDLE_BYTES {
-            return Err(Outcome::Refused(vec![Problem::new(
+            return Err(VersionOutcome::Refused(vec![Problem::new(
                 Rule::SizeCap,
                 artifact,
                 format!("is larger than {MAX_BUNDLE_BYTES} bytes, more than a node accepts"),
@@ -102,19 +102,24 @@ fn already_there(file: &Path, package: &str, listed: &Listed) -> Option<Verified
 
 /// The downloaded bundle passes every check `verify` makes, and is the package and version it
 /// was served as (a bundle under another name would be written where it does not belong).
-fn verify_as(staged: &Path, name: &str, package: &str, version: &str) -> Result<Verified, Outcome> {
+fn verify_as(
+    staged: &Path,
+    name: &str,
+    package: &str,
+    version: &str,
+) -> Result<Verified, VersionOutcome> {
     let report = verify::verify_file(staged, name, &Default::default());
     if let Some(io) = report.problems.iter().find(|p| p.rule == Rule::Io) {
-        return Err(Outcome::Failed(format!(
+        return Err(VersionOutcome::Failed(format!(
             "cannot read back the download: {}",
             io.message
         )));
     }
     let Some(bundle) = report.bundle.filter(|_| report.ok) else {
-        return Err(Outcome::Refused(report.problems));
+        return Err(VersionOutcome::Refused(report.problems));
     };
     if bundle.package != package || bundle.app_version != version {
-        return Err(Outcome::Refused(vec![Problem::new(
+        return Err(VersionOutcome::Refused(vec![Problem::new(
             Rule::FileName,
             name,
             format!(
@@ -128,20 +133,20 @@ fn verify_as(staged: &Path, name: &str, package: &str, version: &str) -> Result<
 
 /// Moves the verified download to `file` unless a file is there: the same bytes are the same
 /// bundle; other bytes are refused and left as they are.
-fn place(staged: NamedTempFile, file: &Path, bundle: Verified) -> Outcome {
+fn place(staged: NamedTempFile, file: &Path, bundle: Verified) -> VersionOutcome {
     if let Some(dir) = file.parent() {
         if let Err(e) = fs::create_dir_all(dir) {
-            return Outcome::Failed(format!("cannot create {}: {e}", dir.display()));
+            return VersionOutcome::Failed(format!("cannot create {}: {e}", dir.display()));
         }
     }
     match staged.persist_noclobber(file) {
-        Ok(_) => Outcome::Imported(Box::new(bundle)),
+        Ok(_) => VersionOutcome::Imported(Box::new(bundle)),
         Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => match sha256_file(file) {
-            Ok(sha256) if sha256 == bundle.bundle_sha256 => Outcome::Present {
+            Ok(sha256) if sha256 == bundle.bundle_sha256 => VersionOutcome::Present {
                 bundle: Box::new(bundle),
                 downloaded: true,
             },
-            Ok(sha256) => Outcome::Refused(vec![Problem {
+            Ok(sha256) => VersionOutcome::Refused(vec![Problem {
                 hint: "the folder keeps its file; if the server's bundle is the one to keep, move the file away and import again",
                 ..Problem::new(
                     Rule::Immutable,
@@ -152,9 +157,9 @@ fn place(staged: NamedTempFile, file: &Path, bundle: Verified) -> Outcome {
                     ),
                 )
             }]),
-            Err(e) => Outcome::Failed(format!("cannot read {}: {e}", file.display())),
+            Err(e) => VersionOutcome::Failed(format!("cannot read {}: {e}", file.display())),
         },
-        Err(e) => Outcome::Failed(format!("cannot write {}: {}", file.display(), e.error)),
+        Err(e) => VersionOutcome::Failed(format!("cannot write {}: {}", file.display(), e.error)),
     }
 }
 

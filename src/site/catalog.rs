@@ -28,9 +28,9 @@ pub fn app_index(app: &App) -> AppIndex {
     }
 }
 
-fn release(package: &str, r: &Release) -> schema::Release {
+fn release(package: &str, r: &Release) -> schema::ReleaseEntry {
     let b = &r.bundle;
-    schema::Release {
+    schema::ReleaseEntry {
         version: b.app_version.clone(),
         yanked: r.yank_reason.is_some(),
         yank_reason: r.yank_reason.clone(),
