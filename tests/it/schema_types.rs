@@ -5,8 +5,10 @@
 //! its type and writes back to the same bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use crate::support::golden::golden_path;
+use crate::support::repo_file;
 use mpk_registry::manifest::{Artifact, ArtifactKind};
 use mpk_registry::schema::{
     ApiBundle, ApiError, AppIndex, BundleFile, Catalog, CatalogApp, Health, Keys, PinnedFile,
@@ -18,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 fn schema() -> Value {
-    serde_json::from_str(include_str!("../docs/index-schema.json")).expect("the schema is JSON")
+    serde_json::from_str(&repo_file("docs/index-schema.json")).expect("the schema is JSON")
 }
 
 const SIGNER: &str = "did:key:z6MkfDSNRs2i9S6LZ5vd4RbpZ6754H7R3btDqRTeHhamqvuJ";
@@ -348,7 +350,7 @@ fn a_reader_needs_no_field_the_schema_does_not_require() {
 }
 
 fn golden_site() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/site")
+    golden_path("site")
 }
 
 type Rewrite = fn(&[u8]) -> Result<Vec<u8>, String>;

@@ -4,66 +4,24 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
+use crate::support::bundle::{app_bundle, key, sha256_hex, signer, tamper_entry};
+use crate::support::cli::command;
+use crate::support::registry::tree;
 use mpk_registry::import::{self, Import, ImportOptions, PackageToml, VersionOutcome};
 use mpk_registry::report::Rule;
 use mpk_registry::site::{self, BuildOptions, Quiet};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 // ---------------------------------------------------------------------------------------------
 // Bundles
-
-const WASM: &[u8] = b"\0asm\x01\0\0\0\0\x05\x04test";
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// A bundle of `package` `version`, signed by `key`.
-fn bundle(package: &str, version: &str, key: &SigningKey) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("app.wasm"), WASM).unwrap();
-    let manifest = json!({
-        "version": "1.0",
-        "package": package,
-        "appVersion": version,
-        "minRuntimeVersion": "0.1.0",
-        "metadata": {"name": package},
-        "wasm": {"path": "app.wasm"},
-    });
-    let Value::Object(manifest) = manifest else {
-        unreachable!()
-    };
-    let mut bytes = Vec::new();
-    mpk_registry::pack::pack(manifest, dir.path(), key, &mut bytes).unwrap();
-    bytes
-}
-
-/// `bytes` with one byte of the wasm changed: the signed manifest no longer describes it.
-fn tampered(bytes: &[u8]) -> Vec<u8> {
-    let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut tar)
-        .unwrap();
-    let at = tar.windows(4).position(|w| w == b"test").unwrap();
-    tar[at + 3] = b'T';
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).unwrap();
-    gz.finish().unwrap()
-}
 
 /// The signed manifest inside a bundle.
 fn manifest_of(bytes: &[u8]) -> Map<String, Value> {
@@ -98,30 +56,30 @@ fn mixed() -> Vec<Version> {
     let mut yanked = version(
         "com.example.chat",
         "1.1.0",
-        bundle("com.example.chat", "1.1.0", &key(1)),
+        app_bundle("com.example.chat", "1.1.0", &key(1)),
     );
     yanked.yanked = true;
     vec![
         version(
             "com.example.chat",
             "1.0.0",
-            bundle("com.example.chat", "1.0.0", &key(1)),
+            app_bundle("com.example.chat", "1.0.0", &key(1)),
         ),
         yanked,
         version(
             "com.example.chat",
             "2.0.0-rc.1",
-            bundle("com.example.chat", "2.0.0-rc.1", &key(2)),
+            app_bundle("com.example.chat", "2.0.0-rc.1", &key(2)),
         ),
         version(
             "com.example.kv",
             "0.1.0",
-            bundle("com.example.kv", "0.1.0", &key(3)),
+            app_bundle("com.example.kv", "0.1.0", &key(3)),
         ),
         version(
             "com.example.bad",
             "1.0.0",
-            tampered(&bundle("com.example.bad", "1.0.0", &key(4))),
+            tamper_entry(&app_bundle("com.example.bad", "1.0.0", &key(4)), "app.wasm"),
         ),
     ]
 }
@@ -138,42 +96,26 @@ fn expected_tree(versions: &[Version], refused: &[&str]) -> BTreeMap<String, Vec
         .collect()
 }
 
+/// Every file under `dir` by relative path (none when there is no `dir`).
+fn files_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    if dir.exists() {
+        tree(dir)
+    } else {
+        BTreeMap::new()
+    }
+}
+
 /// Every bundle under `dir`, by relative path; panics on any other file but `package.toml`.
 fn bundles_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut found = BTreeMap::new();
-    for entry in walk(dir) {
-        let rel = entry
-            .strip_prefix(dir)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        if rel.ends_with("/package.toml") {
-            continue;
-        }
+    let mut found = files_in(dir);
+    found.retain(|rel, _| !rel.ends_with("/package.toml"));
+    for rel in found.keys() {
         assert!(
             rel.ends_with(".mpk"),
             "unexpected file {rel} under the output"
         );
-        found.insert(rel, fs::read(&entry).unwrap());
     }
     found
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -471,7 +413,7 @@ fn assert_builds_to(src: &Path, tree: &BTreeMap<String, Vec<u8>>) {
     }
     let expected: BTreeMap<String, String> = tree
         .iter()
-        .map(|(rel, bytes)| (rel.clone(), sha256(bytes)))
+        .map(|(rel, bytes)| (rel.clone(), sha256_hex(bytes)))
         .collect();
     assert_eq!(listed, expected);
 }
@@ -501,7 +443,7 @@ fn every_good_version_of_a_hosted_registry_is_imported_byte_for_byte() {
     let chat = package_config(&out, "com.example.chat");
     assert_eq!(chat.owners, Vec::<String>::new());
     // 1.0.0's signer owns the package; the prerelease's is allowed beside it.
-    assert_eq!(chat.signers, [did(&key(2))]);
+    assert_eq!(chat.signers, [signer(&key(2))]);
     let reason = chat.yank_reason("1.1.0").unwrap();
     assert!(reason.contains(&server.url()), "{reason}");
     assert!(package_config(&out, "com.example.kv").signers.is_empty());
@@ -513,10 +455,6 @@ fn every_good_version_of_a_hosted_registry_is_imported_byte_for_byte() {
         .collect();
     assert_eq!(owners, ["com.example.chat", "com.example.kv"]);
     assert_builds_to(&out, &tree);
-}
-
-fn did(key: &SigningKey) -> String {
-    mpk_registry::keys::did_key(&key.verifying_key())
 }
 
 #[test]
@@ -600,7 +538,7 @@ fn a_new_version_on_the_server_is_the_only_download() {
     versions.push(version(
         "com.example.kv",
         "0.2.0",
-        bundle("com.example.kv", "0.2.0", &key(3)),
+        app_bundle("com.example.kv", "0.2.0", &key(3)),
     ));
     let (server, fixture, _) = hosted(versions.clone(), Quirks::default());
 
@@ -622,7 +560,7 @@ fn an_existing_file_with_other_bytes_is_refused_and_left_untouched() {
     let out = dir.path().join("registry-src");
     let mine = out.join("com.example.kv/com.example.kv-0.1.0.mpk");
     fs::create_dir_all(mine.parent().unwrap()).unwrap();
-    let other = bundle("com.example.kv", "0.1.0", &key(9));
+    let other = app_bundle("com.example.kv", "0.1.0", &key(9));
     fs::write(&mine, &other).unwrap();
 
     let import = run(&server.url(), &out);
@@ -718,7 +656,7 @@ fn an_existing_package_toml_is_never_edited() {
 #[test]
 fn a_bundle_served_as_another_version_is_refused() {
     let mut versions = mixed();
-    versions[3].bytes = bundle("com.example.kv", "9.9.9", &key(3));
+    versions[3].bytes = app_bundle("com.example.kv", "9.9.9", &key(3));
     let (server, _, _) = hosted(versions, Quirks::default());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("registry-src");
@@ -785,7 +723,7 @@ fn a_server_that_ignores_queries_and_has_no_package_files_fails_each_package() {
         assert!(error.contains("all.json"), "{error}");
     }
     assert_eq!(fixture.artifact_requests.load(Ordering::SeqCst), 0);
-    assert!(walk(&out).is_empty());
+    assert!(files_in(&out).is_empty());
 }
 
 #[test]
@@ -826,12 +764,12 @@ fn a_server_with_one_package_that_ignores_queries_is_detected() {
         version(
             "com.example.kv",
             "0.1.0",
-            bundle("com.example.kv", "0.1.0", &key(3)),
+            app_bundle("com.example.kv", "0.1.0", &key(3)),
         ),
         version(
             "com.example.kv",
             "0.2.0",
-            bundle("com.example.kv", "0.2.0", &key(3)),
+            app_bundle("com.example.kv", "0.2.0", &key(3)),
         ),
     ];
     let (server, fixture, _) = hosted(
@@ -866,7 +804,7 @@ fn a_second_import_into_a_folder_being_imported_into_is_refused() {
     let error = import::import(&options(&server.url(), &out), &Quiet).unwrap_err();
 
     assert!(error.to_string().contains("another import"), "{error}");
-    assert!(walk(&out).is_empty());
+    assert!(files_in(&out).is_empty());
 }
 
 #[test]
@@ -883,15 +821,11 @@ fn fail_fast_stops_at_the_first_refusal() {
     // Packages in order: com.example.bad first, so nothing after it is attempted.
     assert!(import.stopped);
     assert_eq!(fixture.artifact_requests.load(Ordering::SeqCst), 1);
-    assert!(walk(&out).is_empty());
+    assert!(files_in(&out).is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
 // Tests: the binary, interrupted
-
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mpk-registry"))
-}
 
 #[test]
 fn an_interrupted_run_leaves_no_partial_file_and_the_next_run_completes() {
@@ -906,7 +840,7 @@ fn an_interrupted_run_leaves_no_partial_file_and_the_next_run_completes() {
     );
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("registry-src");
-    let mut child = binary()
+    let mut child = command()
         .args(["import", "--from", &server.url(), "-o"])
         .arg(&out)
         .args(["--jobs", "1"])
@@ -929,7 +863,7 @@ fn an_interrupted_run_leaves_no_partial_file_and_the_next_run_completes() {
         .exists());
 
     let (server, _, _) = hosted(versions, Quirks::default());
-    let status = binary()
+    let status = command()
         .args(["import", "--from", &server.url(), "-o"])
         .arg(&out)
         .stdout(Stdio::null())
@@ -951,7 +885,7 @@ fn an_interrupted_run_leaves_no_partial_file_and_the_next_run_completes() {
 fn the_json_report_names_each_refusal_by_rule() {
     let (server, _, _) = hosted(mixed(), Quirks::default());
     let dir = tempfile::tempdir().unwrap();
-    let output = binary()
+    let output = command()
         .args(["import", "--json", "--from", &server.url(), "-o"])
         .arg(dir.path().join("registry-src"))
         .output()
@@ -975,7 +909,10 @@ fn the_json_report_names_each_refusal_by_rule() {
     assert_eq!(chat[1]["version"], "1.1.0");
     assert_eq!(chat[1]["yanked"], true);
     assert_eq!(chat[1]["status"], "imported");
-    assert_eq!(chat[1]["bundle"]["bundleSha256"], sha256(&mixed()[1].bytes));
+    assert_eq!(
+        chat[1]["bundle"]["bundleSha256"],
+        sha256_hex(&mixed()[1].bytes)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -994,7 +931,7 @@ fn built_site() -> (tempfile::TempDir, PathBuf, BTreeMap<String, Vec<u8>>) {
     versions.push(version(
         "com.example.old",
         "0.1.0",
-        bundle("com.example.old", "0.1.0", &key(5)),
+        app_bundle("com.example.old", "0.1.0", &key(5)),
     ));
     let tree = expected_tree(&versions, &[]);
     for (rel, bytes) in &tree {
@@ -1006,7 +943,7 @@ fn built_site() -> (tempfile::TempDir, PathBuf, BTreeMap<String, Vec<u8>>) {
         src.join("com.example.chat/package.toml"),
         format!(
             "signers = [\"{}\"]\nyanked = [{{ version = \"1.1.0\", reason = \"Broken.\" }}]\n",
-            did(&key(2))
+            signer(&key(2))
         ),
     )
     .unwrap();
