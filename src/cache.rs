@@ -232,7 +232,7 @@ impl Cache {
 }
 
 fn encode(key: &str, report: &Report) -> Option<Entry> {
-    let b = report.bundle.as_ref().filter(|_| report.ok)?;
+    let b = report.bundle.as_ref().filter(|_| report.ok())?;
     Some(Entry {
         key: key.to_owned(),
         package: b.package.clone(),
@@ -283,7 +283,6 @@ fn decode(e: Entry, file: &str) -> Option<Report> {
     let warnings = decode_problems(e.warnings)?;
     Some(Report {
         file: file.to_owned(),
-        ok: true,
         problems: Vec::new(),
         warnings,
         bundle: Some(Verified {

@@ -27,7 +27,6 @@ impl Checked {
         self.report
             .problems
             .push(Problem::new(rule, subject, message));
-        self.report.ok = false;
     }
 }
 

@@ -31,16 +31,14 @@ pub struct Options {
 }
 
 /// Everything known about one bundle file. `bundle` is set only when it passed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Report {
     pub file: String,
-    pub ok: bool,
     pub problems: Vec<crate::report::Problem>,
     pub warnings: Vec<crate::report::Problem>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle: Option<Verified>,
-    /// The manifest as parsed, whenever it could be (also for refused bundles).
-    #[serde(skip)]
+    /// The manifest as parsed, whenever it could be (also for refused bundles); not part of
+    /// the JSON report (`inspect --json` adds it).
     pub manifest: Option<Map<String, Value>>,
 }
 
@@ -143,7 +141,6 @@ fn finish(
 ) -> Report {
     Report {
         file: file.to_owned(),
-        ok: findings.is_clean() && bundle.is_some(),
         problems: findings.problems,
         warnings: findings.warnings,
         bundle,
@@ -272,12 +269,36 @@ pub fn inspect_json(report: &Report) -> String {
 }
 
 impl Report {
+    /// Whether the file passed: no problem, whatever the warnings. Derived, never kept, so no
+    /// code path can add a problem and forget to refuse. (A bundle whose checks all passed
+    /// always has `bundle`: describing it needs only what the checks require.)
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The JSON shape of docs/report.md: `ok` is written beside the problems it comes from.
+impl Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut doc = s.serialize_struct("Report", 5)?;
+        doc.serialize_field("file", &self.file)?;
+        doc.serialize_field("ok", &self.ok())?;
+        doc.serialize_field("problems", &self.problems)?;
+        doc.serialize_field("warnings", &self.warnings)?;
+        if let Some(bundle) = &self.bundle {
+            doc.serialize_field("bundle", bundle)?;
+        }
+        doc.end()
+    }
+}
+
+impl Report {
     /// A report on a file that is not a bundle (a settings file, a deleted path), with these
     /// problems; ok when there are none.
     pub fn for_file(file: &str, problems: Vec<crate::report::Problem>) -> Report {
         Report {
             file: file.to_owned(),
-            ok: problems.is_empty(),
             problems,
             warnings: Vec::new(),
             bundle: None,
@@ -303,7 +324,7 @@ impl Report {
                 );
             }
             // A file that is not a bundle (settings, a deletion) with nothing against it.
-            (None, true) if self.ok => {
+            (None, true) if self.ok() => {
                 let _ = writeln!(out, "ok       {file}");
             }
             _ => {

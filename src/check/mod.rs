@@ -76,7 +76,7 @@ pub struct CheckOutcome {
 
 impl CheckOutcome {
     pub fn refused(&self) -> bool {
-        !self.problems.is_empty() || self.changes.iter().any(|c| !c.report.ok)
+        !self.problems.is_empty() || self.changes.iter().any(|c| !c.report.ok())
     }
 }
 
@@ -324,8 +324,7 @@ fn assemble(
     let mut changes: Vec<Change> = changed
         .into_iter()
         .map(|(file, (path, kind))| {
-            let mut report = reports.remove(&file).expect("every change has a report");
-            report.ok = report.problems.is_empty();
+            let report = reports.remove(&file).expect("every change has a report");
             Change {
                 file,
                 path,
@@ -334,17 +333,14 @@ fn assemble(
             }
         })
         .collect();
-    changes.extend(unchanged.into_iter().map(|(file, mut report)| {
-        report.ok = report.problems.is_empty();
-        Change {
-            path: match file.strip_prefix('/') {
-                Some(path) => path.to_owned(),
-                None => format!("{prefix}{file}"),
-            },
-            file,
-            kind: ChangeKind::Unchanged,
-            report,
-        }
+    changes.extend(unchanged.into_iter().map(|(file, report)| Change {
+        path: match file.strip_prefix('/') {
+            Some(path) => path.to_owned(),
+            None => format!("{prefix}{file}"),
+        },
+        file,
+        kind: ChangeKind::Unchanged,
+        report,
     }));
     changes
 }

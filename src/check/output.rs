@@ -29,7 +29,7 @@ pub fn to_text(outcome: &CheckOutcome) -> String {
         out.push_str(&format!("{kind:<9}"));
         out.push_str(&change.report.to_text());
     }
-    let refused = outcome.changes.iter().filter(|c| !c.report.ok).count();
+    let refused = outcome.changes.iter().filter(|c| !c.report.ok()).count();
     out.push_str(&format!(
         "{} changed file(s) since {}: {} refused\n",
         outcome.changes.len(),
@@ -120,7 +120,7 @@ pub fn summary_markdown(outcome: &CheckOutcome) -> String {
             }
             (None, None) => Default::default(),
         };
-        let verdict = if r.ok { "✅ ok" } else { "❌ refused" };
+        let verdict = if r.ok() { "✅ ok" } else { "❌ refused" };
         let reason = r
             .problems
             .iter()

@@ -38,7 +38,7 @@ pub fn verdict(reports: &[Report]) -> ExitCode {
         .any(|r| r.problems.iter().any(|p| p.rule == Rule::Io))
     {
         ExitCode::from(2)
-    } else if reports.iter().any(|r| !r.ok) {
+    } else if reports.iter().any(|r| !r.ok()) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

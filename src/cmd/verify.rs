@@ -35,7 +35,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         for report in &reports {
             super::out(&report.to_text())?;
         }
-        let refused = reports.iter().filter(|r| !r.ok).count();
+        let refused = reports.iter().filter(|r| !r.ok()).count();
         super::out(&format!(
             "{} verified, {refused} refused\n",
             reports.len() - refused

@@ -32,7 +32,8 @@ pub(super) fn verify(
         )
         .into());
     }
-    let Some(bundle) = report.bundle.filter(|_| report.ok) else {
+    let ok = report.ok();
+    let Some(bundle) = report.bundle.filter(|_| ok) else {
         return Err(Refusal::BundleRefused {
             path: release.bundle.path.clone(),
             problems: report.problems,

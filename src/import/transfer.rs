@@ -92,7 +92,8 @@ fn already_there(file: &Path, package: &str, listed: &Listed) -> Option<Verified
         return None;
     }
     let report = verify::verify_file(file, &file.display().to_string(), &Default::default());
-    let bundle = report.bundle.filter(|_| report.ok)?;
+    let ok = report.ok();
+    let bundle = report.bundle.filter(|_| ok)?;
     let signature = report.manifest.as_ref()?.get("signature")?;
     (bundle.package == package
         && bundle.app_version == listed.version
@@ -115,7 +116,8 @@ fn verify_as(
             io.message
         )));
     }
-    let Some(bundle) = report.bundle.filter(|_| report.ok) else {
+    let ok = report.ok();
+    let Some(bundle) = report.bundle.filter(|_| ok) else {
         return Err(VersionOutcome::Refused(report.problems));
     };
     if bundle.package != package || bundle.app_version != version {

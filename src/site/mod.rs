@@ -295,12 +295,12 @@ impl<'a> Run<'a> {
         refused.extend(
             checked
                 .iter()
-                .filter(|c| !c.report.ok)
+                .filter(|c| !c.report.ok())
                 .map(|c| c.report.clone()),
         );
         self.outcome.warnings = checked
             .iter()
-            .filter(|c| c.report.ok && !c.report.warnings.is_empty())
+            .filter(|c| c.report.ok() && !c.report.warnings.is_empty())
             .map(|c| c.report.clone())
             .collect();
         if let Some(cache) = &self.cache {
@@ -495,7 +495,6 @@ fn decide(
                 file.blob.as_deref().unwrap_or_default()
             ),
         ));
-        report.ok = false;
     }
     Decided {
         report,

@@ -394,7 +394,7 @@ fn refused_bundles_leave_the_existing_site_untouched() {
     assert!(outcome
         .refused
         .iter()
-        .all(|r| !r.ok && !r.problems.is_empty()));
+        .all(|r| !r.ok() && !r.problems.is_empty()));
     assert_same_tree(&before, &tree(&reg.out()), "site after a refused build");
     assert_eq!(staging_leftovers(reg.root()), Vec::<String>::new());
 }

@@ -494,8 +494,8 @@ fn only_changed_bundles_are_verified() {
     repo.commit("another truncated bundle");
     let outcome = repo.check(&base, None);
     let c = change(&outcome, &again);
-    assert!(!c.report.ok && !c.report.problems.is_empty());
-    assert!(change(&outcome, &fresh).report.ok);
+    assert!(!c.report.ok() && !c.report.problems.is_empty());
+    assert!(change(&outcome, &fresh).report.ok());
 }
 
 #[test]
@@ -533,7 +533,7 @@ fn every_problem_in_every_changed_file_is_reported() {
     let refused: Vec<&str> = outcome
         .changes
         .iter()
-        .filter(|c| !c.report.ok)
+        .filter(|c| !c.report.ok())
         .map(|c| c.file.as_str())
         .collect();
     assert_eq!(refused, [padded.as_str(), misnamed.as_str()]);

@@ -260,7 +260,7 @@ fn swapped_artifact_of_another_package_is_refused() {
     s.serve("v1");
     // A valid bundle, by the same publisher, of another package, at APP's address.
     let other = s.served_bytes(&paths::artifact(OTHER, "1.0.0"));
-    assert!(mpk_registry::verify::verify_reader(&other[..], "other", &Default::default()).ok);
+    assert!(mpk_registry::verify::verify_reader(&other[..], "other", &Default::default()).ok());
     s.serve_bytes(&paths::artifact(APP, "1.0.0"), &other);
 
     assert_refusal!(

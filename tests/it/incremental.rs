@@ -340,7 +340,7 @@ fn blob_ids_are_computed_as_git_does() {
     let git_says = reg.git(&["hash-object", &format!("registry-src/{rel}")]);
     let (report, id) =
         verify::verify_file_as_blob(&path, &rel, &Default::default(), ObjectFormat::Sha1);
-    assert!(report.ok);
+    assert!(report.ok());
     assert_eq!(
         id,
         Some(ContentId::GitBlob(

@@ -92,7 +92,7 @@ fn accepted_bundles_verify() {
         }
         let report = verify_fixture(&file, &Options::default());
         assert!(
-            report.ok && report.problems.is_empty(),
+            report.ok() && report.problems.is_empty(),
             "{file} must verify: {:?}",
             report.problems
         );
@@ -112,7 +112,7 @@ fn rejected_bundles_are_refused_for_their_reason() {
         }
         let rule = reject_rule(&file);
         let report = verify_fixture(&file, &Options::default());
-        assert!(!report.ok, "{file} must be refused");
+        assert!(!report.ok(), "{file} must be refused");
         assert!(report.bundle.is_none());
         assert!(
             rules(&report).contains(&rule),
@@ -182,7 +182,7 @@ fn dev_key_bundle_is_refused_unless_allowed() {
             ..Default::default()
         },
     );
-    assert!(allowed.ok, "{:?}", allowed.problems);
+    assert!(allowed.ok(), "{:?}", allowed.problems);
     assert_eq!(
         allowed.bundle.expect("verified").signer_id,
         mpk_registry::keys::DEV_KEY_SIGNER
@@ -197,7 +197,7 @@ fn signer_change_bundle_verifies_on_its_own() {
         "policy/signer-change/com.example.hello-1.2.0.mpk",
         &Options::default(),
     );
-    assert!(report.ok, "{:?}", report.problems);
+    assert!(report.ok(), "{:?}", report.problems);
     let bundle = report.bundle.expect("verified");
     let b = KeyFile::load(&fixtures().join("keys/publisher-b.json")).expect("key b");
     assert_eq!(bundle.signer_id, did_key(&b.verifying_key()));
@@ -287,7 +287,7 @@ fn reference_vectors_are_reproduced() {
         assert_eq!(digest, v["bundleSha256"], "{file}: bundle SHA-256");
 
         // The report carries the same facts for a bundle that verifies.
-        assert!(report.ok, "{file}: {:?}", report.problems);
+        assert!(report.ok(), "{file}: {:?}", report.problems);
         let bundle = report.bundle.expect("verified");
         assert_eq!(bundle.bundle_sha256, digest);
         assert_eq!(bundle.bundle_size, bytes.len() as u64);

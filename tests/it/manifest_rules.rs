@@ -300,7 +300,7 @@ fn type_errors() {
             .filter(|p| p.rule == Rule::Type)
             .map(|p| p.subject.as_str())
             .collect();
-        assert!(!report.ok, "{subject}");
+        assert!(!report.ok(), "{subject}");
         assert!(
             type_problems.contains(&subject),
             "{subject}: {:?}",

@@ -591,7 +591,7 @@ fn listing(report: &Report) -> String {
 #[track_caller]
 pub fn assert_ok(report: &Report) {
     assert!(
-        report.ok && report.problems.is_empty() && report.bundle.is_some(),
+        report.ok() && report.problems.is_empty() && report.bundle.is_some(),
         "expected the bundle to verify; got:{}",
         listing(report)
     );
@@ -606,7 +606,7 @@ pub fn assert_rules(report: &Report, rules: &[Rule]) {
     let mut want = rules.to_vec();
     want.sort();
     want.dedup();
-    assert!(!report.ok, "expected a refusal; the bundle verified");
+    assert!(!report.ok(), "expected a refusal; the bundle verified");
     assert!(report.bundle.is_none(), "a refused bundle has no facts");
     assert_eq!(got, want, "problems:{}", listing(report));
 }

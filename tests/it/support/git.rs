@@ -137,7 +137,7 @@ impl Verdict for CheckOutcome {
     fn assert_refused(&self, file: &str, rule: Rule) {
         let c = change(self, file);
         assert!(
-            !c.report.ok && c.report.problems.iter().any(|p| p.rule == rule),
+            !c.report.ok() && c.report.problems.iter().any(|p| p.rule == rule),
             "expected {file} refused for {}; report:\n{}",
             rule.code(),
             check::to_text(self)
