@@ -179,17 +179,17 @@ pub fn check(raw: &Map<String, Value>, findings: &mut Findings) -> Manifest {
     let mut fields = Fields { findings };
     let mut manifest = Manifest::default();
 
-    fields.string(raw, "version", "version", true);
+    fields.string(raw, "", "version", Required);
     manifest.package = fields
-        .string(raw, "package", "package", true)
+        .string(raw, "", "package", Required)
         .filter(|p| fields.coordinate(Rule::Package, "package", p))
         .map(str::to_owned);
     manifest.app_version = fields
-        .string(raw, "appVersion", "appVersion", true)
+        .string(raw, "", "appVersion", Required)
         .filter(|v| fields.coordinate(Rule::AppVersion, "appVersion", v))
         .map(str::to_owned);
     manifest.min_runtime_version = fields
-        .string(raw, "minRuntimeVersion", "minRuntimeVersion", true)
+        .string(raw, "", "minRuntimeVersion", Required)
         .filter(|v| match semver::Version::parse(v) {
             Ok(_) => true,
             Err(e) => {
@@ -203,26 +203,26 @@ pub fn check(raw: &Map<String, Value>, findings: &mut Findings) -> Manifest {
         })
         .map(str::to_owned);
     manifest.signer_id = fields
-        .string(raw, "signerId", "signerId", false)
+        .string(raw, "", "signerId", Optional)
         .map(str::to_owned);
 
-    if let Some(metadata) = fields.object(raw, "metadata", "metadata") {
-        fields.string(metadata, "name", "metadata.name", true);
+    if let Some(metadata) = fields.object(raw, "metadata") {
+        fields.string(metadata, "metadata", "name", Required);
         for key in ["description", "author", "icon", "license"] {
-            fields.string(metadata, key, &format!("metadata.{key}"), false);
+            fields.string(metadata, "metadata", key, Optional);
         }
-        fields.strings(metadata, "tags", "metadata.tags");
+        fields.strings(metadata, "metadata", "tags");
     }
-    if let Some(handlers) = fields.object(raw, "handlers", "handlers") {
-        fields.string(handlers, "slug", "handlers.slug", false);
+    if let Some(handlers) = fields.object(raw, "handlers") {
+        fields.string(handlers, "handlers", "slug", Optional);
     }
-    if let Some(interfaces) = fields.object(raw, "interfaces", "interfaces") {
-        fields.strings(interfaces, "exports", "interfaces.exports");
-        fields.strings(interfaces, "uses", "interfaces.uses");
+    if let Some(interfaces) = fields.object(raw, "interfaces") {
+        fields.strings(interfaces, "interfaces", "exports");
+        fields.strings(interfaces, "interfaces", "uses");
     }
-    if let Some(links) = fields.object(raw, "links", "links") {
+    if let Some(links) = fields.object(raw, "links") {
         for key in ["frontend", "github", "docs"] {
-            fields.string(links, key, &format!("links.{key}"), false);
+            fields.string(links, "links", key, Optional);
         }
     }
 
@@ -344,31 +344,51 @@ fn first_control(text: &str, multiline: bool) -> Option<String> {
     Some(message)
 }
 
-/// Field readers that record a problem for a missing or mistyped field.
+/// Whether a manifest field must be there.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    Required,
+    Optional,
+}
+use Presence::{Optional, Required};
+
+/// A field's name in reports: `key` under `parent` (`metadata.name`), or `key` at the top.
+fn field_path(parent: &str, key: &str) -> String {
+    match parent {
+        "" => key.to_owned(),
+        parent => format!("{parent}.{key}"),
+    }
+}
+
+/// Field readers that record a problem for a missing or mistyped field, named by its path.
 struct Fields<'a> {
     findings: &'a mut Findings,
 }
 
 impl Fields<'_> {
+    /// `obj[key]`, a string, where `obj` is the object at `parent`.
     fn string<'v>(
         &mut self,
         obj: &'v Map<String, Value>,
+        parent: &str,
         key: &str,
-        field: &str,
-        required: bool,
+        presence: Presence,
     ) -> Option<&'v str> {
         match obj.get(key) {
             Some(Value::String(s)) => Some(s),
-            None if !required => None,
+            None if presence == Optional => None,
             None => {
-                self.findings
-                    .refuse(Rule::Required, field, "is required but missing");
+                self.findings.refuse(
+                    Rule::Required,
+                    field_path(parent, key),
+                    "is required but missing",
+                );
                 None
             }
             Some(other) => {
                 self.findings.refuse(
                     Rule::Type,
-                    field,
+                    field_path(parent, key),
                     format!("must be a string, found {}", type_name(other)),
                 );
                 None
@@ -376,18 +396,18 @@ impl Fields<'_> {
         }
     }
 
+    /// `obj[key]`, an optional object at the top of the manifest.
     fn object<'v>(
         &mut self,
         obj: &'v Map<String, Value>,
         key: &str,
-        field: &str,
     ) -> Option<&'v Map<String, Value>> {
         match obj.get(key)? {
             Value::Object(o) => Some(o),
             other => {
                 self.findings.refuse(
                     Rule::Type,
-                    field,
+                    key,
                     format!("must be an object, found {}", type_name(other)),
                 );
                 None
@@ -395,13 +415,16 @@ impl Fields<'_> {
         }
     }
 
-    fn strings(&mut self, obj: &Map<String, Value>, key: &str, field: &str) {
+    /// `obj[key]`, an optional array of strings, where `obj` is the object at `parent`.
+    fn strings(&mut self, obj: &Map<String, Value>, parent: &str, key: &str) {
         match obj.get(key) {
             None => {}
             Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
-            Some(_) => self
-                .findings
-                .refuse(Rule::Type, field, "must be an array of strings"),
+            Some(_) => self.findings.refuse(
+                Rule::Type,
+                field_path(parent, key),
+                "must be an array of strings",
+            ),
         }
     }
 
@@ -467,7 +490,7 @@ impl Fields<'_> {
             }
         };
         let path = self
-            .string(artifact, "path", &format!("{field}.path"), true)
+            .string(artifact, field, "path", Required)
             .filter(|p| self.artifact_path(&format!("{field}.path"), p));
         let hash = self.artifact_hash(artifact, &format!("{field}.hash"));
         let size_field = format!("{field}.size");
@@ -557,7 +580,7 @@ impl Fields<'_> {
                     .refuse(Rule::Type, &field, "must be an object {name, wasm, abi?}");
                 continue;
             };
-            let name = self.string(service, "name", &format!("{field}.name"), true);
+            let name = self.string(service, &field, "name", Required);
             let wasm_field = format!("{field}.wasm");
             if matches!(service.get("wasm"), None | Some(Value::Null)) {
                 self.findings

@@ -22,13 +22,13 @@ impl Spec {
             Some((p, v)) => (p, Some(v)),
             None => (spec, None),
         };
-        if !coordinate(package) {
+        if !crate::manifest::is_coordinate(package) {
             return Err(anyhow!(
                 "{spec:?}: the package must be 1-128 characters from A-Z a-z 0-9 . _ - (PACKAGE or PACKAGE@VERSION)"
             )
             .into());
         }
-        if version.is_some_and(|v| !coordinate(v)) {
+        if version.is_some_and(|v| !crate::manifest::is_coordinate(v)) {
             return Err(anyhow!(
                 "{spec:?}: the version must be 1-128 characters from A-Z a-z 0-9 . _ - (PACKAGE@VERSION)"
             )
@@ -39,13 +39,6 @@ impl Spec {
             version: version.map(str::to_owned),
         })
     }
-}
-
-/// A package or version a registry can serve (spec §2: the charset merod fetches, no `..`).
-fn coordinate(text: &str) -> bool {
-    (1..=128).contains(&text.len())
-        && !text.contains("..")
-        && text.bytes().all(crate::manifest::is_coordinate_byte)
 }
 
 /// A package's `index.json`, checked against the catalog.
@@ -182,7 +175,7 @@ fn check_release(release: &ReleaseEntry, index_path: &str) -> Step<()> {
         .into()
     };
     let bundle = &release.bundle;
-    if !coordinate(&release.version) {
+    if !crate::manifest::is_coordinate(&release.version) {
         return Err(bad("version"));
     }
     if !is_sha256_hex(&bundle.sha256) {
