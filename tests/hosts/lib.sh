@@ -3,6 +3,18 @@
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
+# The one argument every host script takes, a built site, as an absolute path; usage and exit 2
+# otherwise. Call as: site="$(site_dir "$0" "$@")" || exit 2
+site_dir() {
+  local script=$1
+  shift
+  if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+    echo "usage: $script SITE_DIR" >&2
+    return 2
+  fi
+  (cd "$1" && pwd)
+}
+
 # The mpk-registry binary: $MPK_REGISTRY, else this checkout's release build (built first).
 mpk_registry() {
   if [ -n "${MPK_REGISTRY:-}" ]; then

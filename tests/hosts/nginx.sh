@@ -10,13 +10,9 @@
 # as root, its workers stay root, so that they read the site wherever the caller can.
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -d "$1" ]; then
-  echo "usage: $0 SITE_DIR" >&2
-  exit 2
-fi
-site="$(cd "$1" && pwd)"
 # shellcheck source=tests/hosts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+site="$(site_dir "$0" "$@")" || exit 2
 
 nginx="$(command -v nginx || echo /usr/sbin/nginx)"
 if [ ! -x "$nginx" ]; then

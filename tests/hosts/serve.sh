@@ -8,13 +8,9 @@
 # answered.
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -d "$1" ]; then
-  echo "usage: $0 SITE_DIR" >&2
-  exit 2
-fi
-site="$(cd "$1" && pwd)"
 # shellcheck source=tests/hosts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+site="$(site_dir "$0" "$@")" || exit 2
 
 bin="$(mpk_registry)"
 state="$(mktemp -d "${TMPDIR:-/tmp}/serve.XXXXXX")"

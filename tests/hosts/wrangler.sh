@@ -8,14 +8,10 @@
 # packages first. wrangler runs offline, with its state, logs and caches in a private folder.
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -d "$1" ]; then
-  echo "usage: $0 SITE_DIR" >&2
-  exit 2
-fi
-site="$(cd "$1" && pwd)"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=tests/hosts/lib.sh
 source "$here/lib.sh"
+site="$(site_dir "$0" "$@")" || exit 2
 
 # The newest date the pinned workerd supports (wrangler refuses to start with a later one).
 compatibility_date=2026-05-03
