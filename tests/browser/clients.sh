@@ -16,17 +16,11 @@ if [ -z "${REGISTRY_URL:-}" ]; then
   exit 2
 fi
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "Installing Debian's chromium (needed at /usr/bin/chromium)..."
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium >/dev/null
-fi
+# shellcheck source=tests/browser/tools.sh
+source "$here/tools.sh"
+browser_tools
 
 cd "$here"
-if [ ! -d node_modules/playwright-core ]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
 
 status=0
 node clients.node.test.mjs || status=1

@@ -25,15 +25,11 @@ if [ -z "${SITE_URL:-}" ] && [ -z "${SITE_DIR:-}" ]; then
   exit 2
 fi
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "Installing Debian's chromium (needed at /usr/bin/chromium)..."
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium >/dev/null
-fi
+# shellcheck source=tests/browser/tools.sh
+source "$here/tools.sh"
+browser_tools
 
 cd "$here"
-npm ci --no-audit --no-fund --loglevel=error
 
 server_pid=""
 cleanup() {
