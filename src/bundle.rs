@@ -11,7 +11,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 
-use crate::report::{Findings, Rule};
+use crate::report::{escape_controls, Findings, Rule};
 
 /// Bounds a node applies (and one of ours, for extension headers).
 #[derive(Debug, Clone, Copy)]
@@ -180,6 +180,8 @@ struct Walker<'w, 'd> {
     /// A long name (GNU or pax) for the next entry, and where that entry's headers began.
     pending_name: Option<Vec<u8>>,
     pending_start: Option<u64>,
+    /// Entries whose names the registry refuses, by rule: the first name and how many.
+    misnamed: BTreeMap<Rule, (String, u64)>,
 }
 
 /// What an extension header said.
@@ -209,6 +211,7 @@ fn walk(
         manifests_seen: 0,
         pending_name: None,
         pending_start: None,
+        misnamed: BTreeMap::new(),
     };
     for entry in archive.entries()?.raw(true) {
         let mut entry = entry?;
@@ -261,10 +264,11 @@ impl Walker<'_, '_> {
             .pending_name
             .take()
             .unwrap_or_else(|| entry.header().path_bytes().into_owned());
-        match normalize(&raw_name) {
-            Some(name) if name == "manifest.json" => self.manifest(entry)?,
-            Some(name) if self.wanted.records(&name) => self.record(entry, name)?,
-            _ => {}
+        match entry_key(&raw_name) {
+            Ok(Some(name)) if name == "manifest.json" => self.manifest(entry)?,
+            Ok(Some(name)) if self.wanted.records(&name) => self.record(entry, name)?,
+            Ok(_) => {}
+            Err(rule) => self.misnamed(rule, &raw_name),
         }
         Ok(None)
     }
@@ -273,7 +277,7 @@ impl Walker<'_, '_> {
     fn manifest_out_of_window<R: Read>(&mut self, entry: &tar::Entry<R>, header_pos: u64) {
         let window = self.limits.manifest_window >> 20;
         if self.pending_name.is_none()
-            && normalize(&entry.header().path_bytes()).as_deref() == Some("manifest.json")
+            && entry_key(&entry.header().path_bytes()) == Ok(Some("manifest.json".to_owned()))
         {
             self.findings.refuse(
                 Rule::ManifestOffset,
@@ -389,8 +393,37 @@ impl Walker<'_, '_> {
         Ok(())
     }
 
-    /// After the last entry: a dangling long name, or no manifest at all.
-    fn end(self) -> Walk {
+    /// An entry whose name the registry refuses; reported once per rule, when the walk ends, so
+    /// an archive of a million such names costs one line.
+    fn misnamed(&mut self, rule: Rule, raw_name: &[u8]) {
+        self.misnamed
+            .entry(rule)
+            .or_insert_with(|| (String::from_utf8_lossy(raw_name).into_owned(), 0))
+            .1 += 1;
+    }
+
+    /// After the last entry: refused names, a dangling long name, or no manifest at all.
+    fn end(mut self) -> Walk {
+        for (rule, (first, count)) in std::mem::take(&mut self.misnamed) {
+            let what = match rule {
+                Rule::EntryAbsolute => "is absolute",
+                Rule::EntryParent => {
+                    "has a '..' component (unpacked with tar, it lands outside the folder)"
+                }
+                _ => {
+                    "has an empty component (a node reads it as another spelling of a shorter name)"
+                }
+            };
+            let more = match count {
+                1 => String::new(),
+                n => format!(" ({} more entries like it)", n - 1),
+            };
+            self.findings.refuse(
+                rule,
+                escape_controls(&first),
+                format!("the entry name {what}{more}"),
+            );
+        }
         if self.pending_name.is_some() {
             self.findings.refuse(
                 Rule::Tar,
@@ -442,13 +475,37 @@ fn trim_nul(mut name: Vec<u8>) -> Vec<u8> {
     name
 }
 
-/// The path a node compares against: UTF-8 with one leading `./` dropped (and the trailing
-/// `/` tar writes on folder names, so a folder at a declared path is named as such). Names
-/// that are not UTF-8 can never equal a declared path.
-fn normalize(raw: &[u8]) -> Option<String> {
-    let name = std::str::from_utf8(raw).ok()?;
-    let name = name.strip_prefix("./").unwrap_or(name);
-    Some(name.strip_suffix('/').unwrap_or(name).to_owned())
+/// An entry name as a node reads it, by path components (Rust's `Path::components`): `.` and
+/// empty components name nothing, so `./manifest.json`, `.//manifest.json`, `a/./b` and
+/// `manifest.json/` are `manifest.json`, `a/b` and `manifest.json`. `Ok(None)` for names that are
+/// not UTF-8, which can never equal a declared path. `Err` for names the registry refuses
+/// although a node would only ignore or alias them (the rule says why).
+fn entry_key(raw: &[u8]) -> Result<Option<String>, Rule> {
+    let Ok(name) = std::str::from_utf8(raw) else {
+        return Ok(None);
+    };
+    if name.starts_with('/') {
+        return Err(Rule::EntryAbsolute);
+    }
+    // Tar writes folders with one trailing `/`; any other empty component is a second spelling.
+    let body = name.strip_suffix('/').unwrap_or(name);
+    let components: Vec<&str> = body.split('/').collect();
+    if components.contains(&"..") {
+        return Err(Rule::EntryParent);
+    }
+    if components.len() > 1 && components.contains(&"") {
+        return Err(Rule::EntryEmptyComponent);
+    }
+    Ok(Some(path_key(body)))
+}
+
+/// The components of a `/`-separated path that name something (not `.`, not empty), joined by
+/// `/`: the key under which an entry and a declared artifact path are the same file.
+pub fn path_key(path: &str) -> String {
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn hash(reader: &mut impl Read) -> io::Result<[u8; 32]> {

@@ -3,6 +3,7 @@
 //! The raw JSON object is kept as parsed (it is what the signature covers and what the site
 //! republishes); [`Manifest`] is a checked view of the fields the tool acts on.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -58,7 +59,8 @@ pub struct Manifest {
     pub app_version: Option<String>,
     pub min_runtime_version: Option<String>,
     pub signer_id: Option<String>,
-    /// Well-formed artifacts the node uses (`services` when non-empty, else `wasm`/`abi`).
+    /// Every well-formed declared artifact: top-level `wasm`/`abi`, then each service's (a node
+    /// uses `services` when it is not empty, else `wasm`/`abi`; the registry checks them all).
     pub artifacts: Vec<Artifact>,
 }
 
@@ -231,24 +233,26 @@ pub fn check(raw: &Map<String, Value>, findings: &mut Findings) -> Manifest {
     let services = fields.services(raw);
     let declared_top_wasm = !matches!(raw.get("wasm"), None | Some(Value::Null));
     let declared_services = matches!(raw.get("services"), Some(Value::Array(a)) if !a.is_empty());
+    // The registry checks every declared artifact, whichever ones the node will use.
+    manifest.artifacts = top_wasm
+        .into_iter()
+        .chain(top_abi)
+        .chain(services)
+        .collect();
     if declared_services {
-        manifest.artifacts = services;
         if declared_top_wasm || !matches!(raw.get("abi"), None | Some(Value::Null)) {
             fields.findings.warn(
                 Rule::ServicesOverride,
                 "wasm",
-                "top-level wasm/abi are ignored because `services` is not empty",
+                "top-level wasm/abi are ignored by nodes because `services` is not empty; the registry still checks them",
             );
         }
-    } else {
-        manifest.artifacts = top_wasm.into_iter().chain(top_abi).collect();
-        if !declared_top_wasm {
-            fields.findings.refuse(
-                Rule::NoWasm,
-                "wasm",
-                "declares no wasm: neither a top-level `wasm` nor a non-empty `services`",
-            );
-        }
+    } else if !declared_top_wasm {
+        fields.findings.refuse(
+            Rule::NoWasm,
+            "wasm",
+            "declares no wasm: neither a top-level `wasm` nor a non-empty `services`",
+        );
     }
     // Last, so that a field another rule already refused is not reported twice.
     let mut text = TextCheck { findings, earlier };
@@ -559,6 +563,37 @@ impl Fields<'_> {
         problem.is_none()
     }
 
+    /// A service's name picks it at install time: not empty (nothing could pick it) and not
+    /// the name of an earlier service (which one would be picked is as ambiguous as a
+    /// repeated JSON key).
+    fn service_name<'v>(
+        &mut self,
+        field: &str,
+        name: &'v str,
+        index: usize,
+        names: &mut BTreeMap<&'v str, usize>,
+    ) {
+        let field = format!("{field}.name");
+        if name.is_empty() {
+            self.findings.refuse(
+                Rule::ServiceName,
+                field,
+                "is empty; every service needs a name",
+            );
+        } else if let Some(first) = names.get(name) {
+            self.findings.refuse(
+                Rule::ServiceName,
+                field,
+                format!(
+                    "{:?} is also the name of services[{first}]; service names must be unique",
+                    escape_controls(name)
+                ),
+            );
+        } else {
+            names.insert(name, index);
+        }
+    }
+
     fn services(&mut self, raw: &Map<String, Value>) -> Vec<Artifact> {
         let services = match raw.get("services") {
             None | Some(Value::Null) => return Vec::new(),
@@ -573,6 +608,7 @@ impl Fields<'_> {
             }
         };
         let mut artifacts = Vec::new();
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, service) in services.iter().enumerate() {
             let field = format!("services[{i}]");
             let Value::Object(service) = service else {
@@ -581,6 +617,9 @@ impl Fields<'_> {
                 continue;
             };
             let name = self.string(service, &field, "name", Required);
+            if let Some(name) = name {
+                self.service_name(&field, name, i, &mut names);
+            }
             let wasm_field = format!("{field}.wasm");
             if matches!(service.get("wasm"), None | Some(Value::Null)) {
                 self.findings

@@ -53,6 +53,9 @@ rules! {
     ManifestNotFile => "archive.manifest-not-file", "manifest.json must be a regular file, not a link or directory";
     ArtifactMissing => "archive.artifact-missing", "add the file to the archive at exactly the path the manifest declares";
     ArtifactDuplicate => "archive.artifact-duplicate", "keep one entry per declared path (./x and x are the same entry)";
+    EntryAbsolute => "archive.entry-absolute", "name every archive entry relative to the bundle's top (no leading '/'); rebuild the bundle with `mpk-registry pack` or `cargo mero bundle`";
+    EntryParent => "archive.entry-parent", "remove entries whose names contain '..'; rebuild the bundle from a plain folder";
+    EntryEmptyComponent => "archive.entry-empty-component", "write entry names with single '/' separators and no trailing '//' (a//b is another spelling of a/b)";
     ArtifactNotFile => "archive.artifact-not-file", "store the artifact as a regular file, not a symlink, hardlink or directory";
     // Manifest (spec §2).
     Json => "manifest.json", "manifest.json must be a UTF-8 JSON object";
@@ -87,6 +90,7 @@ rules! {
     ReservedName => "policy.reserved-name", "choose another package name or appVersion; with this one the site would need one path for two things (the message names both)";
     Settings => "policy.settings", "fix the TOML file; see the README section on the input layout";
     PackageConfig => "policy.package-config", "fix package.toml; see the README section on package.toml";
+    ServiceName => "manifest.service-name", "give every service a non-empty name of its own; two services with one name are ambiguous";
     ServicesOverride => "manifest.services-override", "drop the top-level wasm/abi when `services` is used; nodes ignore them";
     // The registry folder as git holds it.
     UnknownFile => "source.unknown-file", "remove the file, or move it out of the registry folder; only the documented layout is allowed there";

@@ -111,7 +111,11 @@ pub fn verify_reader(input: impl Read, file: &str, options: &Options) -> Report 
         let raw = manifest::parse(bytes, findings)?;
         let checked = manifest::check(&raw, findings);
         let signer = signature::verify(&raw, findings);
-        let paths: BTreeSet<String> = checked.artifacts.iter().map(|a| a.path.clone()).collect();
+        let paths: BTreeSet<String> = checked
+            .artifacts
+            .iter()
+            .map(|a| bundle::path_key(&a.path))
+            .collect();
         parsed = Some((raw, checked, signer));
         Some(paths)
     };
@@ -155,7 +159,7 @@ fn check_artifacts(manifest: &Manifest, scan: &Scan, findings: &mut Findings) {
     for artifact in &manifest.artifacts {
         let seen = scan
             .entries
-            .get(&artifact.path)
+            .get(&bundle::path_key(&artifact.path))
             .map(Vec::as_slice)
             .unwrap_or_default();
         let entry = match seen {

@@ -42,6 +42,7 @@ pub struct App {
 #[derive(Debug, Clone)]
 pub struct Release {
     pub bundle: Verified,
+    /// The manifest's signed fields and its signature (no unsigned `_` keys).
     pub manifest: Map<String, Value>,
     /// Unix time of the commit that added the bundle.
     pub published: Option<i64>,
@@ -75,7 +76,13 @@ impl Site {
             apps.entry(bundle.package.clone())
                 .or_default()
                 .push(Release {
-                    manifest: c.report.manifest.unwrap_or_default(),
+                    // Only what the signature covers; manifest.json itself stays byte-exact.
+                    manifest: c
+                        .report
+                        .manifest
+                        .as_ref()
+                        .map(crate::canonical::signed_view)
+                        .unwrap_or_default(),
                     published: c.file.added,
                     yank_reason,
                     source: c.file.path,

@@ -679,3 +679,28 @@ fn read_api_files_have_the_hosted_shapes() {
         .iter()
         .any(|(k, v)| k == "Content-Type" && v.starts_with("application/json")));
 }
+
+#[test]
+fn api_answers_carry_only_signed_manifest_keys() {
+    // A top-level `_` key is outside the signature: manifest.json keeps it byte for byte, and
+    // no answer repeats it as if the publisher had signed it. A nested `_` key is signed.
+    let reg = Registry::new();
+    let mut manifest = pack_manifest("com.example.app", "1.0.0");
+    manifest.insert("_promo".into(), json!("unsigned text"));
+    manifest["metadata"]["_note"] = json!("signed text");
+    reg.add(manifest, &key(1));
+    reg.build_ok();
+    let out = reg.out();
+    let published = read_json(&out, &paths::manifest("com.example.app", "1.0.0"));
+    assert_eq!(published["_promo"], "unsigned text");
+    let answers = [
+        read_json(&out, &paths::api_bundle("com.example.app", "1.0.0")),
+        read_json(&out, "api/v2/bundles.html")[0].clone(),
+        read_json(&out, &paths::api_package_all("com.example.app"))[0].clone(),
+    ];
+    for answer in answers {
+        assert!(answer.get("_promo").is_none(), "{answer}");
+        assert_eq!(answer["metadata"]["_note"], "signed text");
+        assert!(answer["signature"].is_object());
+    }
+}

@@ -222,7 +222,16 @@ fn verify_json_lists_warnings() {
     let mut manifest = services_manifest();
     manifest.insert("wasm".into(), artifact("legacy.wasm", WASM));
     let path = dir.path().join("suite.mpk");
-    std::fs::write(&path, services_bundle(&signed(manifest, &key(1)))).expect("write");
+    let manifest = to_bytes(&signed(manifest, &key(1)));
+    let bytes = bundle(|t| {
+        t.file("manifest.json", &manifest)?;
+        t.file("legacy.wasm", WASM)?;
+        for (path, bytes) in services_files() {
+            t.file(path, bytes)?;
+        }
+        Ok(())
+    });
+    std::fs::write(&path, bytes).expect("write");
     let out = run(["verify".as_ref(), "--json".as_ref(), path.as_os_str()]);
     assert_eq!(code(&out), 0);
     let report = &stdout_json(&out)["reports"][0];

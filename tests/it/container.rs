@@ -421,7 +421,6 @@ fn manifest_missing_when_only_nested() {
         "old/manifest.json",
         "./old/manifest.json",
         "x/./manifest.json",
-        "/manifest.json",
     ] {
         let bytes = bundle(|t| {
             t.file(nested, &manifest)?;
@@ -688,8 +687,6 @@ fn apple_double_and_other_entries_are_ignored() {
         t.file("abi.json", ABI)?;
         t.directory("src/")?;
         t.file("src/lib.rs", b"fn main() {}")?;
-        t.file("../outside.txt", b"never matched")?;
-        t.file("/etc/absolute.txt", b"never matched")?;
         t.symlink("link", "/etc/passwd")?;
         t.file("README.md", b"# readme")
     });
@@ -781,4 +778,215 @@ fn verify_file_and_verify_reader_agree() {
         from_reader.bundle.expect("verified").bundle_sha256
     );
     let _: Option<Map<String, Value>> = from_file.manifest;
+}
+
+// --- entry names as path components --------------------------------------------------------
+//
+// A node compares entry names by path components (Rust's `Path::components`), so `./`, `.`
+// components, repeated `/` and a trailing `/` spell the same entry. Each test below records the
+// node's verdict beside the registry's; where they differ, the registry is stricter on purpose
+// (README, "Bundle rules").
+
+/// The standard bundle with one more entry, `name`, holding a second manifest.
+fn with_second_manifest(name: &str) -> mpk_registry::verify::Report {
+    let manifest = manifest_bytes();
+    verify(&bundle(|t| {
+        t.file("manifest.json", &manifest)?;
+        t.file("app.wasm", WASM)?;
+        t.file("abi.json", ABI)?;
+        t.file(name, b"{\"package\": \"other\"}")
+    }))
+}
+
+/// The standard bundle whose `app.wasm` is also written as `name` (a second entry).
+fn with_second_artifact(name: &str) -> mpk_registry::verify::Report {
+    verify(&artifact_layout(|t| {
+        t.file("app.wasm", WASM)?;
+        t.file(name, WASM_TAMPERED)
+    }))
+}
+
+#[test]
+fn manifest_alias_dot_components() {
+    // Node: refused, more than one entry at manifest.json. Registry: the same.
+    assert_refused(
+        &with_second_manifest("././manifest.json"),
+        "manifest.json",
+        Rule::ManifestDuplicate,
+    );
+}
+
+#[test]
+fn manifest_alias_trailing_slash() {
+    // Node: refused, more than one entry at manifest.json. Registry: the same.
+    assert_refused(
+        &with_second_manifest("manifest.json/"),
+        "manifest.json",
+        Rule::ManifestDuplicate,
+    );
+}
+
+#[test]
+fn manifest_alias_repeated_slash_after_dot() {
+    // Node: refused, more than one entry at manifest.json. Registry: refused for the name.
+    assert_refused(
+        &with_second_manifest(".//manifest.json"),
+        ".//manifest.json",
+        Rule::EntryEmptyComponent,
+    );
+}
+
+#[test]
+fn manifest_alias_trailing_double_slash() {
+    // Node: refused, more than one entry at manifest.json. Registry: refused for the name.
+    assert_refused(
+        &with_second_manifest("manifest.json//"),
+        "manifest.json//",
+        Rule::EntryEmptyComponent,
+    );
+}
+
+#[test]
+fn manifest_alias_only_spelling_is_the_manifest() {
+    // The one manifest, spelled with `.` components: node and registry both read it.
+    let manifest = manifest_bytes();
+    let report = verify(&bundle(|t| {
+        t.file("./././manifest.json", &manifest)?;
+        t.file("./app.wasm", WASM)?;
+        t.file("abi.json", ABI)
+    }));
+    assert_ok(&report);
+}
+
+#[test]
+fn artifact_alias_dot_component() {
+    // Node: refused, more than one entry at app.wasm. Registry: the same.
+    assert_refused(
+        &with_second_artifact("./././app.wasm"),
+        "app.wasm",
+        Rule::ArtifactDuplicate,
+    );
+}
+
+#[test]
+fn artifact_alias_trailing_slash() {
+    // Node: refused, more than one entry at app.wasm. Registry: the same.
+    assert_refused(
+        &with_second_artifact("app.wasm/"),
+        "app.wasm",
+        Rule::ArtifactDuplicate,
+    );
+}
+
+/// The services bundle with one more entry `name` holding other bytes.
+fn services_with_extra(name: &str) -> mpk_registry::verify::Report {
+    let manifest = to_bytes(&signed(services_manifest(), &key(1)));
+    verify(&bundle(|t| {
+        t.file("manifest.json", &manifest)?;
+        for (path, bytes) in services_files() {
+            t.file(path, bytes)?;
+        }
+        t.file(name, WASM_TAMPERED)
+    }))
+}
+
+#[test]
+fn artifact_alias_interior_dot_component() {
+    // Node: refused, more than one entry at services/store.wasm. Registry: the same.
+    assert_refused(
+        &services_with_extra("services/./store.wasm"),
+        "services/store.wasm",
+        Rule::ArtifactDuplicate,
+    );
+}
+
+#[test]
+fn artifact_alias_repeated_slash() {
+    // Node: refused, more than one entry at services/store.wasm. Registry: refused for the name.
+    assert_refused(
+        &services_with_extra("services//store.wasm"),
+        "services//store.wasm",
+        Rule::EntryEmptyComponent,
+    );
+}
+
+#[test]
+fn artifact_declared_with_dot_components_matches_its_entry() {
+    // A declared path and an entry name are compared by components on both sides.
+    let mut manifest = base_manifest();
+    manifest.insert("wasm".into(), artifact("./bin/./app.wasm", WASM));
+    let text = to_bytes(&signed(manifest, &key(1)));
+    let report = verify(&bundle(|t| {
+        t.file("manifest.json", &text)?;
+        t.file("bin/app.wasm", WASM)?;
+        t.file("abi.json", ABI)
+    }));
+    assert_ok(&report);
+}
+
+#[test]
+fn entry_parent_component() {
+    // Node: ignores `a/../manifest.json` (it is not the manifest) and accepts. Registry:
+    // refused, since unpacking the bundle with tar would write outside the folder.
+    assert_ok(&with_second_manifest("a/manifest.json"));
+    let report = with_second_manifest("a/../manifest.json");
+    assert_refused(&report, "a/../manifest.json", Rule::EntryParent);
+    assert_refused(
+        &with_second_manifest("../escape.txt"),
+        "../escape.txt",
+        Rule::EntryParent,
+    );
+}
+
+#[test]
+fn entry_absolute() {
+    // Node: ignores `/manifest.json` (another path) and accepts. Registry: refused.
+    let report = with_second_manifest("/manifest.json");
+    assert_refused(&report, "/manifest.json", Rule::EntryAbsolute);
+}
+
+#[test]
+fn entry_empty_component_anywhere() {
+    // Node: accepts an unrelated `docs//readme.txt`. Registry: refused (a second spelling of
+    // docs/readme.txt); a folder's single trailing `/` is how tar names folders, and fine.
+    let manifest = manifest_bytes();
+    let build = |name: &'static str| {
+        verify(&bundle(|t| {
+            t.directory("./")?;
+            t.file("manifest.json", &manifest)?;
+            t.file("app.wasm", WASM)?;
+            t.file("abi.json", ABI)?;
+            t.directory("docs/")?;
+            t.file(name, b"hello")
+        }))
+    };
+    assert_ok(&build("docs/readme.txt"));
+    assert_refused(
+        &build("docs//readme.txt"),
+        "docs//readme.txt",
+        Rule::EntryEmptyComponent,
+    );
+}
+
+#[test]
+fn entry_names_refused_once_per_rule_with_a_count() {
+    let manifest = manifest_bytes();
+    let report = verify(&bundle(|t| {
+        t.file("manifest.json", &manifest)?;
+        t.file("app.wasm", WASM)?;
+        t.file("abi.json", ABI)?;
+        for i in 0..5 {
+            t.file(&format!("../x{i}"), b"")?;
+        }
+        Ok(())
+    }));
+    assert_refused(&report, "../x0", Rule::EntryParent);
+    assert_eq!(report.problems.len(), 1);
+    assert!(
+        report.problems[0]
+            .message
+            .contains("(4 more entries like it)"),
+        "{}",
+        report.problems[0].message
+    );
 }

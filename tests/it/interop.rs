@@ -139,12 +139,27 @@ fn rejected_bundles_are_refused_for_their_reason() {
 #[test]
 fn single_defect_bundles_report_only_their_rule() {
     for (file, rule) in REJECT_RULES {
-        if *file == "invalid/signer-id-mismatch.mpk" {
-            continue; // two rules, see below
+        if [
+            "invalid/signer-id-mismatch.mpk",
+            "invalid/artifact-path-traversal.mpk",
+        ]
+        .contains(file)
+        {
+            continue; // two rules each, see below
         }
         let report = verify_fixture(file, &Options::default());
         assert_eq!(rules(&report), [*rule], "{file}: {:?}", report.problems);
     }
+}
+
+/// The manifest declares `../app.wasm` and the archive holds an entry of that name: the path
+/// rule (a node's too) and the entry rule (the registry's: unpacked, it lands outside).
+#[test]
+fn artifact_path_traversal_breaks_the_path_rule_and_the_entry_rule() {
+    let report = verify_fixture("invalid/artifact-path-traversal.mpk", &Options::default());
+    let mut got = rules(&report);
+    got.sort();
+    assert_eq!(got, [Rule::EntryParent, Rule::ArtifactPath]);
 }
 
 /// The signerId was changed after signing. signerId is covered by the signature, so the

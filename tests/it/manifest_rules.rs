@@ -466,12 +466,17 @@ fn artifact_hash_uppercase_is_accepted() {
 
 /// A bundle declaring `wasm.path` = `path`, with the wasm stored at exactly that name.
 fn wasm_at(path: &str) -> Vec<u8> {
+    wasm_declared_at(path, path)
+}
+
+/// A bundle declaring `wasm.path` = `declared`, with the wasm stored at `stored`.
+fn wasm_declared_at(declared: &str, stored: &str) -> Vec<u8> {
     let mut manifest = base_manifest();
-    manifest.insert("wasm".into(), artifact(path, WASM));
+    manifest.insert("wasm".into(), artifact(declared, WASM));
     let manifest = to_bytes(&signed(manifest, &key(1)));
     bundle(|t| {
         t.file("manifest.json", &manifest)?;
-        t.file(path, WASM)?;
+        t.file(stored, WASM)?;
         t.file("abi.json", ABI)
     })
 }
@@ -483,15 +488,22 @@ fn artifact_path_rules() {
         "",
         "app\0.wasm",
         "build\\app.wasm",
-        "/app.wasm",
         "c:app.wasm",
         "C:/app.wasm",
+    ] {
+        let report = verify(&wasm_at(bad));
+        assert_refused(&report, "wasm.path", Rule::ArtifactPath);
+    }
+    // Names that no entry may have either (archive.entry-absolute, archive.entry-parent): the
+    // manifest's rule alone, with the wasm stored at a plain name.
+    for bad in [
+        "/app.wasm",
         "../app.wasm",
         "build/../app.wasm",
         "build/..",
         "..",
     ] {
-        let report = verify(&wasm_at(bad));
+        let report = verify(&wasm_declared_at(bad, "app.wasm"));
         assert_refused(&report, "wasm.path", Rule::ArtifactPath);
     }
 }
@@ -561,13 +573,26 @@ fn abi_is_optional_and_may_be_null() {
     assert_eq!(report.bundle.expect("verified").artifacts.len(), 1);
 }
 
+/// The services bundle with top-level `wasm`/`abi` declared too, and `files` added to it.
+fn services_and_top_level(files: &[(&str, &[u8])]) -> mpk_registry::verify::Report {
+    let mut manifest = services_manifest();
+    manifest.insert("wasm".into(), artifact("legacy.wasm", WASM));
+    manifest.insert("abi".into(), artifact("legacy-abi.json", ABI));
+    let text = to_bytes(&signed(manifest, &key(1)));
+    verify(&bundle(|t| {
+        t.file("manifest.json", &text)?;
+        for (path, bytes) in services_files().into_iter().chain(files.iter().copied()) {
+            t.file(path, bytes)?;
+        }
+        Ok(())
+    }))
+}
+
 #[test]
 fn services_override_top_level_wasm() {
-    // services wins; the top-level wasm is not required in the archive, only warned about.
-    let report = verify(&services_with(|m| {
-        m.insert("wasm".into(), artifact("legacy.wasm", WASM));
-        m.insert("abi".into(), artifact("legacy-abi.json", ABI));
-    }));
+    // A node uses `services` and ignores the top-level wasm/abi; the registry warns, and checks
+    // every declared artifact all the same.
+    let report = services_and_top_level(&[("legacy.wasm", WASM), ("legacy-abi.json", ABI)]);
     assert_ok(&report);
     let warned: Vec<Rule> = report.warnings.iter().map(|w| w.rule).collect();
     assert_eq!(warned, [Rule::ServicesOverride]);
@@ -580,13 +605,54 @@ fn services_override_top_level_wasm() {
         .collect();
     assert_eq!(
         fields,
-        ["services[0].wasm", "services[0].abi", "services[1].wasm"]
+        [
+            "wasm",
+            "abi",
+            "services[0].wasm",
+            "services[0].abi",
+            "services[1].wasm"
+        ]
     );
 
     // Without the top-level wasm there is nothing to warn about.
     let report = verify(&services_with(|_| {}));
     assert_ok(&report);
     assert!(report.warnings.is_empty());
+}
+
+#[test]
+fn services_do_not_excuse_a_missing_top_level_wasm() {
+    // Node: accepts (it never reads the top-level wasm). Registry: every declared artifact.
+    let report = services_and_top_level(&[("legacy-abi.json", ABI)]);
+    assert_refused(&report, "legacy.wasm", Rule::ArtifactMissing);
+}
+
+#[test]
+fn services_do_not_excuse_a_wrong_top_level_digest() {
+    // Node: accepts. Registry: refused, the declared digest is not the file's.
+    let report =
+        services_and_top_level(&[("legacy.wasm", WASM_TAMPERED), ("legacy-abi.json", ABI)]);
+    assert_refused(&report, "legacy.wasm", Rule::Digest);
+}
+
+#[test]
+fn service_name_empty() {
+    // Node: accepts. Registry (like the hosted registry): refused, nothing can pick it.
+    let report = verify(&services_with(service(1, |s| {
+        s.insert("name".into(), json!(""));
+    })));
+    assert_refused(&report, "services[1].name", Rule::ServiceName);
+}
+
+#[test]
+fn service_name_repeated() {
+    // Node: accepts. Registry (like the hosted registry): refused, which one is meant is
+    // ambiguous.
+    let report = verify(&services_with(service(1, |s| {
+        s.insert("name".into(), json!("store"));
+    })));
+    assert_refused(&report, "services[1].name", Rule::ServiceName);
+    assert!(report.problems[0].message.contains("services[0]"));
 }
 
 #[test]
