@@ -197,6 +197,7 @@ fn write_bundle(args: &Args, src: &Path, scratch: &Path, app: usize, v: usize) -
         manifest(&package, &version, app),
         &root,
         &app_key(args.seed, app),
+        mpk_registry::canonical::Scheme::Legacy,
         &mut out,
     )
     .with_context(|| format!("cannot pack {}", path.display()))?;

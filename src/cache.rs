@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::atomic_file;
 use crate::content_id::ContentId;
+use crate::canonical::Scheme;
 use crate::manifest::{self, Artifact};
 use crate::report::{Findings, Problem, Rule};
 use crate::verify::{self, Report, Verified};
@@ -47,6 +48,7 @@ struct Entry {
     package: String,
     app_version: String,
     signer_id: String,
+    signature_scheme: Scheme,
     application_id: String,
     min_runtime_version: String,
     bundle_sha256: String,
@@ -238,6 +240,7 @@ fn encode(key: &str, report: &Report) -> Option<Entry> {
         package: b.package.clone(),
         app_version: b.app_version.clone(),
         signer_id: b.signer_id.clone(),
+        signature_scheme: b.signature_scheme,
         application_id: b.application_id.clone(),
         min_runtime_version: b.min_runtime_version.clone(),
         bundle_sha256: b.bundle_sha256.clone(),
@@ -289,6 +292,7 @@ fn decode(e: Entry, file: &str) -> Option<Report> {
             package: e.package,
             app_version: e.app_version,
             signer_id: e.signer_id,
+            signature_scheme: e.signature_scheme,
             application_id: e.application_id,
             min_runtime_version: e.min_runtime_version,
             bundle_sha256: e.bundle_sha256,

@@ -13,6 +13,7 @@ use ed25519_dalek::SigningKey;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::canonical::Scheme;
 use crate::signature;
 
 /// The artifact objects of a manifest in cargo-mero's order: `wasm`, `abi`, then each
@@ -45,12 +46,13 @@ fn wasm_abi_services(
 }
 
 /// Fills in each artifact's `hash` and `size` from the files under `root`, signs the manifest
-/// with `key`, and writes the bundle to `out`: `manifest.json` first, then each artifact once,
-/// in declaration order (the cargo-mero layout).
+/// with `key` under `scheme`, and writes the bundle to `out`: `manifest.json` first, then each
+/// artifact once, in declaration order (the cargo-mero layout).
 pub fn pack(
     mut manifest: Map<String, Value>,
     root: &Path,
     key: &SigningKey,
+    scheme: Scheme,
     out: impl Write,
 ) -> Result<()> {
     let mut paths = Vec::new();
@@ -70,15 +72,11 @@ pub fn pack(
     if paths.is_empty() {
         bail!("the manifest declares no artifacts (a `wasm`, or `services` with a wasm each)");
     }
-    signature::sign(&mut manifest, key);
+    signature::sign(&mut manifest, key, scheme);
     let mut manifest_bytes = serde_json::to_vec_pretty(&Value::Object(manifest))?;
     manifest_bytes.push(b'\n');
 
-    let gzip = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(out, flate2::Compression::best());
-    let mut tar = tar::Builder::new(gzip);
+    let mut tar = tar::Builder::new(gzip(out));
     tar.mode(tar::HeaderMode::Deterministic);
     append(
         &mut tar,
@@ -98,6 +96,85 @@ pub fn pack(
     }
     tar.into_inner()?.finish()?.flush()?;
     Ok(())
+}
+
+/// The gzip member every bundle is written in: no name, no clock, no operating system.
+fn gzip<W: Write>(out: W) -> flate2::write::GzEncoder<W> {
+    flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(out, flate2::Compression::best())
+}
+
+/// Writes `bundle` re-signed under `scheme` with `key`, which must be the key that signed it:
+/// every entry is copied header for header and byte for byte, and in `manifest.json` only the
+/// signature's value changes (it keeps its length, so the entry's header stays too). Nodes that
+/// verify the other scheme install the result; the bundle hash (SHA-256 of the canonical
+/// manifest) is the same.
+pub fn resign(bundle: impl Read, key: &SigningKey, scheme: Scheme, out: impl Write) -> Result<()> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bundle));
+    let mut tar = tar::Builder::new(gzip(out));
+    let mut manifests = 0;
+    let mut after_extension = false;
+    for entry in archive.entries()?.raw(true) {
+        let mut entry = entry?;
+        let header = entry.header().clone();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data)?;
+        let is_manifest = !after_extension
+            && crate::bundle::path_key(&String::from_utf8_lossy(&header.path_bytes()))
+                == "manifest.json";
+        after_extension = matches!(
+            header.entry_type(),
+            tar::EntryType::GNULongName | tar::EntryType::XHeader
+        );
+        if is_manifest {
+            manifests += 1;
+            data = resigned_manifest(&data, key, scheme)?;
+        }
+        tar.append(&header, data.as_slice())?;
+    }
+    if manifests != 1 {
+        bail!("the bundle must hold exactly one plainly named manifest.json to be re-signed; it holds {manifests}");
+    }
+    tar.into_inner()?.finish()?.flush()?;
+    Ok(())
+}
+
+/// `manifest` with its signature value replaced by one under `scheme`, nothing else changed.
+fn resigned_manifest(manifest: &[u8], key: &SigningKey, scheme: Scheme) -> Result<Vec<u8>> {
+    let mut findings = crate::report::Findings::default();
+    let Some(parsed) = crate::manifest::parse(manifest, &mut findings) else {
+        bail!("manifest.json cannot be read: {}", findings.problems[0]);
+    };
+    let Some(signed) = signature::verify(&parsed, &Scheme::ALL, &mut findings) else {
+        let why: Vec<String> = findings.problems.iter().map(|p| p.to_string()).collect();
+        bail!("only a bundle whose signature verifies can be re-signed: {}", why.join("; "));
+    };
+    let signer = crate::keys::did_key(&key.verifying_key());
+    if signed.signer != signer {
+        bail!(
+            "the bundle is signed by {}; re-signing it needs that key, not {signer} (a new key would make it another application)",
+            signed.signer
+        );
+    }
+    if signed.scheme == scheme {
+        bail!("the bundle is already signed under the {scheme} scheme");
+    }
+    let old = parsed["signature"]["signature"]
+        .as_str()
+        .expect("a verified signature is a string");
+    let quoted = format!("\"{old}\"");
+    let text = std::str::from_utf8(manifest).expect("a parsed manifest is UTF-8");
+    if text.matches(&quoted).count() != 1 {
+        bail!("the signature value appears more than once in manifest.json (or escaped), so it cannot be replaced in place; re-sign with `pack` from the manifest");
+    }
+    let mut resigned = parsed.clone();
+    signature::sign(&mut resigned, key, scheme);
+    let new = resigned["signature"]["signature"]
+        .as_str()
+        .expect("sign writes a string");
+    Ok(text.replacen(&quoted, &format!("\"{new}\""), 1).into_bytes())
 }
 
 fn append<W: Write>(

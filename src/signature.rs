@@ -4,13 +4,26 @@ use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde_json::{json, Map, Value};
 
-use crate::canonical::signing_payload;
+use crate::canonical::{signing_payload, Scheme};
 use crate::keys::{did_key, B64URL};
 use crate::report::{Findings, Rule};
 
+/// A signature that holds: who signed, and under which scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    pub signer: String,
+    pub scheme: Scheme,
+}
+
 /// Checks `signature` and `signerId` as a node does, with dalek's `verify_strict` (which also
-/// refuses weak keys). Returns the signer's did:key when everything holds.
-pub fn verify(manifest: &Map<String, Value>, findings: &mut Findings) -> Option<String> {
+/// refuses weak keys), under each of `schemes` (a node that ships core #4307 tries only
+/// [`Scheme::V1`], one before it only [`Scheme::Legacy`]). Returns the signer's did:key and
+/// the scheme when everything holds.
+pub fn verify(
+    manifest: &Map<String, Value>,
+    schemes: &[Scheme],
+    findings: &mut Findings,
+) -> Option<Signed> {
     let Some(signature) = manifest.get("signature") else {
         findings.refuse(
             Rule::SignatureMissing,
@@ -62,14 +75,20 @@ pub fn verify(manifest: &Map<String, Value>, findings: &mut Findings) -> Option<
     let (Some(public_key), Some(sig)) = (public_key, sig) else {
         return None;
     };
-    if public_key
-        .verify_strict(&signing_payload(manifest), &sig)
-        .is_err()
-    {
+    let scheme = schemes.iter().copied().find(|&scheme| {
+        public_key
+            .verify_strict(&signing_payload(manifest, scheme), &sig)
+            .is_ok()
+    });
+    if scheme.is_none() {
+        let names: Vec<&str> = schemes.iter().map(|s| s.name()).collect();
         findings.refuse(
             Rule::SignatureInvalid,
             "signature.signature",
-            "does not verify: the manifest was changed after signing, or signed by another key",
+            format!(
+                "does not verify under the {} scheme: the manifest was changed after signing, or signed by another key",
+                names.join(" or ")
+            ),
         );
         ok = false;
     }
@@ -97,7 +116,10 @@ pub fn verify(manifest: &Map<String, Value>, findings: &mut Findings) -> Option<
         // A mistyped signerId is already reported by the field checks.
         Some(_) => ok = false,
     }
-    ok.then_some(signer)
+    Some(Signed {
+        signer,
+        scheme: scheme.filter(|_| ok)?,
+    })
 }
 
 fn decode<const N: usize>(
@@ -124,12 +146,12 @@ fn decode<const N: usize>(
     decoded
 }
 
-/// Sets `signerId` and `signature` on `manifest` the way mero-sign does.
-pub fn sign(manifest: &mut Map<String, Value>, key: &SigningKey) {
+/// Sets `signerId` and `signature` on `manifest` the way mero-sign does, under `scheme`.
+pub fn sign(manifest: &mut Map<String, Value>, key: &SigningKey, scheme: Scheme) {
     let public = key.verifying_key();
     manifest.insert("signerId".into(), Value::String(did_key(&public)));
     manifest.remove("signature");
-    let signature = key.sign(&signing_payload(manifest));
+    let signature = key.sign(&signing_payload(manifest, scheme));
     manifest.insert(
         "signature".into(),
         json!({

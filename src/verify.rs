@@ -20,7 +20,8 @@ use crate::identity::application_id;
 use crate::keys::{well_known_key, DEV_KEY_SIGNER};
 use crate::manifest::{self, Artifact, Manifest};
 use crate::report::{escape_controls, Findings, Rule};
-use crate::signature;
+use crate::canonical::Scheme;
+use crate::signature::{self, Signed};
 
 /// Policy switches that change a verdict.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,6 +50,8 @@ pub struct Verified {
     pub package: String,
     pub app_version: String,
     pub signer_id: String,
+    /// Which payload the signature covers, and so which nodes install the bundle.
+    pub signature_scheme: Scheme,
     pub application_id: String,
     pub min_runtime_version: String,
     pub bundle_sha256: String,
@@ -106,11 +109,11 @@ fn cannot_open(file: &str, e: std::io::Error) -> Report {
 /// Verifies a bundle read from `input`.
 pub fn verify_reader(input: impl Read, file: &str, options: &Options) -> Report {
     let mut findings = Findings::default();
-    let mut parsed: Option<(Map<String, Value>, Manifest, Option<String>)> = None;
+    let mut parsed: Option<(Map<String, Value>, Manifest, Option<Signed>)> = None;
     let mut on_manifest = |bytes: &[u8], findings: &mut Findings| {
         let raw = manifest::parse(bytes, findings)?;
         let checked = manifest::check(&raw, findings);
-        let signer = signature::verify(&raw, findings);
+        let signer = signature::verify(&raw, &Scheme::ALL, findings);
         let paths: BTreeSet<String> = checked
             .artifacts
             .iter()
@@ -127,8 +130,8 @@ pub fn verify_reader(input: impl Read, file: &str, options: &Options) -> Report 
     if scan.complete {
         check_artifacts(&manifest, &scan, &mut findings);
     }
-    if let Some(signer) = &signer {
-        check_signer_policy(signer, options, &mut findings);
+    if let Some(signed) = &signer {
+        check_signer_policy(&signed.signer, options, &mut findings);
     }
     let verified = findings
         .is_clean()
@@ -234,9 +237,12 @@ fn check_signer_policy(signer: &str, options: &Options, findings: &mut Findings)
     }
 }
 
-fn describe(manifest: Manifest, signer: Option<String>, scan: Scan) -> Option<Verified> {
+fn describe(manifest: Manifest, signed: Option<Signed>, scan: Scan) -> Option<Verified> {
     let package = manifest.package?;
-    let signer_id = signer?;
+    let Signed {
+        signer: signer_id,
+        scheme,
+    } = signed?;
     let manifest_bytes = scan.manifest?;
     let (bundle_digest, bundle_size) = scan.file_digest?;
     Some(Verified {
@@ -244,6 +250,7 @@ fn describe(manifest: Manifest, signer: Option<String>, scan: Scan) -> Option<Ve
         package,
         app_version: manifest.app_version?,
         signer_id,
+        signature_scheme: scheme,
         min_runtime_version: manifest.min_runtime_version?,
         bundle_sha256: hex::encode(bundle_digest),
         bundle_size,
@@ -321,10 +328,12 @@ impl Report {
             (Some(b), true) => {
                 let _ = writeln!(
                     out,
-                    "ok       {file}: {} {} signed by {}",
+                    "ok       {file}: {} {} signed by {} ({} signature: installs on {})",
                     escape_controls(&b.package),
                     escape_controls(&b.app_version),
-                    escape_controls(&b.signer_id)
+                    escape_controls(&b.signer_id),
+                    b.signature_scheme,
+                    b.signature_scheme.installs_on()
                 );
             }
             // A file that is not a bundle (settings, a deletion) with nothing against it.
@@ -360,6 +369,7 @@ impl Report {
                 ("appVersion", &b.app_version),
                 ("minRuntimeVersion", &b.min_runtime_version),
                 ("signerId", &b.signer_id),
+                ("signature scheme", b.signature_scheme.name()),
                 ("ApplicationId", &b.application_id),
                 ("bundle sha256", &b.bundle_sha256),
                 ("manifest sha256", &b.manifest_sha256),

@@ -9,6 +9,7 @@ use super::document::Document;
 use super::registry::{Registry, MAX_INDEX_BYTES};
 use super::state::Pins;
 use super::{KeySource, Refusal, Step};
+use crate::canonical::Scheme;
 use crate::keys::parse_did_key;
 use crate::report::Findings;
 use crate::schema::Catalog;
@@ -67,7 +68,9 @@ pub(super) fn check_signature(
     }
 
     let mut findings = Findings::default();
-    let Some(signer) = crate::signature::verify(catalog, &mut findings) else {
+    let Some(crate::signature::Signed { signer, .. }) =
+        crate::signature::verify(catalog, &[Scheme::Legacy], &mut findings)
+    else {
         return Err(Refusal::CatalogSignature {
             problems: findings.problems,
         }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::paths;
+use crate::canonical::Scheme;
 use super::plan::{App, Release, Site};
 pub use crate::schema::rfc3339;
 use crate::schema::{
@@ -144,7 +145,7 @@ pub fn sign(catalog: &mut Catalog, stamp: Option<&Stamp>) {
     let serde_json::Value::Object(mut signed) = document(&*catalog) else {
         unreachable!("a catalog is a JSON object")
     };
-    crate::signature::sign(&mut signed, &stamp.key);
+    crate::signature::sign(&mut signed, &stamp.key, Scheme::Legacy);
     // Every field of the signed object is one of the catalog's, so the catalog written from
     // this is the object that was signed.
     *catalog = serde_json::from_value(serde_json::Value::Object(signed))

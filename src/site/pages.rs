@@ -376,6 +376,7 @@ mod tests {
     fn site_with(title: &str, base_url: Option<&str>, metadata: serde_json::Value) -> Site {
         let bundle = Verified {
             package: "com.example.app".into(),
+            signature_scheme: crate::canonical::Scheme::Legacy,
             app_version: "1.0.0".into(),
             signer_id: "did:key:z6Mk".into(),
             application_id: "app-id".into(),

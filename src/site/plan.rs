@@ -273,6 +273,7 @@ mod tests {
             .map(|file| {
                 let bundle = Verified {
                     package: file.dir.clone(),
+                    signature_scheme: crate::canonical::Scheme::Legacy,
                     app_version: version_in_path(&file.dir, &file.rel).unwrap().into(),
                     signer_id: String::new(),
                     application_id: String::new(),

@@ -154,6 +154,7 @@ fn verify_json_shape() {
             "manifestSha256",
             "minRuntimeVersion",
             "package",
+            "signatureScheme",
             "signerId",
         ]
     );

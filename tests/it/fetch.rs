@@ -68,7 +68,7 @@ fn rewrite_unsigned(s: &Setup, package: &str, version: &str, new_bundle: &[u8]) 
 /// and a later check has to catch it.
 fn serve_resigned(s: &Setup, mut catalog: Value) {
     let map = catalog.as_object_mut().expect("the catalog is an object");
-    mpk_registry::signature::sign(map, &index_key());
+    mpk_registry::signature::sign(map, &index_key(), mpk_registry::canonical::Scheme::Legacy);
     s.serve_json("index.json", &catalog);
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use base64::Engine;
 use ed25519_dalek::VerifyingKey;
-use mpk_registry::canonical::{signed_bytes, signing_payload};
+use mpk_registry::canonical::{signed_bytes, signing_payload, Scheme};
 use mpk_registry::identity::application_id;
 use mpk_registry::keys::{did_key, KeyFile, B64URL};
 use mpk_registry::report::Rule;
@@ -265,7 +265,7 @@ fn reference_vectors_are_reproduced() {
             "{file}: canonical bytes"
         );
         assert_eq!(
-            hex::encode(signing_payload(manifest)),
+            hex::encode(signing_payload(manifest, Scheme::Legacy)),
             v["signingPayloadHex"].as_str().expect("payload"),
             "{file}: signing payload"
         );

@@ -7,6 +7,7 @@
 //! The other tests of this binary start children of their own, which would count towards that
 //! maximum, so the test runs in a test process of its own (the binary runs itself with a filter).
 
+use mpk_registry::canonical::Scheme;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -182,7 +183,7 @@ fn bombs_and_a_400_mib_bundle_verify_in_under_64_mib() {
     }));
     let large = dir.path().join("large.mpk");
     let out = BufWriter::new(File::create(&large).expect("create bundle"));
-    mpk_registry::pack::pack(template, &root, &key(1), out).expect("pack the large bundle");
+    mpk_registry::pack::pack(template, &root, &key(1), Scheme::Legacy, out).expect("pack the large bundle");
     let packed = started.elapsed();
     let run = verify_measured(&large, dir.path());
     eprintln!(

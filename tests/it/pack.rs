@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::support::bundle::*;
 use flate2::read::GzDecoder;
+use mpk_registry::canonical::Scheme;
 use mpk_registry::pack::pack;
 use serde_json::{json, Map, Value};
 
@@ -38,7 +39,7 @@ fn write_files(root: &Path, files: &[(&str, &[u8])], mtime: SystemTime) {
 
 fn pack_to_vec(manifest: Map<String, Value>, root: &Path) -> Vec<u8> {
     let mut out = Vec::new();
-    pack(manifest, root, &key(1), &mut out).expect("pack");
+    pack(manifest, root, &key(1), Scheme::Legacy, &mut out).expect("pack");
     out
 }
 
@@ -235,7 +236,7 @@ fn pack_refuses_what_it_cannot_bundle() {
         let mut manifest = template();
         manifest.remove("abi");
         manifest.insert("wasm".into(), wasm);
-        let error = pack(manifest, dir.path(), &key(1), &mut Vec::new())
+        let error = pack(manifest, dir.path(), &key(1), Scheme::Legacy, &mut Vec::new())
             .expect_err("pack must refuse")
             .to_string();
         assert!(error.contains(mentioned), "{error}");
@@ -243,7 +244,7 @@ fn pack_refuses_what_it_cannot_bundle() {
     let mut manifest = template();
     manifest.remove("wasm");
     manifest.remove("abi");
-    let error = pack(manifest, dir.path(), &key(1), &mut Vec::new())
+    let error = pack(manifest, dir.path(), &key(1), Scheme::Legacy, &mut Vec::new())
         .expect_err("no artifacts")
         .to_string();
     assert!(error.contains("no artifacts"), "{error}");

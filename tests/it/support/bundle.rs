@@ -11,7 +11,7 @@ use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use mpk_registry::canonical::signing_payload;
+use mpk_registry::canonical::{signing_payload, Scheme};
 use mpk_registry::keys::{did_key, B64URL};
 use mpk_registry::report::Rule;
 use mpk_registry::verify::{self, Options, Report};
@@ -110,7 +110,7 @@ pub fn into_map(value: Value) -> Map<String, Value> {
 
 /// Signs with the library's signer (what mero-sign does).
 pub fn signed(mut manifest: Map<String, Value>, key: &SigningKey) -> Map<String, Value> {
-    mpk_registry::signature::sign(&mut manifest, key);
+    mpk_registry::signature::sign(&mut manifest, key, Scheme::Legacy);
     manifest
 }
 
@@ -118,7 +118,7 @@ pub fn signed(mut manifest: Map<String, Value>, key: &SigningKey) -> Map<String,
 /// is valid for the manifest, but `signerId` is not forced to match the key.
 pub fn signed_as_is(mut manifest: Map<String, Value>, key: &SigningKey) -> Map<String, Value> {
     manifest.remove("signature");
-    let signature = key.sign(&signing_payload(&manifest));
+    let signature = key.sign(&signing_payload(&manifest, Scheme::Legacy));
     manifest.insert(
         "signature".into(),
         json!({
@@ -492,8 +492,13 @@ fn artifact_files(manifest: &Map<String, Value>) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// Signs and packs `manifest` with artifact files made up for it.
+/// Signs (legacy scheme) and packs `manifest` with artifact files made up for it.
 pub fn packed(manifest: Map<String, Value>, key: &SigningKey) -> Vec<u8> {
+    packed_as(manifest, key, Scheme::Legacy)
+}
+
+/// Signs `manifest` under `scheme` and packs it with artifact files made up for it.
+pub fn packed_as(manifest: Map<String, Value>, key: &SigningKey, scheme: Scheme) -> Vec<u8> {
     let files = artifact_files(&manifest);
     let dir = tempfile::tempdir().expect("temporary folder");
     for (path, bytes) in &files {
@@ -502,7 +507,14 @@ pub fn packed(manifest: Map<String, Value>, key: &SigningKey) -> Vec<u8> {
         fs::write(file, bytes).unwrap();
     }
     let mut out = Vec::new();
-    mpk_registry::pack::pack(manifest, dir.path(), key, &mut out).expect("pack");
+    mpk_registry::pack::pack(manifest, dir.path(), key, scheme, &mut out).expect("pack");
+    out
+}
+
+/// `bundle` re-signed under `scheme` by `key` (`pack --resign`).
+pub fn resigned(bundle: &[u8], key: &SigningKey, scheme: Scheme) -> Vec<u8> {
+    let mut out = Vec::new();
+    mpk_registry::pack::resign(bundle, key, scheme, &mut out).expect("re-sign");
     out
 }
 
