@@ -22,8 +22,8 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::atomic_file;
-use crate::content_id::ContentId;
 use crate::canonical::Scheme;
+use crate::content_id::ContentId;
 use crate::manifest::{self, Artifact};
 use crate::report::{Findings, Problem, Rule};
 use crate::verify::{self, Report, Verified};

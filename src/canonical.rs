@@ -35,11 +35,22 @@ pub fn signed_bytes(manifest: &serde_json::Map<String, Value>) -> Vec<u8> {
 /// Which bytes a manifest's Ed25519 signature covers. Nothing in the manifest says which: a
 /// signature verifies under one scheme or the other, and that is the scheme it carries.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     /// SHA-256 of the canonical bytes: what mero-sign 0.11 and every node released so far use.
+    #[default]
     Legacy,
     /// SHA-256 of `calimero.bundle.manifest.v1`, a zero byte, then the canonical bytes: the
     /// domain-separated payload of core #4307; nodes that ship it accept only this one.

@@ -7,6 +7,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+use crate::canonical::Scheme;
+
 /// `registry-src/registry.toml`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +28,21 @@ pub struct RegistryConfig {
     /// GitHub logins who may change this file through a checked pull request.
     #[serde(default)]
     pub maintainers: Vec<String>,
+    /// The signature schemes a new bundle may carry ([`Scheme`]); both while nodes move to
+    /// core #4307's. Published bundles stay whatever this says later.
+    pub signature_schemes: Option<Vec<Scheme>>,
+    /// Which of a version's bundles its path, manifest and API answers serve when it has one
+    /// under each scheme (the other stays at its content address): `legacy` until most nodes
+    /// ship core #4307, then `v1`.
+    #[serde(default)]
+    pub serve_signature: Scheme,
+}
+
+impl RegistryConfig {
+    /// The schemes new bundles may carry.
+    pub fn accepted_schemes(&self) -> &[Scheme] {
+        self.signature_schemes.as_deref().unwrap_or(&Scheme::ALL)
+    }
 }
 
 /// `registry-src/<package>/package.toml`.

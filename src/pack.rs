@@ -149,7 +149,10 @@ fn resigned_manifest(manifest: &[u8], key: &SigningKey, scheme: Scheme) -> Resul
     };
     let Some(signed) = signature::verify(&parsed, &Scheme::ALL, &mut findings) else {
         let why: Vec<String> = findings.problems.iter().map(|p| p.to_string()).collect();
-        bail!("only a bundle whose signature verifies can be re-signed: {}", why.join("; "));
+        bail!(
+            "only a bundle whose signature verifies can be re-signed: {}",
+            why.join("; ")
+        );
     };
     let signer = crate::keys::did_key(&key.verifying_key());
     if signed.signer != signer {
@@ -174,7 +177,9 @@ fn resigned_manifest(manifest: &[u8], key: &SigningKey, scheme: Scheme) -> Resul
     let new = resigned["signature"]["signature"]
         .as_str()
         .expect("sign writes a string");
-    Ok(text.replacen(&quoted, &format!("\"{new}\""), 1).into_bytes())
+    Ok(text
+        .replacen(&quoted, &format!("\"{new}\""), 1)
+        .into_bytes())
 }
 
 fn append<W: Write>(

@@ -11,7 +11,7 @@ use crate::identity::application_id;
 use crate::keys::parse_did_key;
 use crate::report::{Problem, Rule};
 use crate::site::collisions::Layout;
-use crate::source::{version_in_path, BundleFile, Source};
+use crate::source::{resignature, version_in_path, BundleFile, Source};
 use crate::verify::Report;
 use crate::version;
 
@@ -36,6 +36,7 @@ pub fn apply(source: &Source, checked: &mut [Checked]) -> Vec<Report> {
     for c in checked.iter_mut() {
         check_file_name(c);
     }
+    check_resignatures(checked);
     check_collisions(checked);
     check_site_paths(source, checked);
     check_signers(source, checked);
@@ -65,13 +66,89 @@ pub fn file_reports(problems: Vec<(String, Problem)>) -> Vec<Report> {
 
 fn check_file_name(c: &mut Checked) {
     let Some(b) = &c.report.bundle else { return };
-    let expected = format!("{}/{}-{}.mpk", b.package, b.package, b.app_version);
+    let mut expected = format!("{}/{}-{}.mpk", b.package, b.package, b.app_version);
+    if resignature(&c.file.rel).is_some() {
+        expected = format!(
+            "{}+{}.mpk",
+            expected.trim_end_matches(".mpk"),
+            b.signature_scheme
+        );
+    }
     if c.file.rel != expected {
         let message = format!(
             "the manifest says {} {}, so the file must be {expected}",
             b.package, b.app_version
         );
         c.refuse(Rule::FileName, "file name", message);
+    }
+}
+
+fn is_resignature(c: &Checked) -> bool {
+    resignature(&c.file.rel).is_some()
+}
+
+/// A re-signature (`<package>-<version>+<scheme>.mpk`) moves a published bundle to the other
+/// signature scheme and changes nothing else: the original is beside it, signed under the
+/// other scheme by the same key, and the two manifests are equal but for `signature`, so
+/// their artifacts (declared by digest, each checked) are the same too. It is not a version of
+/// its own, so the version rules skip it.
+fn check_resignatures(checked: &mut [Checked]) {
+    let originals: BTreeMap<
+        String,
+        (
+            Option<crate::verify::Verified>,
+            Option<serde_json::Map<String, serde_json::Value>>,
+        ),
+    > = checked
+        .iter()
+        .filter(|c| !is_resignature(c))
+        .map(|c| {
+            (
+                c.file.rel.clone(),
+                (c.report.bundle.clone(), c.report.manifest.clone()),
+            )
+        })
+        .collect();
+    for c in checked.iter_mut() {
+        let (Some((original_rel, _)), Some(b)) = (resignature(&c.file.rel), &c.report.bundle)
+        else {
+            continue;
+        };
+        let problem = match originals.get(&original_rel) {
+            None => Some(format!(
+                "there is no {original_rel} to be a re-signature of; publish a version under its own name"
+            )),
+            Some((None, _)) => Some(format!(
+                "{original_rel} does not verify, so nothing can be a re-signature of it"
+            )),
+            Some((Some(original), manifest)) => {
+                let unsigned = |m: &serde_json::Map<String, serde_json::Value>| {
+                    let mut m = m.clone();
+                    m.remove("signature");
+                    m
+                };
+                if original.signature_scheme == b.signature_scheme {
+                    Some(format!(
+                        "{original_rel} is signed under the {} scheme too; a re-signature moves a bundle to the other scheme",
+                        b.signature_scheme
+                    ))
+                } else if original.signer_id != b.signer_id {
+                    Some(format!(
+                        "{original_rel} is signed by {}, this file by {}; only the key that signed a version may re-sign it",
+                        original.signer_id, b.signer_id
+                    ))
+                } else if manifest.as_ref().map(unsigned) != c.report.manifest.as_ref().map(unsigned) {
+                    Some(format!(
+                        "its manifest differs from {original_rel}'s in more than the signature; a re-signature changes nothing else"
+                    ))
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(message) = problem {
+            c.refuse(Rule::Resignature, "file name", message);
+        }
     }
 }
 
@@ -116,7 +193,9 @@ fn check_collisions(checked: &mut [Checked]) {
     order.sort_by_key(|&i| (checked[i].file.added.unwrap_or(i64::MAX), i));
     for i in order {
         let c = &mut checked[i];
-        let Some(b) = &c.report.bundle else { continue };
+        let Some(b) = c.report.bundle.as_ref().filter(|_| !is_resignature(c)) else {
+            continue;
+        };
         let first_spelling = spellings
             .entry(b.package.to_lowercase())
             .or_insert_with(|| b.package.clone())
@@ -149,8 +228,9 @@ fn check_collisions(checked: &mut [Checked]) {
 /// version); other versions must be signed by it or by a key `package.toml` allows.
 fn check_signers(source: &Source, checked: &mut [Checked]) {
     let mut by_package: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    // A re-signature's signer is its original's (check_resignatures).
     for (i, c) in checked.iter().enumerate() {
-        if let Some(b) = &c.report.bundle {
+        if let Some(b) = c.report.bundle.as_ref().filter(|_| !is_resignature(c)) {
             by_package.entry(b.package.clone()).or_default().push(i);
         }
     }

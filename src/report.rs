@@ -75,6 +75,7 @@ rules! {
     SignatureAlgorithm => "signature.algorithm", "set signature.algorithm to exactly \"ed25519\"";
     SignatureEncoding => "signature.encoding", "encode publicKey (32 bytes) and signature (64 bytes) as base64url without padding";
     SignatureInvalid => "signature.invalid", "re-sign the bundle after the last edit of manifest.json";
+    SignatureScheme => "signature.scheme", "sign under a scheme registry.toml `signature_schemes` accepts (`mpk-registry pack --scheme`, or `pack --resign` for a signed bundle)";
     SignerIdMismatch => "signature.signer-id", "set signerId to the did:key of signature.publicKey (re-sign with the intended key)";
     // Digests.
     Digest => "artifact.digest", "rebuild the bundle so the manifest hashes the files it ships, then re-sign";
@@ -83,6 +84,7 @@ rules! {
     WellKnownKey => "policy.well-known-key", "sign with your own key (`mpk-registry keygen`); this key's private half is public";
     FileName => "policy.file-name", "name the file registry-src/<package>/<package>-<appVersion>.mpk after its manifest";
     SignerChange => "policy.signer-change", "sign with the package's key, or have an owner add the new signerId to package.toml `signers`";
+    Resignature => "policy.re-signature", "a <package>-<version>+<scheme>.mpk file must be `mpk-registry pack --resign` of the published <package>-<version>.mpk: the same key and manifest, signed under the other scheme";
     Immutable => "policy.immutable", "published bundles never change; publish a new version and yank the old one instead";
     VersionExists => "policy.version-exists", "bump appVersion; a published version cannot be replaced";
     VersionOrder => "policy.version-order", "this is allowed (a back-port) but will not become the latest version";

@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::canonical::Scheme;
 use crate::manifest::Artifact;
 
 /// The `schemaVersion` of `index.json`, `apps/<package>/index.json` and `keys.json`. Bumped
@@ -158,12 +159,29 @@ pub struct ReleaseEntry {
     #[serde(default)]
     pub published_at: Option<String>,
     pub signer_id: String,
+    /// What the signature of `bundle` covers, and so which nodes install it.
+    pub signature_scheme: Scheme,
     pub application_id: String,
     pub min_runtime_version: String,
     pub bundle: BundleFile,
     /// The signed manifest, byte for byte as in the bundle.
     pub manifest: PinnedFile,
     pub artifacts: Vec<Artifact>,
+    /// The same version signed by the same key under the other scheme (a re-signature), at
+    /// its content address; the same manifest but for the signature, the same artifacts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_signatures: Vec<OtherSignature>,
+}
+
+/// A release's bundle under another signature scheme.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtherSignature {
+    pub signature_scheme: Scheme,
+    pub sha256: String,
+    pub size: u64,
+    /// `artifacts/sha256/<sha256>.mpk`.
+    pub content_path: String,
 }
 
 /// Where a release's bundle is, and what its bytes must be.

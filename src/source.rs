@@ -73,12 +73,24 @@ impl FileState {
 
 /// The version in a bundle's path `<package>/<package>-<version>.mpk`, if it has that shape.
 /// The file-name rule ties it to the manifest, so it can stand in for the manifest's version.
+/// A re-signature (see [`resignature`]) is not a version of its own: `None`.
 pub fn version_in_path<'a>(package: &str, rel: &'a str) -> Option<&'a str> {
     rel.strip_prefix(package)?
         .strip_prefix('/')?
         .strip_prefix(package)?
         .strip_prefix('-')?
         .strip_suffix(".mpk")
+        .filter(|version| !version.contains('+'))
+}
+
+/// For a re-signature `<package>/<package>-<version>+<scheme>.mpk` (the published
+/// `<package>-<version>.mpk` signed again under `<scheme>`, added beside it: the original is
+/// never replaced), the original's path and the scheme its name claims. `+` never appears in a
+/// version, so the two kinds of name cannot be confused.
+pub fn resignature(rel: &str) -> Option<(String, &str)> {
+    let stem = rel.strip_suffix(".mpk")?;
+    let (original, scheme) = stem.rsplit_once('+')?;
+    Some((format!("{original}.mpk"), scheme))
 }
 
 /// Everything `build` and `check` read from the source folder.

@@ -14,13 +14,13 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::bundle::{self, EntryKind, Limits, Scan};
+use crate::canonical::Scheme;
 use crate::content_id::{BlobReader, ContentId};
 use crate::git::ObjectFormat;
 use crate::identity::application_id;
 use crate::keys::{well_known_key, DEV_KEY_SIGNER};
 use crate::manifest::{self, Artifact, Manifest};
 use crate::report::{escape_controls, Findings, Rule};
-use crate::canonical::Scheme;
 use crate::signature::{self, Signed};
 
 /// Policy switches that change a verdict.

@@ -233,9 +233,25 @@ fn verify_added(
         .filter(|b| changed.get(&b.rel).map(|c| c.1) == Some(ChangeKind::Added))
         .collect();
     let touched: BTreeSet<&str> = added.iter().map(|b| b.dir.as_str()).collect();
+    // The bundles the added ones are judged against: each package's first published version
+    // (its owner), and the original of each re-signature.
+    let originals: BTreeSet<String> = added
+        .iter()
+        .filter_map(|b| Some(source::resignature(&b.rel)?.0))
+        .collect();
     let anchors: Vec<&BundleFile> = touched
         .iter()
         .filter_map(|package| first_published(&head.source, &base.source, package))
+        .chain(
+            head.source
+                .bundles
+                .iter()
+                .filter(|b| originals.contains(&b.rel)),
+        )
+        .filter(|b| !added.iter().any(|a| a.rel == b.rel))
+        .map(|b| (b.rel.as_str(), b))
+        .collect::<BTreeMap<&str, &BundleFile>>()
+        .into_values()
         .collect();
     let verify_options = verify::Options {
         allow_dev_key: base.source.registry.allow_dev_key,
@@ -252,6 +268,23 @@ fn verify_added(
         })
         .collect();
     policy::apply(&head.source, &mut checked);
+    let accepted = base.source.registry.accepted_schemes();
+    for c in &mut checked {
+        let Some(b) = &c.report.bundle else { continue };
+        let is_new = added.iter().any(|a| a.rel == c.file.rel);
+        if is_new && !accepted.contains(&b.signature_scheme) {
+            let names: Vec<&str> = accepted.iter().map(|s| s.name()).collect();
+            c.report.problems.push(Problem::new(
+                Rule::SignatureScheme,
+                "signature",
+                format!(
+                    "is under the {} scheme; this registry accepts new bundles under: {}",
+                    b.signature_scheme,
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
     for c in checked {
         if let Some(report) = reports.get_mut(&c.file.rel) {
             *report = c.report;
@@ -308,6 +341,7 @@ fn judge_bundles(base: &Side, changed: &Changed, reports: &mut BTreeMap<String, 
                 file,
                 "this published bundle was deleted or renamed; published versions never disappear (yank it in package.toml instead)",
             )),
+            ChangeKind::Added if source::resignature(file).is_some() => {} // not a version
             ChangeKind::Added => check_new_version(base, report),
             ChangeKind::Unchanged => {}
         }

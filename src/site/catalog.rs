@@ -7,11 +7,12 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::paths;
-use crate::canonical::Scheme;
 use super::plan::{App, Release, Site};
+use crate::canonical::Scheme;
 pub use crate::schema::rfc3339;
 use crate::schema::{
-    self, AppIndex, BundleFile, Catalog, CatalogApp, Keys, PinnedFile, RegistryInfo, SCHEMA_VERSION,
+    self, AppIndex, BundleFile, Catalog, CatalogApp, Keys, OtherSignature, PinnedFile,
+    RegistryInfo, SCHEMA_VERSION,
 };
 
 /// `apps/<package>/index.json`.
@@ -37,6 +38,7 @@ fn release(package: &str, r: &Release) -> schema::ReleaseEntry {
         yank_reason: r.yank_reason.clone(),
         published_at: r.published.map(rfc3339),
         signer_id: b.signer_id.clone(),
+        signature_scheme: b.signature_scheme,
         application_id: b.application_id.clone(),
         min_runtime_version: b.min_runtime_version.clone(),
         bundle: BundleFile {
@@ -50,6 +52,16 @@ fn release(package: &str, r: &Release) -> schema::ReleaseEntry {
             path: paths::manifest(package, &b.app_version),
         },
         artifacts: b.artifacts.clone(),
+        other_signatures: r
+            .others
+            .iter()
+            .map(|o| OtherSignature {
+                signature_scheme: o.bundle.signature_scheme,
+                sha256: o.bundle.bundle_sha256.clone(),
+                size: o.bundle.bundle_size,
+                content_path: paths::content_addressed(&o.bundle.bundle_sha256),
+            })
+            .collect(),
     }
 }
 

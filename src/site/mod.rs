@@ -599,8 +599,13 @@ fn reuse_app(staging: &Staging, app: &App) -> Option<Result<Vec<u8>>> {
     Some(artifacts())
 }
 
-/// Puts a release's bundle at its content-addressed path and at `rel`, the path nodes fetch.
+/// Puts a release's bundle at its content-addressed path and at `rel`, the path nodes fetch,
+/// and its bundle under the other signature scheme, if any, at its content-addressed path.
 fn stage_artifact(staging: &Staging, rel: &str, r: &plan::Release) -> Result<()> {
+    for other in &r.others {
+        let content = paths::content_addressed(&other.bundle.bundle_sha256);
+        staging.put_content_addressed(&content, &other.source)?;
+    }
     let content = paths::content_addressed(&r.bundle.bundle_sha256);
     staging.put_content_addressed(&content, &r.source)?;
     staging.link_staged(rel, &content)

@@ -89,6 +89,27 @@ struct VersionCtx {
     yank_reason: Option<String>,
     download_path: String,
     manifest_path: String,
+    /// The signature scheme of the bundle at `download_path`, and which nodes install it.
+    signature: SignatureCtx,
+    /// The same version under the other scheme, at its content address.
+    other_signatures: Vec<SignatureCtx>,
+}
+
+#[derive(Serialize)]
+struct SignatureCtx {
+    scheme: &'static str,
+    installs_on: &'static str,
+    path: String,
+}
+
+impl SignatureCtx {
+    fn of(b: &crate::verify::Verified, path: String) -> SignatureCtx {
+        SignatureCtx {
+            scheme: b.signature_scheme.name(),
+            installs_on: b.signature_scheme.installs_on(),
+            path,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -332,6 +353,12 @@ fn version(r: &Release) -> VersionCtx {
         yank_reason: r.yank_reason.clone(),
         download_path: paths::artifact(&b.package, &b.app_version),
         manifest_path: paths::manifest(&b.package, &b.app_version),
+        signature: SignatureCtx::of(b, paths::artifact(&b.package, &b.app_version)),
+        other_signatures: r
+            .others
+            .iter()
+            .map(|o| SignatureCtx::of(&o.bundle, paths::content_addressed(&o.bundle.bundle_sha256)))
+            .collect(),
     }
 }
 
@@ -402,6 +429,7 @@ mod tests {
                     published: Some(1_700_000_000),
                     yank_reason: None,
                     source: "com.example.app/com.example.app-1.0.0.mpk".into(),
+                    others: Vec::new(),
                 }],
                 latest: Some(0),
             }],

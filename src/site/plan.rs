@@ -49,6 +49,48 @@ pub struct Release {
     pub yank_reason: Option<String>,
     /// The bundle file in the source folder.
     pub source: PathBuf,
+    /// The same version signed under the other scheme, when a re-signature was published: kept
+    /// at its content address and listed in the app index, never at the version's paths.
+    pub others: Vec<Alternate>,
+}
+
+/// One bundle of a release: its facts, its signed manifest fields and its source file.
+#[derive(Debug, Clone)]
+pub struct Alternate {
+    pub bundle: Verified,
+    pub manifest: Map<String, Value>,
+    pub source: PathBuf,
+}
+
+impl Alternate {
+    /// A bundle that passed every check, with only the manifest fields its signature covers
+    /// (manifest.json itself stays byte-exact).
+    fn of(c: Checked) -> Option<Alternate> {
+        Some(Alternate {
+            manifest: c
+                .report
+                .manifest
+                .as_ref()
+                .map(crate::canonical::signed_view)
+                .unwrap_or_default(),
+            bundle: c.report.bundle?,
+            source: c.file.path,
+        })
+    }
+}
+
+impl Release {
+    /// Adds the release's bundle under the other signature scheme. The one under `served`
+    /// takes the version's paths and answers (so the nodes most registries serve today keep
+    /// installing it); the other stays listed, at its content address.
+    fn add_signature(&mut self, mut alternate: Alternate, served: crate::canonical::Scheme) {
+        if alternate.bundle.signature_scheme == served {
+            std::mem::swap(&mut self.bundle, &mut alternate.bundle);
+            std::mem::swap(&mut self.manifest, &mut alternate.manifest);
+            std::mem::swap(&mut self.source, &mut alternate.source);
+        }
+        self.others.push(alternate);
+    }
 }
 
 /// A link that is safe to put in `href`.
@@ -64,8 +106,28 @@ impl Site {
     /// another's must never be written).
     pub fn plan(source: &Source, checked: Vec<Checked>) -> Result<Site> {
         let mut apps: BTreeMap<String, Vec<Release>> = BTreeMap::new();
-        for c in checked {
-            let Some(bundle) = c.report.bundle else {
+        // Re-signatures first, by the path of the bundle they re-sign.
+        let (resignatures, versions): (Vec<Checked>, Vec<Checked>) = checked
+            .into_iter()
+            .partition(|c| crate::source::resignature(&c.file.rel).is_some());
+        let mut resigned: BTreeMap<String, Alternate> = BTreeMap::new();
+        for c in resignatures {
+            let Some((original, _)) = crate::source::resignature(&c.file.rel) else {
+                continue;
+            };
+            if let Some(alternate) = Alternate::of(c) {
+                resigned.insert(original, alternate);
+            }
+        }
+        for c in versions {
+            let rel = c.file.rel.clone();
+            let published = c.file.added;
+            let Some(Alternate {
+                bundle,
+                manifest,
+                source: path,
+            }) = Alternate::of(c)
+            else {
                 continue;
             };
             let yank_reason = source
@@ -73,21 +135,20 @@ impl Site {
                 .get(&bundle.package)
                 .and_then(|p| p.yank_reason(&bundle.app_version))
                 .map(str::to_owned);
-            apps.entry(bundle.package.clone())
+            let mut release = Release {
+                manifest,
+                published,
+                yank_reason,
+                source: path,
+                bundle,
+                others: Vec::new(),
+            };
+            if let Some(alternate) = resigned.remove(&rel) {
+                release.add_signature(alternate, source.registry.serve_signature);
+            }
+            apps.entry(release.bundle.package.clone())
                 .or_default()
-                .push(Release {
-                    // Only what the signature covers; manifest.json itself stays byte-exact.
-                    manifest: c
-                        .report
-                        .manifest
-                        .as_ref()
-                        .map(crate::canonical::signed_view)
-                        .unwrap_or_default(),
-                    published: c.file.added,
-                    yank_reason,
-                    source: c.file.path,
-                    bundle,
-                });
+                .push(release);
         }
         let apps: Vec<App> = apps
             .into_iter()

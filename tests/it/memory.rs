@@ -183,7 +183,8 @@ fn bombs_and_a_400_mib_bundle_verify_in_under_64_mib() {
     }));
     let large = dir.path().join("large.mpk");
     let out = BufWriter::new(File::create(&large).expect("create bundle"));
-    mpk_registry::pack::pack(template, &root, &key(1), Scheme::Legacy, out).expect("pack the large bundle");
+    mpk_registry::pack::pack(template, &root, &key(1), Scheme::Legacy, out)
+        .expect("pack the large bundle");
     let packed = started.elapsed();
     let run = verify_measured(&large, dir.path());
     eprintln!(

@@ -236,16 +236,28 @@ fn pack_refuses_what_it_cannot_bundle() {
         let mut manifest = template();
         manifest.remove("abi");
         manifest.insert("wasm".into(), wasm);
-        let error = pack(manifest, dir.path(), &key(1), Scheme::Legacy, &mut Vec::new())
-            .expect_err("pack must refuse")
-            .to_string();
+        let error = pack(
+            manifest,
+            dir.path(),
+            &key(1),
+            Scheme::Legacy,
+            &mut Vec::new(),
+        )
+        .expect_err("pack must refuse")
+        .to_string();
         assert!(error.contains(mentioned), "{error}");
     }
     let mut manifest = template();
     manifest.remove("wasm");
     manifest.remove("abi");
-    let error = pack(manifest, dir.path(), &key(1), Scheme::Legacy, &mut Vec::new())
-        .expect_err("no artifacts")
-        .to_string();
+    let error = pack(
+        manifest,
+        dir.path(),
+        &key(1),
+        Scheme::Legacy,
+        &mut Vec::new(),
+    )
+    .expect_err("no artifacts")
+    .to_string();
     assert!(error.contains("no artifacts"), "{error}");
 }

@@ -11,8 +11,8 @@ use crate::support::golden::golden_path;
 use crate::support::repo_file;
 use mpk_registry::manifest::{Artifact, ArtifactKind};
 use mpk_registry::schema::{
-    ApiBundle, ApiError, AppIndex, BundleFile, Catalog, CatalogApp, Health, Keys, PinnedFile,
-    RegistryInfo, ReleaseEntry, Signature, SCHEMA_VERSION,
+    ApiBundle, ApiError, AppIndex, BundleFile, Catalog, CatalogApp, Health, Keys, OtherSignature,
+    PinnedFile, RegistryInfo, ReleaseEntry, Signature, SCHEMA_VERSION,
 };
 use mpk_registry::site::catalog::to_bytes;
 use serde::de::DeserializeOwned;
@@ -95,6 +95,7 @@ fn release(version: &str, yank_reason: Option<&str>, artifacts: Vec<Artifact>) -
         yank_reason: yank_reason.map(str::to_owned),
         published_at: yank_reason.map(|_| "2023-11-14T22:13:20Z".to_owned()),
         signer_id: SIGNER.to_owned(),
+        signature_scheme: mpk_registry::canonical::Scheme::Legacy,
         application_id: "FPTWm2GG2VZ8FG9VcjrDeh7HBKWz9dPX4b64M8pi9PMJ".to_owned(),
         min_runtime_version: "0.1.0".to_owned(),
         bundle: BundleFile {
@@ -108,6 +109,16 @@ fn release(version: &str, yank_reason: Option<&str>, artifacts: Vec<Artifact>) -
             sha256: digest('e'),
         },
         artifacts,
+        // Written only when a re-signature is published: one sample has one.
+        other_signatures: yank_reason
+            .map(|_| OtherSignature {
+                signature_scheme: mpk_registry::canonical::Scheme::V1,
+                sha256: digest('f'),
+                size: 301,
+                content_path: format!("artifacts/sha256/{}.mpk", digest('f')),
+            })
+            .into_iter()
+            .collect(),
     }
 }
 

@@ -359,3 +359,143 @@ fn a_seed_signs_deterministically() {
     let b = signed(base_manifest(), &SigningKey::from_bytes(&[9; 32]));
     assert_eq!(a, b);
 }
+
+// --- signature schemes ------------------------------------------------------------------------
+
+use mpk_registry::canonical::{signed_bytes, signing_payload, Scheme};
+use sha2::{Digest, Sha256};
+
+#[test]
+fn scheme_v1_payload_is_the_domain_then_a_zero_byte_then_the_canonical_bytes() {
+    let manifest = signed(base_manifest(), &key(1));
+    let mut expected = b"calimero.bundle.manifest.v1\0".to_vec();
+    expected.extend(signed_bytes(&manifest));
+    assert_eq!(
+        signing_payload(&manifest, Scheme::V1),
+        <[u8; 32]>::from(Sha256::digest(&expected))
+    );
+    assert_eq!(
+        signing_payload(&manifest, Scheme::Legacy),
+        <[u8; 32]>::from(Sha256::digest(signed_bytes(&manifest)))
+    );
+}
+
+#[test]
+fn scheme_v1_bundle_verifies_and_says_so() {
+    let bytes = packed_as(
+        pack_manifest("com.example.app", "1.0.0"),
+        &key(1),
+        Scheme::V1,
+    );
+    let report = verify(&bytes);
+    assert_ok(&report);
+    assert_eq!(
+        report.bundle.expect("verified").signature_scheme,
+        Scheme::V1
+    );
+}
+
+#[test]
+fn scheme_legacy_bundle_verifies_and_says_so() {
+    let bytes = packed_as(
+        pack_manifest("com.example.app", "1.0.0"),
+        &key(1),
+        Scheme::Legacy,
+    );
+    let report = verify(&bytes);
+    assert_ok(&report);
+    assert_eq!(
+        report.bundle.expect("verified").signature_scheme,
+        Scheme::Legacy
+    );
+}
+
+#[test]
+fn scheme_neither_is_refused() {
+    // A signature over the canonical bytes with another domain verifies under no scheme.
+    let mut manifest = signed(base_manifest(), &key(1));
+    let mut payload = b"calimero.bundle.manifest.v2\0".to_vec();
+    payload.extend(signed_bytes(&manifest));
+    let digest: [u8; 32] = Sha256::digest(&payload).into();
+    use ed25519_dalek::Signer;
+    let signature = key(1).sign(&digest);
+    signature_mut(&mut manifest).insert(
+        "signature".into(),
+        json!(B64URL.encode(signature.to_bytes())),
+    );
+    let report = verify(&standard(&manifest));
+    assert_refused(&report, "signature.signature", Rule::SignatureInvalid);
+}
+
+#[test]
+fn resign_changes_only_the_signature_value() {
+    let legacy = app_bundle("com.example.app", "1.0.0", &key(1));
+    let v1 = resigned(&legacy, &key(1), Scheme::V1);
+    let report = verify(&v1);
+    assert_ok(&report);
+    let moved = report.bundle.expect("verified");
+    let original = verify(&legacy).bundle.expect("verified");
+    assert_eq!(moved.signature_scheme, Scheme::V1);
+    assert_eq!(moved.signer_id, original.signer_id);
+    assert_eq!(moved.artifacts, original.artifacts);
+    // The same canonical manifest, so the same bundle hash; the same entries besides it.
+    let (old, new) = (bundle_entries(&legacy), bundle_entries(&v1));
+    assert_eq!(
+        old.keys().collect::<Vec<_>>(),
+        new.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &old {
+        if name != "manifest.json" {
+            assert_eq!(bytes, &new[name], "{name}");
+        }
+    }
+    let parse = |b: &[u8]| serde_json::from_slice::<Map<String, Value>>(b).unwrap();
+    let (old_manifest, new_manifest) = (parse(&old["manifest.json"]), parse(&new["manifest.json"]));
+    assert_eq!(signed_bytes(&old_manifest), signed_bytes(&new_manifest));
+    assert_eq!(old["manifest.json"].len(), new["manifest.json"].len());
+    let differing = old["manifest.json"]
+        .iter()
+        .zip(&new["manifest.json"])
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(differing <= 86, "{differing} bytes changed");
+    assert_ne!(
+        old_manifest["signature"]["signature"],
+        new_manifest["signature"]["signature"]
+    );
+    // And back: the legacy re-signature of the v1 bundle is a legacy bundle again.
+    let back = verify(&resigned(&v1, &key(1), Scheme::Legacy));
+    assert_eq!(
+        back.bundle.expect("verified").signature_scheme,
+        Scheme::Legacy
+    );
+}
+
+#[test]
+fn resign_needs_the_signing_key() {
+    let legacy = app_bundle("com.example.app", "1.0.0", &key(1));
+    let error = mpk_registry::pack::resign(legacy.as_slice(), &key(2), Scheme::V1, Vec::new())
+        .expect_err("another key cannot re-sign");
+    assert!(format!("{error:#}").contains("needs that key"), "{error:#}");
+}
+
+#[test]
+fn resign_to_the_same_scheme_is_refused() {
+    let legacy = app_bundle("com.example.app", "1.0.0", &key(1));
+    let error = mpk_registry::pack::resign(legacy.as_slice(), &key(1), Scheme::Legacy, Vec::new())
+        .expect_err("already legacy");
+    assert!(format!("{error:#}").contains("already signed under the legacy scheme"));
+}
+
+#[test]
+fn resign_refuses_a_bundle_whose_signature_does_not_verify() {
+    let tampered = tampered(|m| {
+        m.insert("appVersion".into(), json!("9.9.9"));
+    });
+    let error = mpk_registry::pack::resign(tampered.as_slice(), &key(1), Scheme::V1, Vec::new())
+        .expect_err("a broken signature is not re-signed");
+    assert!(
+        format!("{error:#}").contains("signature.invalid"),
+        "{error:#}"
+    );
+}
