@@ -93,62 +93,69 @@ fn is_resignature(c: &Checked) -> bool {
 /// their artifacts (declared by digest, each checked) are the same too. It is not a version of
 /// its own, so the version rules skip it.
 fn check_resignatures(checked: &mut [Checked]) {
-    let originals: BTreeMap<
-        String,
-        (
-            Option<crate::verify::Verified>,
-            Option<serde_json::Map<String, serde_json::Value>>,
-        ),
-    > = checked
+    let originals: BTreeMap<&str, &Checked> = checked
         .iter()
         .filter(|c| !is_resignature(c))
-        .map(|c| {
-            (
-                c.file.rel.clone(),
-                (c.report.bundle.clone(), c.report.manifest.clone()),
-            )
+        .map(|c| (c.file.rel.as_str(), c))
+        .collect();
+    let problems: Vec<(usize, String)> = checked
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let (original_rel, _) = resignature(&c.file.rel)?;
+            let b = c.report.bundle.as_ref()?;
+            let original = originals.get(original_rel.as_str());
+            Some((
+                i,
+                resignature_problem(&original_rel, original.copied(), c, b)?,
+            ))
         })
         .collect();
-    for c in checked.iter_mut() {
-        let (Some((original_rel, _)), Some(b)) = (resignature(&c.file.rel), &c.report.bundle)
-        else {
-            continue;
-        };
-        let problem = match originals.get(&original_rel) {
-            None => Some(format!(
-                "there is no {original_rel} to be a re-signature of; publish a version under its own name"
-            )),
-            Some((None, _)) => Some(format!(
-                "{original_rel} does not verify, so nothing can be a re-signature of it"
-            )),
-            Some((Some(original), manifest)) => {
-                let unsigned = |m: &serde_json::Map<String, serde_json::Value>| {
-                    let mut m = m.clone();
-                    m.remove("signature");
-                    m
-                };
-                if original.signature_scheme == b.signature_scheme {
-                    Some(format!(
-                        "{original_rel} is signed under the {} scheme too; a re-signature moves a bundle to the other scheme",
-                        b.signature_scheme
-                    ))
-                } else if original.signer_id != b.signer_id {
-                    Some(format!(
-                        "{original_rel} is signed by {}, this file by {}; only the key that signed a version may re-sign it",
-                        original.signer_id, b.signer_id
-                    ))
-                } else if manifest.as_ref().map(unsigned) != c.report.manifest.as_ref().map(unsigned) {
-                    Some(format!(
-                        "its manifest differs from {original_rel}'s in more than the signature; a re-signature changes nothing else"
-                    ))
-                } else {
-                    None
-                }
-            }
-        };
-        if let Some(message) = problem {
-            c.refuse(Rule::Resignature, "file name", message);
-        }
+    for (i, message) in problems {
+        checked[i].refuse(Rule::Resignature, "file name", message);
+    }
+}
+
+/// Why `c` (verified as `b`) is not a re-signature of `original`, if it is not.
+fn resignature_problem(
+    original_rel: &str,
+    original: Option<&Checked>,
+    c: &Checked,
+    b: &crate::verify::Verified,
+) -> Option<String> {
+    let Some(original) = original else {
+        return Some(format!(
+            "there is no {original_rel} to be a re-signature of; publish a version under its own name"
+        ));
+    };
+    let Some(o) = &original.report.bundle else {
+        return Some(format!(
+            "{original_rel} does not verify, so nothing can be a re-signature of it"
+        ));
+    };
+    let unsigned = |m: &serde_json::Map<String, serde_json::Value>| {
+        let mut m = m.clone();
+        m.remove("signature");
+        m
+    };
+    if o.signature_scheme == b.signature_scheme {
+        Some(format!(
+            "{original_rel} is signed under the {} scheme too; a re-signature moves a bundle to the other scheme",
+            b.signature_scheme
+        ))
+    } else if o.signer_id != b.signer_id {
+        Some(format!(
+            "{original_rel} is signed by {}, this file by {}; only the key that signed a version may re-sign it",
+            o.signer_id, b.signer_id
+        ))
+    } else if original.report.manifest.as_ref().map(unsigned)
+        != c.report.manifest.as_ref().map(unsigned)
+    {
+        Some(format!(
+            "its manifest differs from {original_rel}'s in more than the signature; a re-signature changes nothing else"
+        ))
+    } else {
+        None
     }
 }
 

@@ -29,6 +29,7 @@ mod pack;
 mod report_docs;
 mod schema;
 mod schema_types;
+mod schemes;
 mod serve;
 mod signature_rules;
 mod workflows;
