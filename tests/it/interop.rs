@@ -310,3 +310,50 @@ fn reference_vectors_are_reproduced() {
         assert_eq!(bundle.application_id, v["applicationId"]);
     }
 }
+
+/// Bundles made by this project's `pack` and `pack --resign` (bundles/own-tools/README.md).
+fn own_tools(file: &str) -> Report {
+    verify_fixture(&format!("own-tools/{file}"), &Options::default())
+}
+
+#[test]
+fn own_tools_resignatures_of_mero_sign_bundles_verify_under_v1_and_keep_everything_else() {
+    for name in [
+        "com.example.hello-1.0.0",
+        "com.example.suite-0.3.0",
+        "com.example.unicode-2.0.0-rc.1",
+        "com.example.dotslash-1.0.0",
+    ] {
+        let original = verify_fixture(&format!("valid/{name}.mpk"), &Options::default());
+        let moved = own_tools(&format!("{name}+v1.mpk"));
+        let (o, m) = (
+            original.bundle.expect("the original verifies"),
+            moved
+                .bundle
+                .unwrap_or_else(|| panic!("{name}+v1: {:?}", moved.problems)),
+        );
+        assert_eq!(o.signature_scheme, Scheme::Legacy, "{name}");
+        assert_eq!(m.signature_scheme, Scheme::V1, "{name}");
+        assert_eq!(m.signer_id, o.signer_id, "{name}");
+        assert_eq!(m.artifacts, o.artifacts, "{name}");
+        assert_eq!(
+            signed_bytes(moved.manifest.as_ref().unwrap()),
+            signed_bytes(original.manifest.as_ref().unwrap()),
+            "{name}: the canonical manifest, and so the bundle hash, is the same"
+        );
+    }
+}
+
+#[test]
+fn own_tools_packed_bundles_verify_under_their_scheme() {
+    for (file, scheme) in [
+        ("com.example.packed-1.0.0-legacy.mpk", Scheme::Legacy),
+        ("com.example.packed-1.0.0-v1.mpk", Scheme::V1),
+    ] {
+        let report = own_tools(file);
+        let bundle = report
+            .bundle
+            .unwrap_or_else(|| panic!("{file}: {:?}", report.problems));
+        assert_eq!(bundle.signature_scheme, scheme, "{file}");
+    }
+}
