@@ -231,6 +231,34 @@ fn ownership_new_package_naming_the_actor_passes() {
     assert_clear(&repo.check(&base, Some("bob")));
 }
 
+/// Two settings files with the same bytes are one blob in git: an owner's second package with
+/// the same `package.toml` as the first is read like any other, at the base and at the head.
+#[test]
+fn settings_files_with_the_same_bytes_are_each_read() {
+    let (repo, base) = notes_registry();
+    repo.publish("com.example.todo", "0.1.0", &owner_key());
+    let settings = repo.package_toml("com.example.todo", "owners = [\"alice\"]\n");
+    assert_eq!(
+        repo.read(&settings),
+        repo.read(&format!("{NOTES}/package.toml"))
+    );
+    let head = repo.commit("alice's second app");
+    let outcome = repo.check(&base, Some("alice"));
+    assert_clear(&outcome);
+    assert_eq!(change(&outcome, &settings).kind, ChangeKind::Added);
+
+    // Both are read at the base too: the second package's owner is judged from its own file.
+    repo.publish("com.example.todo", "0.2.0", &owner_key());
+    repo.commit("todo 0.2.0");
+    assert_clear(&repo.check(&head, Some("alice")));
+    let outcome = repo.check(&head, Some("mallory"));
+    assert_refused(
+        &outcome,
+        &bundle_path("com.example.todo", "0.2.0"),
+        Rule::Ownership,
+    );
+}
+
 #[test]
 fn ownership_new_package_not_naming_the_actor_is_refused() {
     let (repo, base) = notes_registry();
