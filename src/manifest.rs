@@ -20,12 +20,36 @@ pub fn is_coordinate_byte(b: u8) -> bool {
 }
 
 /// Whether `text` can be a package or version everywhere it is used as a path segment (site
-/// files, API queries, registry folders): 1-128 coordinate bytes, not `.`, and no `..`.
+/// files, API queries, registry folders): 1-128 coordinate bytes, not `.`, and no `..`. The
+/// one rule: the manifest rules, the layout, `fetch` and the hosts all ask it.
 pub fn is_coordinate(text: &str) -> bool {
-    (1..=128).contains(&text.len())
-        && text != "."
-        && !text.contains("..")
-        && text.bytes().all(is_coordinate_byte)
+    coordinate_problem(text).is_none()
+}
+
+/// Why `text` is not a coordinate (see [`is_coordinate`]), in words for a report.
+pub fn coordinate_problem(text: &str) -> Option<String> {
+    if text.is_empty() {
+        Some("is empty".to_owned())
+    } else if text == "." {
+        Some("\".\" names the folder it is in, not a file of its own".to_owned())
+    } else if text.contains("..") {
+        Some(format!("{text:?} contains '..'"))
+    } else if let Some(c) = text.chars().find(|c| matches!(c, '/' | '\\' | '\0')) {
+        Some(format!("{text:?} contains the path separator {c:?}"))
+    } else if text.as_bytes().get(1) == Some(&b':') {
+        Some(format!(
+            "{text:?} looks like a drive path (':' as 2nd character)"
+        ))
+    } else if text.len() > MAX_COORDINATE_LEN {
+        Some(format!(
+            "is {} bytes long; the limit is {MAX_COORDINATE_LEN}",
+            text.len()
+        ))
+    } else {
+        text.chars()
+            .find(|c| !(c.is_ascii() && is_coordinate_byte(*c as u8)))
+            .map(|c| format!("{text:?} contains {c:?}, outside [A-Za-z0-9._-]"))
+    }
 }
 
 /// Which part of an app an artifact is.
@@ -428,33 +452,14 @@ impl Fields<'_> {
         }
     }
 
-    /// Path and charset rules shared by `package` and `appVersion`.
+    /// The coordinate rule ([`is_coordinate`]), for `package` and `appVersion`.
     fn coordinate(&mut self, rule: Rule, field: &str, value: &str) -> bool {
-        let bytes = value.as_bytes();
-        let problem = if value.is_empty() {
-            Some("is empty".to_owned())
-        } else if value.contains("..") {
-            Some(format!("{value:?} contains '..'"))
-        } else if let Some(c) = value.chars().find(|c| matches!(c, '/' | '\\' | '\0')) {
-            Some(format!("{value:?} contains the path separator {c:?}"))
-        } else if bytes.get(1) == Some(&b':') {
-            Some(format!(
-                "{value:?} looks like a drive path (':' as 2nd character)"
-            ))
-        } else if rule == Rule::AppVersion && value.contains('+') {
+        let problem = if rule == Rule::AppVersion && value.contains('+') {
             Some(format!(
                 "{value:?} carries '+' build metadata, which merod cannot address"
             ))
-        } else if value.len() > MAX_COORDINATE_LEN {
-            Some(format!(
-                "is {} bytes long; the limit is {MAX_COORDINATE_LEN}",
-                value.len()
-            ))
         } else {
-            value
-                .chars()
-                .find(|c| !(c.is_ascii() && is_coordinate_byte(*c as u8)))
-                .map(|c| format!("{value:?} contains {c:?}, outside [A-Za-z0-9._-]"))
+            coordinate_problem(value)
         };
         match problem {
             Some(message) => {

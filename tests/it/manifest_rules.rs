@@ -339,6 +339,7 @@ fn package_rules() {
         "",                // empty
         "com..example",    // '..'
         "..",              // '..'
+        ".",               // the folder itself, as a path segment
         "com/example",     // '/'
         "com\\example",    // '\'
         "com\0example",    // NUL
@@ -370,6 +371,7 @@ fn app_version_rules() {
         "",
         "1.0.0+build.5", // '+' build metadata
         "+",
+        ".", // the folder itself, as a path segment: fetch could not ask for it
         "1..0",
         "1.0/0",
         "1.0\\0",
