@@ -20,8 +20,8 @@ use anyhow::{bail, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::git::{Entry, Repository};
-use crate::layout::{self, Governor};
+use crate::git::{Entry, Mode, Repository};
+use crate::layout::{self, Governor, Kind};
 use crate::policy::{self, Checked};
 use crate::report::{Problem, Rule};
 use crate::site::collisions::Layout;
@@ -162,6 +162,7 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
     let head = Side::read(&repo, options, &head_commit)?;
     let changed = changes(&repo.prefix, &base, &head);
     let mut reports = verify_added(&repo, &base, &head, &changed);
+    judge_signers(&repo, &base, &head, &changed, &mut reports);
     let unchanged = judge_file_problems(&base, &head, &mut reports);
     judge_bundles(&base, &changed, &mut reports);
     check_names(&base, &head, &repo.prefix, &changed, &mut reports);
@@ -266,6 +267,79 @@ fn verify_added(
         }
     }
     reports
+}
+
+/// A change to a package's settings must leave every published version publishable:
+/// dropping from `signers` a key that signed one, or deleting `package.toml`, would make
+/// `build` refuse that version and with it the whole registry. So the published versions of
+/// each package whose `package.toml` is modified or deleted are judged by the signer rule
+/// under both settings, and what only the head's refuses is refused on the settings file,
+/// with the rule `build` would use.
+fn judge_signers(
+    repo: &Repository,
+    base: &Side,
+    head: &Side,
+    changed: &Changed,
+    reports: &mut BTreeMap<String, Report>,
+) {
+    let options = verify::Options {
+        allow_dev_key: base.source.registry.allow_dev_key,
+        ..Default::default()
+    };
+    for (file, (_, kind)) in changed {
+        if !matches!(kind, ChangeKind::Modified | ChangeKind::Deleted) {
+            continue;
+        }
+        let Ok(Kind::Package(package)) = layout::classify(file, Mode::File, false) else {
+            continue;
+        };
+        let published: Vec<&BundleFile> = head
+            .source
+            .bundles
+            .iter()
+            .filter(|b| b.dir == package && base.source.bundles.iter().any(|o| o.rel == b.rel))
+            .collect();
+        if published.len() < 2 {
+            continue; // the first version's signer is always allowed
+        }
+        let checked: Vec<Checked> = published
+            .par_iter()
+            .map(|file| Checked {
+                report: verify_blob(repo, file, &options),
+                file: (*file).clone(),
+            })
+            .collect();
+        let before = signer_refusals(&base.source, checked.clone());
+        let report = reports.get_mut(file).expect("every change has a report");
+        for (rel, message) in signer_refusals(&head.source, checked) {
+            if !before.contains_key(&rel) {
+                report.problems.push(Problem::new(
+                    Rule::SignerChange,
+                    file.as_str(),
+                    format!("with this change, {rel} could no longer be published: {message}"),
+                ));
+            }
+        }
+    }
+}
+
+/// The signer rule's refusals of `checked` under `source`'s settings, by bundle.
+fn signer_refusals(source: &Source, mut checked: Vec<Checked>) -> BTreeMap<String, String> {
+    let earlier: Vec<usize> = checked.iter().map(|c| c.report.problems.len()).collect();
+    policy::check_signers(source, &mut checked);
+    checked
+        .into_iter()
+        .zip(earlier)
+        .filter_map(|(c, n)| {
+            let p = c
+                .report
+                .problems
+                .into_iter()
+                .skip(n)
+                .find(|p| p.rule == Rule::SignerChange)?;
+            Some((c.file.rel, p.message))
+        })
+        .collect()
 }
 
 /// File problems, judged on the whole registry at both sides: refused where the change is;

@@ -107,6 +107,68 @@ fn signer_change_is_allowed_once_an_owner_lists_the_new_signer() {
     assert_eq!(change(&outcome, &added).kind, ChangeKind::Added);
 }
 
+/// The notes registry after a signer rotation: `package.toml` allows `stranger_key()` (and
+/// `extra`), which signed 1.1.0.
+fn rotated_registry(extra: &[String]) -> (Registry, String) {
+    let (repo, _) = notes_registry();
+    let signers: Vec<String> = std::iter::once(signer(&stranger_key()))
+        .chain(extra.iter().cloned())
+        .map(|s| format!("\"{s}\""))
+        .collect();
+    repo.package_toml(
+        NOTES,
+        &format!("owners = [\"alice\"]\nsigners = [{}]\n", signers.join(", ")),
+    );
+    repo.publish(NOTES, "1.1.0", &stranger_key());
+    let base = repo.commit("rotate to a second key, and publish with it");
+    (repo, base)
+}
+
+/// `build` would refuse 1.1.0 (and so the registry) once its signer is no longer allowed:
+/// `check` refuses the settings change that causes it, with the rule `build` uses.
+#[test]
+fn signer_change_dropping_a_signer_that_signed_a_published_version_is_refused() {
+    let (repo, base) = rotated_registry(&[]);
+    let settings = repo.package_toml(NOTES, "owners = [\"alice\"]\n");
+    repo.commit("drop the second signer");
+    let outcome = repo.check(&base, Some("alice"));
+    assert_refused(&outcome, &settings, Rule::SignerChange);
+    assert_eq!(problems(&outcome, &settings), [Rule::SignerChange]);
+    assert_refused(
+        &repo.build(),
+        &bundle_path(NOTES, "1.1.0"),
+        Rule::SignerChange,
+    );
+}
+
+#[test]
+fn signer_change_deleting_package_toml_a_published_version_needs_is_refused() {
+    let (repo, base) = rotated_registry(&[]);
+    let settings = format!("{NOTES}/package.toml");
+    repo.remove(&settings);
+    repo.commit("delete package.toml");
+    let outcome = repo.check(&base, Some("alice"));
+    assert_eq!(change(&outcome, &settings).kind, ChangeKind::Deleted);
+    assert_refused(&outcome, &settings, Rule::SignerChange);
+}
+
+/// The honest twin: a signer that signed nothing can go.
+#[test]
+fn signer_change_dropping_a_signer_that_signed_nothing_passes() {
+    let unused = signer(&key(3));
+    let (repo, base) = rotated_registry(&[unused]);
+    repo.package_toml(
+        NOTES,
+        &format!(
+            "owners = [\"alice\"]\nsigners = [\"{}\"]\n",
+            signer(&stranger_key())
+        ),
+    );
+    repo.commit("drop the unused signer");
+    assert_clear(&repo.check(&base, Some("alice")));
+    repo.build_ok();
+}
+
 #[test]
 fn signer_change_interop_bundle_by_publisher_b_is_refused() {
     let repo = Registry::in_git();
