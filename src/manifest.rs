@@ -274,12 +274,70 @@ pub fn check(raw: &Map<String, Value>, findings: &mut Findings) -> Manifest {
             );
         }
     }
+    check_text_sizes(raw, findings);
     // Last, so that a field another rule already refused is not reported twice.
     let mut text = TextCheck { findings, earlier };
     for (key, value) in raw {
         text.entry(key, value, "");
     }
     manifest
+}
+
+/// Invariant 5, bounded text: the longest each text field may be, in UTF-8 bytes, as
+/// `(parent, key, limit)`. A node has no such limits; the registry has, so that one bundle
+/// cannot add megabytes to `index.json` (one entry per app: name, description, author, tags)
+/// or to the pages and API files that repeat a manifest per version. Every real Calimero
+/// manifest fits with room to spare (names of a few words, one-line descriptions); icons are
+/// `data:` URIs, so theirs is generous.
+pub const TEXT_LIMITS: &[(&str, &str, usize)] = &[
+    ("metadata", "name", 128),
+    ("metadata", "description", 4096),
+    ("metadata", "author", 512),
+    ("metadata", "license", 128),
+    ("metadata", "icon", 256 * 1024),
+    ("links", "frontend", 2048),
+    ("links", "github", 2048),
+    ("links", "docs", 2048),
+    ("handlers", "slug", 128),
+];
+
+/// Most tags `metadata.tags` may hold, and the longest tag, in UTF-8 bytes.
+pub const MAX_TAGS: usize = 32;
+pub const MAX_TAG_BYTES: usize = 64;
+
+/// Refuses text fields over [`TEXT_LIMITS`] and tags over [`MAX_TAGS`] / [`MAX_TAG_BYTES`]
+/// (fields of another type are the type rule's).
+fn check_text_sizes(raw: &Map<String, Value>, findings: &mut Findings) {
+    let mut too_long = |field: String, length: usize, limit: usize| {
+        if length > limit {
+            findings.refuse(
+                Rule::TextSize,
+                field,
+                format!("is {length} bytes long; the limit is {limit}"),
+            );
+        }
+    };
+    for (parent, key, limit) in TEXT_LIMITS {
+        if let Some(Value::String(text)) = raw.get(*parent).and_then(|p| p.get(key)) {
+            too_long(field_path(parent, key), text.len(), *limit);
+        }
+    }
+    let Some(Value::Array(tags)) = raw.get("metadata").and_then(|m| m.get("tags")) else {
+        return;
+    };
+    if tags.len() > MAX_TAGS {
+        findings.refuse(
+            Rule::TextSize,
+            "metadata.tags",
+            format!("holds {} tags; the limit is {MAX_TAGS}", tags.len()),
+        );
+        return;
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        if let Value::String(tag) = tag {
+            too_long(format!("metadata.tags[{i}]"), tag.len(), MAX_TAG_BYTES);
+        }
+    }
 }
 
 /// The one field where text may span lines (and be indented).
