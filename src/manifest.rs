@@ -290,7 +290,7 @@ pub fn check(raw: &Map<String, Value>, findings: &mut Findings) -> Manifest {
 /// manifest fits with room to spare (names of a few words, one-line descriptions); icons are
 /// `data:` URIs, so theirs is generous.
 pub const TEXT_LIMITS: &[(&str, &str, usize)] = &[
-    ("metadata", "name", 128),
+    ("metadata", "name", 256),
     ("metadata", "description", 4096),
     ("metadata", "author", 512),
     ("metadata", "license", 128),

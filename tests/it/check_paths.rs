@@ -72,6 +72,7 @@ fn path_name_a_bundle_file_name_over_255_bytes_is_refused() {
     let head = commit_with_entry(&repo, &base, &format!("040000 tree {folder}\t{package}"));
     let outcome = repo.check_range(&base, &head, None);
     assert_refused(&outcome, &file, Rule::PathName);
+    assert_eq!(problems(&outcome, &file), [Rule::PathName]);
 
     // `build` of that tree refuses the file (exit 1) instead of failing on it.
     repo.git(&["read-tree", &head]);
