@@ -540,10 +540,8 @@ fn check_names(
     reports: &mut BTreeMap<String, Report>,
 ) {
     let (before, after) = (base.names(prefix), head.names(prefix));
-    for (file, (_, kind)) in changed {
-        if file.starts_with('/') || *kind == ChangeKind::Deleted {
-            continue;
-        }
+    // A deleted file's name is the base's, so only added and changed files can bring a name.
+    for file in changed.keys().filter(|file| !file.starts_with('/')) {
         let name = layout::governor(file);
         if name == Governor::Registry || before.contains(&name) {
             continue;

@@ -152,6 +152,23 @@ fn signer_change_deleting_package_toml_a_published_version_needs_is_refused() {
     assert_refused(&outcome, &settings, Rule::SignerChange);
 }
 
+/// A registry whose published version was already disallowed before the change (a merge from
+/// before the rule): an unrelated edit of `package.toml` does not answer for it.
+#[test]
+fn signer_change_from_before_is_not_blamed_on_a_later_settings_change() {
+    let (repo, _) = rotated_registry(&[]);
+    repo.package_toml(NOTES, "owners = [\"alice\"]\n");
+    let broken = repo.commit("drop the second signer, before the gate knew better");
+    let settings = repo.package_toml(NOTES, "owners = [\"alice\", \"bob\"]\n");
+    repo.commit("a second owner");
+    let outcome = repo.check(&broken, Some("alice"));
+    assert!(
+        !problems(&outcome, &settings).contains(&Rule::SignerChange),
+        "{}",
+        check::to_text(&outcome)
+    );
+}
+
 /// The honest twin: a signer that signed nothing can go.
 #[test]
 fn signer_change_dropping_a_signer_that_signed_nothing_passes() {
