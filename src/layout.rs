@@ -138,39 +138,23 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 /// coordinates alone exceed it, so a Windows clone of a registry needs git's `core.longpaths`.
 pub const MAX_PATH_BYTES: usize = 768;
 
-/// Names Windows gives to devices, in any letter case and with any extension (`nul.txt`).
-const WINDOWS_DEVICES: &[&str] = &[
-    "con",
-    "prn",
-    "aux",
-    "nul",
-    "conin$",
-    "conout$",
-    "com1",
-    "com2",
-    "com3",
-    "com4",
-    "com5",
-    "com6",
-    "com7",
-    "com8",
-    "com9",
-    "com\u{b9}",
-    "com\u{b2}",
-    "com\u{b3}",
-    "lpt1",
-    "lpt2",
-    "lpt3",
-    "lpt4",
-    "lpt5",
-    "lpt6",
-    "lpt7",
-    "lpt8",
-    "lpt9",
-    "lpt\u{b9}",
-    "lpt\u{b2}",
-    "lpt\u{b3}",
-];
+/// Whether Windows takes a name whose part before the first dot is `stem` for a device, in
+/// any letter case and with any extension (`nul.txt`): CON, PRN, AUX, NUL, CONIN$, CONOUT$,
+/// COM0-9 and LPT0-9 (also with a superscript 1, 2 or 3, as Windows reads them).
+fn is_windows_device(stem: &str) -> bool {
+    let stem = stem.trim_end_matches(' ').to_ascii_lowercase();
+    let numbered = |prefix: &str| {
+        stem.strip_prefix(prefix).is_some_and(|n| {
+            (n.len() == 1 && n.bytes().all(|b| b.is_ascii_digit()))
+                || matches!(n, "\u{b9}" | "\u{b2}" | "\u{b3}")
+        })
+    };
+    matches!(
+        stem.as_str(),
+        "con" | "prn" | "aux" | "nul" | "conin$" | "conout$"
+    ) || numbered("com")
+        || numbered("lpt")
+}
 
 /// Characters Windows refuses in a name (controls are refused everywhere).
 const WINDOWS_FORBIDDEN: &[char] = &['<', '>', ':', '"', '|', '?', '*'];
@@ -231,8 +215,8 @@ pub fn check_path(rel: &str, lossy: bool) -> Result<(), Refusal> {
                 "the name {part:?} contains '~', which can spell a Windows short name (GIT~1 is .git)"
             ));
         }
-        let stem = part.split('.').next().unwrap_or(part).trim_end_matches(' ');
-        if WINDOWS_DEVICES.contains(&stem.to_lowercase().as_str()) {
+        let stem = part.split('.').next().unwrap_or(part);
+        if is_windows_device(stem) {
             return refuse(format!(
                 "the name {part:?} is a Windows device name ({stem}), which no Windows clone can hold as a file"
             ));
@@ -388,6 +372,7 @@ mod tests {
             "nul.tools/package.toml",
             "Com1/package.toml",
             "lpt9.x/package.toml",
+            "LPT0/package.toml",
             "aux .x/package.toml",
             "com\u{b9}/package.toml",
             ".git/package.toml",
