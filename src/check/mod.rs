@@ -293,15 +293,25 @@ fn judge_signers(
         let Ok(Kind::Package(package)) = layout::classify(file, Mode::File, false) else {
             continue;
         };
+        // Only a key the base allows and the head does not can be missed (owners and yanks
+        // change nothing here), so nothing else is read.
+        let allowed = |side: &Side| {
+            side.source
+                .packages
+                .get(&package)
+                .map(|p| p.signers.clone())
+                .unwrap_or_default()
+        };
+        let kept = allowed(head);
+        if allowed(base).iter().all(|s| kept.contains(s)) {
+            continue;
+        }
         let published: Vec<&BundleFile> = head
             .source
             .bundles
             .iter()
             .filter(|b| b.dir == package && base.source.bundles.iter().any(|o| o.rel == b.rel))
             .collect();
-        if published.len() < 2 {
-            continue; // the first version's signer is always allowed
-        }
         let checked: Vec<Checked> = published
             .par_iter()
             .map(|file| Checked {
@@ -589,8 +599,9 @@ fn reserved(package: &str) -> Option<String> {
             layout::ORGS
         ));
     }
+    // Version `0` collides with nothing of the site's, so a collision is the package's.
     let collision = Layout::new().add(package, "0").err()?;
-    (!collision.from_version).then(|| format!("the site keeps {package} for itself: {collision}"))
+    Some(format!("the site keeps {package} for itself: {collision}"))
 }
 
 /// With an actor, every change needs the right to make it, as of the base: registry

@@ -157,10 +157,14 @@ fn signer_change_deleting_package_toml_a_published_version_needs_is_refused() {
 #[test]
 fn signer_change_from_before_is_not_blamed_on_a_later_settings_change() {
     let (repo, _) = rotated_registry(&[]);
-    repo.package_toml(NOTES, "owners = [\"alice\"]\n");
-    let broken = repo.commit("drop the second signer, before the gate knew better");
-    let settings = repo.package_toml(NOTES, "owners = [\"alice\", \"bob\"]\n");
-    repo.commit("a second owner");
+    let unused = signer(&key(3));
+    repo.package_toml(
+        NOTES,
+        &format!("owners = [\"alice\"]\nsigners = [\"{unused}\"]\n"),
+    );
+    let broken = repo.commit("swap the second signer for a third, before the gate knew better");
+    let settings = repo.package_toml(NOTES, "owners = [\"alice\"]\n");
+    repo.commit("drop the third signer, which signed nothing");
     let outcome = repo.check(&broken, Some("alice"));
     assert!(
         !problems(&outcome, &settings).contains(&Rule::SignerChange),
