@@ -52,7 +52,7 @@ impl Refusal {
 /// Classifies a path of the registry folder (`/`-separated, relative to it) with the mode git
 /// records for it. `lossy` says the path's bytes were not UTF-8.
 pub fn classify(rel: &str, mode: Mode, lossy: bool) -> Result<Kind, Refusal> {
-    check_name(rel, lossy)?;
+    check_path(rel, lossy)?;
     check_mode(mode)?;
     let parts: Vec<&str> = rel.split('/').collect();
     if parts.last() == Some(&".gitattributes") {
@@ -69,9 +69,13 @@ pub fn classify(rel: &str, mode: Mode, lossy: bool) -> Result<Kind, Refusal> {
             _ => Err(unknown(rel)),
         },
         [package, _] if *package == ORGS => Err(unknown(rel)),
-        [package, "package.toml"] => Ok(Kind::Package((*package).to_owned())),
-        [_, doc] if DOCUMENTS.contains(doc) => Ok(Kind::Document),
-        [package, file] if file.ends_with(".mpk") => Ok(Kind::Bundle {
+        // A package folder is named as its bundles' `package` is, so names are ASCII and
+        // letter case is the only folding two names can differ by ([`identity`]).
+        [package, "package.toml"] if is_coordinate(package) => {
+            Ok(Kind::Package((*package).to_owned()))
+        }
+        [package, doc] if is_coordinate(package) && DOCUMENTS.contains(doc) => Ok(Kind::Document),
+        [package, file] if is_coordinate(package) && file.ends_with(".mpk") => Ok(Kind::Bundle {
             package: (*package).to_owned(),
         }),
         _ if rel.ends_with(".mpk") => Err(Refusal::new(
@@ -84,7 +88,7 @@ pub fn classify(rel: &str, mode: Mode, lossy: bool) -> Result<Kind, Refusal> {
 
 /// Who decides over a path of the folder, whatever its shape: a file in a package's folder is
 /// its owners' business even when it is refused, so rights never depend on the shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Governor {
     /// The registry's maintainers.
     Registry,
@@ -93,6 +97,14 @@ pub enum Governor {
     Org(String),
     /// The owners of a package, over its folder.
     Package(String),
+}
+
+/// The one identity of a package or org name, the same for every spelling that a
+/// case-insensitive file system or host takes for one. Names are ASCII (package folders and
+/// orgs are coordinates, `[A-Za-z0-9._-]`), so ASCII case folding is complete: no Unicode
+/// compatibility form can make two of them one.
+pub fn identity(name: &str) -> String {
+    name.to_ascii_lowercase()
 }
 
 pub fn governor(rel: &str) -> Governor {
@@ -115,26 +127,107 @@ fn unknown(rel: &str) -> Refusal {
     )
 }
 
-/// Path names are data that reaches logs, pages and annotations: no control characters, no
-/// components that mean something else to a file system.
-fn check_name(rel: &str, lossy: bool) -> Result<(), Refusal> {
+/// Longest component of a path, in bytes: what Linux (ext4), macOS (APFS) and Windows (NTFS,
+/// in UTF-16 units, never more than bytes) hold in one name.
+pub const MAX_COMPONENT_BYTES: usize = 255;
+
+/// Longest path inside the registry folder, in bytes. macOS refuses absolute paths over 1024
+/// bytes (Linux over 4096): 768 leaves 256 for wherever a clone lives. The longest path a
+/// registry needs, `<package>/<package>-<version>.mpk`, is 128 + 1 + 255 bytes. Windows'
+/// classic limit of 260 characters (MAX_PATH) for the whole path is not used: the longest
+/// coordinates alone exceed it, so a Windows clone of a registry needs git's `core.longpaths`.
+pub const MAX_PATH_BYTES: usize = 768;
+
+/// Whether Windows takes a name whose part before the first dot is `stem` for a device, in
+/// any letter case and with any extension (`nul.txt`): CON, PRN, AUX, NUL, CONIN$, CONOUT$,
+/// COM0-9 and LPT0-9 (also with a superscript 1, 2 or 3, as Windows reads them).
+fn is_windows_device(stem: &str) -> bool {
+    let stem = stem.trim_end_matches(' ').to_ascii_lowercase();
+    let numbered = |prefix: &str| {
+        stem.strip_prefix(prefix).is_some_and(|n| {
+            (n.len() == 1 && n.bytes().all(|b| b.is_ascii_digit()))
+                || matches!(n, "\u{b9}" | "\u{b2}" | "\u{b3}")
+        })
+    };
+    matches!(
+        stem.as_str(),
+        "con" | "prn" | "aux" | "nul" | "conin$" | "conout$"
+    ) || numbered("com")
+        || numbered("lpt")
+}
+
+/// Characters Windows refuses in a name (controls are refused everywhere).
+const WINDOWS_FORBIDDEN: &[char] = &['<', '>', ':', '"', '|', '?', '*'];
+
+/// Code points macOS (HFS+) ignores in names, so `.g\u{200c}it` is `.git` there.
+fn hfs_ignorable(c: char) -> bool {
+    matches!(c, '\u{200c}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}')
+}
+
+/// Invariant 1: every path of the registry checks out on Linux, macOS and Windows, so no
+/// accepted change can leave a repository that some clone, CI runner or host cannot hold.
+/// Path names are also data that reaches logs, pages and annotations: no control characters.
+/// Judged per component: length, characters Windows refuses, trailing dots and spaces (Windows
+/// drops them, so `a.` is `a`), Windows device names, `~` (Windows' short names, `GIT~1` for
+/// `.git`), and every spelling of `.git` and `.gitmodules` that git itself refuses to check out.
+pub fn check_path(rel: &str, lossy: bool) -> Result<(), Refusal> {
+    let refuse = |message: String| Err(Refusal::new(Rule::PathName, message));
     if lossy {
-        return Err(Refusal::new(Rule::PathName, "the path is not valid UTF-8"));
+        return refuse("the path is not valid UTF-8".to_owned());
     }
     if let Some(c) = rel.chars().find(|c| c.is_control()) {
-        return Err(Refusal::new(
-            Rule::PathName,
-            format!("the path contains the control character U+{:04X}", c as u32),
+        return refuse(format!(
+            "the path contains the control character U+{:04X}",
+            c as u32
         ));
     }
-    if let Some(part) = rel
-        .split('/')
-        .find(|p| p.is_empty() || *p == "." || *p == ".." || p.contains('\\'))
-    {
-        return Err(Refusal::new(
-            Rule::PathName,
-            format!("the path has a component {part:?}, which file systems read differently"),
+    if rel.len() > MAX_PATH_BYTES {
+        return refuse(format!(
+            "the path is {} bytes long; paths in the registry folder are at most {MAX_PATH_BYTES} bytes, so that every clone can hold them",
+            rel.len()
         ));
+    }
+    for part in rel.split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.contains('\\') {
+            return refuse(format!(
+                "the path has a component {part:?}, which file systems read differently"
+            ));
+        }
+        if part.len() > MAX_COMPONENT_BYTES {
+            return refuse(format!(
+                "the name {}… is {} bytes long; file systems hold names of at most {MAX_COMPONENT_BYTES} bytes",
+                part.chars().take(32).collect::<String>(),
+                part.len()
+            ));
+        }
+        if let Some(c) = part.chars().find(|c| WINDOWS_FORBIDDEN.contains(c)) {
+            return refuse(format!(
+                "the name {part:?} contains {c:?}, which Windows does not allow in a file name"
+            ));
+        }
+        if part.ends_with(['.', ' ']) {
+            return refuse(format!(
+                "the name {part:?} ends with a dot or a space, which Windows drops (it would be another file's name there)"
+            ));
+        }
+        if part.contains('~') {
+            return refuse(format!(
+                "the name {part:?} contains '~', which can spell a Windows short name (GIT~1 is .git)"
+            ));
+        }
+        let stem = part.split('.').next().unwrap_or(part);
+        if is_windows_device(stem) {
+            return refuse(format!(
+                "the name {part:?} is a Windows device name ({stem}), which no Windows clone can hold as a file"
+            ));
+        }
+        let plain: String = part.chars().filter(|c| !hfs_ignorable(*c)).collect();
+        let plain = plain.trim_end_matches(['.', ' ']).to_ascii_lowercase();
+        if plain == ".git" || plain == ".gitmodules" {
+            return refuse(format!(
+                "the name {part:?} is git's own {plain}, which git refuses to check out"
+            ));
+        }
     }
     Ok(())
 }
@@ -256,6 +349,80 @@ mod tests {
             classify("a/x.mpk", Mode::File, true).unwrap_err().rule,
             Rule::PathName
         );
+    }
+
+    #[test]
+    fn paths_no_file_system_holds_are_refused() {
+        let long_name = format!("a/{}.mpk", "x".repeat(252));
+        let long_path = format!("a/{}", ["b"; 384].join("/"));
+        for rel in [
+            long_name.as_str(),
+            long_path.as_str(),
+            "a/a<1.mpk",
+            "a/a:1.mpk",
+            "a/a\"1.mpk",
+            "a/a|1.mpk",
+            "a/a?1.mpk",
+            "a/a*1.mpk",
+            "a/a>1.mpk",
+            "a./package.toml",
+            "a /package.toml",
+            "a/README.md.",
+            "CON/package.toml",
+            "nul.tools/package.toml",
+            "Com1/package.toml",
+            "lpt9.x/package.toml",
+            "LPT0/package.toml",
+            "aux .x/package.toml",
+            "com\u{b9}/package.toml",
+            ".git/package.toml",
+            ".GIT/package.toml",
+            ".git. ./package.toml",
+            ".g\u{200c}it/package.toml",
+            ".\u{feff}GitModules/package.toml",
+            "git~1/package.toml",
+            "a/a~1.mpk",
+        ] {
+            assert_eq!(rule(rel), Some(Rule::PathName), "{rel:?}");
+        }
+    }
+
+    #[test]
+    fn paths_at_the_limits_are_accepted() {
+        let package = "p".repeat(128);
+        let longest = format!("{package}/{package}-{}.mpk", "v".repeat(250 - 128));
+        assert_eq!(
+            longest.rsplit('/').next().unwrap().len(),
+            MAX_COMPONENT_BYTES
+        );
+        assert_eq!(
+            classify(&longest, Mode::File, false),
+            Ok(Kind::Bundle { package })
+        );
+        for rel in [
+            "console/package.toml",
+            "com10/package.toml",
+            "a.nul/package.toml",
+            ".gitx/package.toml",
+            "github/package.toml",
+        ] {
+            assert_eq!(rule(rel), None, "{rel:?}");
+        }
+    }
+
+    #[test]
+    fn package_folders_are_named_as_packages() {
+        for rel in ["Zoë/package.toml", "a b/README.md", "a+b/a+b-1.0.0.mpk"] {
+            assert_ne!(rule(rel), None, "{rel:?}");
+        }
+        assert_eq!(rule("a+b/package.toml"), Some(Rule::UnknownFile));
+        assert_eq!(rule("a+b/a+b-1.0.0.mpk"), Some(Rule::FileName));
+    }
+
+    #[test]
+    fn identity_folds_letter_case_only() {
+        assert_eq!(identity("Com.Example.App"), identity("com.example.app"));
+        assert_ne!(identity("com.example.app"), identity("com.example.app-"));
     }
 
     #[test]

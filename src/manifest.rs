@@ -21,12 +21,36 @@ pub fn is_coordinate_byte(b: u8) -> bool {
 }
 
 /// Whether `text` can be a package or version everywhere it is used as a path segment (site
-/// files, API queries, registry folders): 1-128 coordinate bytes, not `.`, and no `..`.
+/// files, API queries, registry folders): 1-128 coordinate bytes, not `.`, and no `..`. The
+/// one rule: the manifest rules, the layout, `fetch` and the hosts all ask it.
 pub fn is_coordinate(text: &str) -> bool {
-    (1..=128).contains(&text.len())
-        && text != "."
-        && !text.contains("..")
-        && text.bytes().all(is_coordinate_byte)
+    coordinate_problem(text).is_none()
+}
+
+/// Why `text` is not a coordinate (see [`is_coordinate`]), in words for a report.
+pub fn coordinate_problem(text: &str) -> Option<String> {
+    if text.is_empty() {
+        Some("is empty".to_owned())
+    } else if text == "." {
+        Some("\".\" names the folder it is in, not a file of its own".to_owned())
+    } else if text.contains("..") {
+        Some(format!("{text:?} contains '..'"))
+    } else if let Some(c) = text.chars().find(|c| matches!(c, '/' | '\\' | '\0')) {
+        Some(format!("{text:?} contains the path separator {c:?}"))
+    } else if text.as_bytes().get(1) == Some(&b':') {
+        Some(format!(
+            "{text:?} looks like a drive path (':' as 2nd character)"
+        ))
+    } else if text.len() > MAX_COORDINATE_LEN {
+        Some(format!(
+            "is {} bytes long; the limit is {MAX_COORDINATE_LEN}",
+            text.len()
+        ))
+    } else {
+        text.chars()
+            .find(|c| !(c.is_ascii() && is_coordinate_byte(*c as u8)))
+            .map(|c| format!("{text:?} contains {c:?}, outside [A-Za-z0-9._-]"))
+    }
 }
 
 /// Which part of an app an artifact is.
@@ -254,12 +278,70 @@ pub fn check(raw: &Map<String, Value>, findings: &mut Findings) -> Manifest {
             "declares no wasm: neither a top-level `wasm` nor a non-empty `services`",
         );
     }
+    check_text_sizes(raw, findings);
     // Last, so that a field another rule already refused is not reported twice.
     let mut text = TextCheck { findings, earlier };
     for (key, value) in raw {
         text.entry(key, value, "");
     }
     manifest
+}
+
+/// Invariant 5, bounded text: the longest each text field may be, in UTF-8 bytes, as
+/// `(parent, key, limit)`. A node has no such limits; the registry has, so that one bundle
+/// cannot add megabytes to `index.json` (one entry per app: name, description, author, tags)
+/// or to the pages and API files that repeat a manifest per version. Every real Calimero
+/// manifest fits with room to spare (names of a few words, one-line descriptions); icons are
+/// `data:` URIs, so theirs is generous.
+pub const TEXT_LIMITS: &[(&str, &str, usize)] = &[
+    ("metadata", "name", 256),
+    ("metadata", "description", 4096),
+    ("metadata", "author", 512),
+    ("metadata", "license", 128),
+    ("metadata", "icon", 256 * 1024),
+    ("links", "frontend", 2048),
+    ("links", "github", 2048),
+    ("links", "docs", 2048),
+    ("handlers", "slug", 128),
+];
+
+/// Most tags `metadata.tags` may hold, and the longest tag, in UTF-8 bytes.
+pub const MAX_TAGS: usize = 32;
+pub const MAX_TAG_BYTES: usize = 64;
+
+/// Refuses text fields over [`TEXT_LIMITS`] and tags over [`MAX_TAGS`] / [`MAX_TAG_BYTES`]
+/// (fields of another type are the type rule's).
+fn check_text_sizes(raw: &Map<String, Value>, findings: &mut Findings) {
+    let mut too_long = |field: String, length: usize, limit: usize| {
+        if length > limit {
+            findings.refuse(
+                Rule::TextSize,
+                field,
+                format!("is {length} bytes long; the limit is {limit}"),
+            );
+        }
+    };
+    for (parent, key, limit) in TEXT_LIMITS {
+        if let Some(Value::String(text)) = raw.get(*parent).and_then(|p| p.get(key)) {
+            too_long(field_path(parent, key), text.len(), *limit);
+        }
+    }
+    let Some(Value::Array(tags)) = raw.get("metadata").and_then(|m| m.get("tags")) else {
+        return;
+    };
+    if tags.len() > MAX_TAGS {
+        findings.refuse(
+            Rule::TextSize,
+            "metadata.tags",
+            format!("holds {} tags; the limit is {MAX_TAGS}", tags.len()),
+        );
+        return;
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        if let Value::String(tag) = tag {
+            too_long(format!("metadata.tags[{i}]"), tag.len(), MAX_TAG_BYTES);
+        }
+    }
 }
 
 /// The one field where text may span lines (and be indented).
@@ -432,33 +514,14 @@ impl Fields<'_> {
         }
     }
 
-    /// Path and charset rules shared by `package` and `appVersion`.
+    /// The coordinate rule ([`is_coordinate`]), for `package` and `appVersion`.
     fn coordinate(&mut self, rule: Rule, field: &str, value: &str) -> bool {
-        let bytes = value.as_bytes();
-        let problem = if value.is_empty() {
-            Some("is empty".to_owned())
-        } else if value.contains("..") {
-            Some(format!("{value:?} contains '..'"))
-        } else if let Some(c) = value.chars().find(|c| matches!(c, '/' | '\\' | '\0')) {
-            Some(format!("{value:?} contains the path separator {c:?}"))
-        } else if bytes.get(1) == Some(&b':') {
-            Some(format!(
-                "{value:?} looks like a drive path (':' as 2nd character)"
-            ))
-        } else if rule == Rule::AppVersion && value.contains('+') {
+        let problem = if rule == Rule::AppVersion && value.contains('+') {
             Some(format!(
                 "{value:?} carries '+' build metadata, which merod cannot address"
             ))
-        } else if value.len() > MAX_COORDINATE_LEN {
-            Some(format!(
-                "is {} bytes long; the limit is {MAX_COORDINATE_LEN}",
-                value.len()
-            ))
         } else {
-            value
-                .chars()
-                .find(|c| !(c.is_ascii() && is_coordinate_byte(*c as u8)))
-                .map(|c| format!("{value:?} contains {c:?}, outside [A-Za-z0-9._-]"))
+            coordinate_problem(value)
         };
         match problem {
             Some(message) => {

@@ -96,27 +96,44 @@ impl SiteNames {
         }
         Ok(SiteNames {
             packages,
-            developers: filter_lists(&root, &paths::api_developer("d"))?,
-            authors: filter_lists(&root, &paths::api_author("a"))?,
+            developers: filter_lists(&root, &paths::api_developer("d"), &["signerId"])?,
+            authors: filter_lists(&root, &paths::api_author("a"), &["metadata", "author"])?,
             root: text.to_owned(),
         })
     }
 }
 
 /// The lists in the folder of `example` (a developer's or author's list): file name → value.
-fn filter_lists(root: &Path, example: &str) -> Result<BTreeMap<String, String>> {
+/// A list named by its value's digest ([`paths::DIGEST_NAME_PREFIX`]) holds the value at
+/// `field` of its items, which must be named so.
+fn filter_lists(root: &Path, example: &str, field: &[&str]) -> Result<BTreeMap<String, String>> {
     let dir = root.join(parent(example));
     let mut lists = BTreeMap::new();
     for name in entries(&dir)? {
+        let value = |stem: &str| match stem.strip_prefix(paths::DIGEST_NAME_PREFIX) {
+            None => decode_file_name(stem),
+            Some(_) => value_in_list(&dir.join(&name), field)
+                .filter(|value| paths::filter_file_name(value) == stem),
+        };
         let Some((stem, value)) = name
             .strip_suffix(".json")
-            .and_then(|stem| Some((stem, decode_file_name(stem)?)))
+            .and_then(|stem| Some((stem, value(stem)?)))
         else {
             bail!("{}: not the list of one value", dir.join(name).display());
         };
         lists.insert(stem.to_owned(), value);
     }
     Ok(lists)
+}
+
+/// The text at `field` of the first item of the JSON list in `file`.
+fn value_in_list(file: &Path, field: &[&str]) -> Option<String> {
+    let list: serde_json::Value = serde_json::from_slice(&fs::read(file).ok()?).ok()?;
+    let mut value = list.get(0)?;
+    for key in field {
+        value = value.get(key)?;
+    }
+    value.as_str().map(str::to_owned)
 }
 
 /// The names in folder `dir`, sorted; none when it does not exist (a site without apps).
@@ -799,6 +816,24 @@ mod tests {
         );
         assert_eq!(site.authors.values().collect::<Vec<_>>(), ["Zoë & Co"]);
         assert_eq!(Path::new(&site.root), dir.path().canonicalize().unwrap());
+    }
+
+    #[test]
+    fn a_list_named_by_a_digest_is_read_for_its_value() {
+        let author = "Ä".repeat(200);
+        let file = paths::api_author(&author);
+        assert!(file.contains(paths::DIGEST_NAME_PREFIX), "{file}");
+        let dir = site_with(&[]);
+        let list = serde_json::json!([{ "metadata": { "author": author } }]);
+        fs::create_dir_all(dir.path().join(parent(&file))).unwrap();
+        fs::write(dir.path().join(&file), list.to_string()).unwrap();
+        let site = SiteNames::read(dir.path()).unwrap();
+        assert_eq!(site.authors.values().collect::<Vec<_>>(), [&author]);
+        // A digest that is not its value's is not a list of the site's.
+        let list = serde_json::json!([{ "metadata": { "author": "someone else" } }]);
+        fs::write(dir.path().join(&file), list.to_string()).unwrap();
+        let e = SiteNames::read(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not the list of one value"), "{e}");
     }
 
     #[test]

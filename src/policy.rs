@@ -233,7 +233,7 @@ fn check_collisions(checked: &mut [Checked]) {
 
 /// A package belongs to the signer of its first version (first added to git, else lowest
 /// version); other versions must be signed by it or by a key `package.toml` allows.
-fn check_signers(source: &Source, checked: &mut [Checked]) {
+pub fn check_signers(source: &Source, checked: &mut [Checked]) {
     let mut by_package: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     // A re-signature's signer is its original's (check_resignatures).
     for (i, c) in checked.iter().enumerate() {

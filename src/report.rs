@@ -70,6 +70,7 @@ rules! {
     ArtifactPath => "manifest.artifact-path", "use a relative path inside the archive without '..', '\\', a leading '/', or a drive letter";
     NoWasm => "manifest.no-wasm", "declare a top-level `wasm` artifact or a non-empty `services` list";
     ControlCharacter => "manifest.control-character", "remove control characters from manifest text; tab and newline are allowed only in metadata.description";
+    TextSize => "manifest.text-size", "shorten the field (or send fewer tags); the limits are in the README's bundle rules";
     // Signature (spec §3).
     SignatureMissing => "signature.missing", "sign the bundle with `mero-sign`, `cargo mero bundle` or `mpk-registry pack`";
     SignatureAlgorithm => "signature.algorithm", "set signature.algorithm to exactly \"ed25519\"";
@@ -96,13 +97,14 @@ rules! {
     ServicesOverride => "manifest.services-override", "drop the top-level wasm/abi when `services` is used; nodes ignore them";
     // The registry folder as git holds it.
     UnknownFile => "source.unknown-file", "remove the file, or move it out of the registry folder; only the documented layout is allowed there";
-    PathName => "source.path-name", "rename the file: plain UTF-8 names without control characters, '\\', or empty, '.' or '..' components";
+    PathName => "source.path-name", "rename the file so that every file system holds it: UTF-8 names of at most 255 bytes, no control characters, none of \\ < > : \" | ? * ~, no trailing dot or space, no empty, '.' or '..' component, no Windows device name (CON, NUL, COM1, …) and no spelling of .git";
     NotAFile => "source.not-a-file", "commit the file itself: symbolic links and submodules are not allowed in the registry folder";
     NotATree => "source.not-a-tree", "keep the registry folder a plain folder at the same place (not a symbolic link, a submodule or a file)";
     Gitattributes => "source.gitattributes", "remove the .gitattributes rule: attributes that change checked-out bytes (text, eol, crlf, filter, ident, working-tree-encoding) may not apply to the registry folder";
     NotInGit => "source.not-in-git", "commit (or `git add`) the file, or restore it with `git restore`: only the bytes git holds are published";
     // The change a pull request makes.
     OutsideRegistry => "change.outside-registry", "ask a registry maintainer (registry.toml `maintainers`) to make changes outside the registry folder, in a pull request of their own";
+    NameTaken => "change.name-taken", "choose another name: this one is already taken, in another letter case or by the registry itself, and case-insensitive file systems and hosts take the two for one";
     BaseNotAncestor => "change.base-not-ancestor", "rebase the change onto the base branch (or merge it in), so the comparison shows only what the change does";
 }
 

@@ -285,16 +285,16 @@ fn read_settings(
     match origin {
         Origin::Commit(_) => {
             let ids: Vec<String> = settings.iter().map(|(_, _, id)| id.clone()).collect();
-            let mut blobs = repo.read_blobs(&ids, SETTINGS_CAP)?;
+            // Files with the same bytes share one blob (two packages with the same owners,
+            // say): each reads it, so the blobs are looked up, never taken out.
+            let blobs = repo.read_blobs(&ids, SETTINGS_CAP)?;
             Ok(ids
                 .iter()
-                .map(
-                    |id| match blobs.remove(id).or_else(|| blobs.get(id).cloned()) {
-                        Some(Ok(bytes)) => text(bytes),
-                        Some(Err(len)) => Err(too_large(len)),
-                        None => Err((Rule::NotInGit, format!("git has no blob {id}"))),
-                    },
-                )
+                .map(|id| match blobs.get(id) {
+                    Some(Ok(bytes)) => text(bytes.clone()),
+                    Some(Err(len)) => Err(too_large(*len)),
+                    None => Err((Rule::NotInGit, format!("git has no blob {id}"))),
+                })
                 .collect())
         }
         Origin::Index => {

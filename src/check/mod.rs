@@ -20,10 +20,11 @@ use anyhow::{bail, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::git::{Entry, Repository};
-use crate::layout::{self, Governor};
+use crate::git::{Entry, Mode, Repository};
+use crate::layout::{self, Governor, Kind};
 use crate::policy::{self, Checked};
 use crate::report::{Problem, Rule};
+use crate::site::collisions::Layout;
 use crate::source::{self, version_in_path, BundleFile, Source};
 use crate::verify::{self, Report};
 use crate::version;
@@ -99,30 +100,36 @@ impl Side {
         })
     }
 
-    /// Whether a package folder exists here in any letter case (case-insensitive hosts and
-    /// file systems see one folder).
+    /// The package folders and orgs here, as spelled: whoever governs a path of the folder.
+    fn names(&self, prefix: &str) -> BTreeSet<Governor> {
+        self.entries
+            .keys()
+            .filter_map(|path| path.strip_prefix(prefix))
+            .map(layout::governor)
+            .filter(|g| *g != Governor::Registry)
+            .collect()
+    }
+
+    /// Whether a package folder exists here. Exact: another spelling of a name is refused as
+    /// a new name (`change.name-taken`), so each package has one.
     fn has_package(&self, prefix: &str, package: &str) -> bool {
         self.entries.keys().any(|path| {
             path.strip_prefix(prefix)
                 .and_then(|rel| rel.split_once('/'))
-                .is_some_and(|(dir, _)| dir.eq_ignore_ascii_case(package))
+                .is_some_and(|(dir, _)| dir == package)
         })
     }
 
-    /// Whether `actor` owns `package` here (in any letter case), directly or through its org.
+    /// Whether `actor` owns `package` here, directly or through its org.
     fn may_change(&self, package: &str, actor: &str) -> bool {
         let source = &self.source;
-        source
-            .packages
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case(package))
-            .any(|(_, p)| {
-                names(&p.owners, actor)
-                    || p.org
-                        .as_ref()
-                        .and_then(|org| source.orgs.get(org))
-                        .is_some_and(|org| names(&org.members, actor))
-            })
+        source.packages.get(package).is_some_and(|p| {
+            names(&p.owners, actor)
+                || p.org
+                    .as_ref()
+                    .and_then(|org| source.orgs.get(org))
+                    .is_some_and(|org| names(&org.members, actor))
+        })
     }
 
     /// Published versions of `package`, from their file names (which the build that
@@ -155,8 +162,10 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
     let head = Side::read(&repo, options, &head_commit)?;
     let changed = changes(&repo.prefix, &base, &head);
     let mut reports = verify_added(&repo, &base, &head, &changed);
+    judge_signers(&repo, &base, &head, &changed, &mut reports);
     let unchanged = judge_file_problems(&base, &head, &mut reports);
     judge_bundles(&base, &changed, &mut reports);
+    check_names(&base, &head, &repo.prefix, &changed, &mut reports);
     if let Some(actor) = &options.actor {
         check_ownership(&base, &head, &repo.prefix, &changed, actor, &mut reports);
     }
@@ -291,6 +300,89 @@ fn verify_added(
         }
     }
     reports
+}
+
+/// A change to a package's settings must leave every published version publishable:
+/// dropping from `signers` a key that signed one, or deleting `package.toml`, would make
+/// `build` refuse that version and with it the whole registry. So the published versions of
+/// each package whose `package.toml` is modified or deleted are judged by the signer rule
+/// under both settings, and what only the head's refuses is refused on the settings file,
+/// with the rule `build` would use.
+fn judge_signers(
+    repo: &Repository,
+    base: &Side,
+    head: &Side,
+    changed: &Changed,
+    reports: &mut BTreeMap<String, Report>,
+) {
+    let options = verify::Options {
+        allow_dev_key: base.source.registry.allow_dev_key,
+        ..Default::default()
+    };
+    for (file, (_, kind)) in changed {
+        if !matches!(kind, ChangeKind::Modified | ChangeKind::Deleted) {
+            continue;
+        }
+        let Ok(Kind::Package(package)) = layout::classify(file, Mode::File, false) else {
+            continue;
+        };
+        // Only a key the base allows and the head does not can be missed (owners and yanks
+        // change nothing here), so nothing else is read.
+        let allowed = |side: &Side| {
+            side.source
+                .packages
+                .get(&package)
+                .map(|p| p.signers.clone())
+                .unwrap_or_default()
+        };
+        let kept = allowed(head);
+        if allowed(base).iter().all(|s| kept.contains(s)) {
+            continue;
+        }
+        let published: Vec<&BundleFile> = head
+            .source
+            .bundles
+            .iter()
+            .filter(|b| b.dir == package && base.source.bundles.iter().any(|o| o.rel == b.rel))
+            .collect();
+        let checked: Vec<Checked> = published
+            .par_iter()
+            .map(|file| Checked {
+                report: verify_blob(repo, file, &options),
+                file: (*file).clone(),
+            })
+            .collect();
+        let before = signer_refusals(&base.source, checked.clone());
+        let report = reports.get_mut(file).expect("every change has a report");
+        for (rel, message) in signer_refusals(&head.source, checked) {
+            if !before.contains_key(&rel) {
+                report.problems.push(Problem::new(
+                    Rule::SignerChange,
+                    file.as_str(),
+                    format!("with this change, {rel} could no longer be published: {message}"),
+                ));
+            }
+        }
+    }
+}
+
+/// The signer rule's refusals of `checked` under `source`'s settings, by bundle.
+fn signer_refusals(source: &Source, mut checked: Vec<Checked>) -> BTreeMap<String, String> {
+    let earlier: Vec<usize> = checked.iter().map(|c| c.report.problems.len()).collect();
+    policy::check_signers(source, &mut checked);
+    checked
+        .into_iter()
+        .zip(earlier)
+        .filter_map(|(c, n)| {
+            let p = c
+                .report
+                .problems
+                .into_iter()
+                .skip(n)
+                .find(|p| p.rule == Rule::SignerChange)?;
+            Some((c.file.rel, p.message))
+        })
+        .collect()
 }
 
 /// File problems, judged on the whole registry at both sides: refused where the change is;
@@ -477,6 +569,73 @@ fn check_new_version(base: &Side, report: &mut Report) {
             ));
         }
     }
+}
+
+/// Invariant 2, one identity per name: a package folder or org that the change brings (its
+/// files are new or changed, and the base has no such name) may not be another spelling of a
+/// name at the head ([`layout::identity`]), nor a name the registry keeps: the folder of orgs,
+/// or a package whose site paths are the site's own. Each of its changed files is refused; a
+/// name already at the base keeps it, and two new spellings are both refused.
+fn check_names(
+    base: &Side,
+    head: &Side,
+    prefix: &str,
+    changed: &Changed,
+    reports: &mut BTreeMap<String, Report>,
+) {
+    let (before, after) = (base.names(prefix), head.names(prefix));
+    // A deleted file's name is the base's, so only added and changed files can bring a name.
+    for file in changed.keys().filter(|file| !file.starts_with('/')) {
+        let name = layout::governor(file);
+        if name == Governor::Registry || before.contains(&name) {
+            continue;
+        }
+        let (Governor::Package(spelled) | Governor::Org(spelled)) = &name else {
+            continue;
+        };
+        let other = after.iter().find_map(|n| match (n, &name) {
+            (Governor::Package(o), Governor::Package(_)) | (Governor::Org(o), Governor::Org(_))
+                if o != spelled && layout::identity(o) == layout::identity(spelled) =>
+            {
+                Some(o)
+            }
+            _ => None,
+        });
+        let message = if let Some(other) = other {
+            let what = if matches!(name, Governor::Org(_)) {
+                "org"
+            } else {
+                "package"
+            };
+            Some(format!(
+                "{what} {spelled} is {what} {other} in another letter case, and case-insensitive file systems and hosts take the two for one"
+            ))
+        } else if matches!(name, Governor::Package(_)) {
+            reserved(spelled)
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            let report = reports.get_mut(file).expect("every change has a report");
+            report
+                .problems
+                .push(Problem::new(Rule::NameTaken, file.as_str(), message));
+        }
+    }
+}
+
+/// Why the registry keeps `package` for itself, if it does: the folder of orgs in any letter
+/// case, or a name whose site paths are the site's own (whatever its versions).
+fn reserved(package: &str) -> Option<String> {
+    if layout::identity(package) == layout::ORGS {
+        return Some(format!(
+            "{package} is the folder of orgs ({}) in another letter case",
+            layout::ORGS
+        ));
+    }
+    // Version `0` collides with nothing of the site's, so a collision is the package's.
+    let collision = Layout::new().add(package, "0").err()?;
+    Some(format!("the site keeps {package} for itself: {collision}"))
 }
 
 /// With an actor, every change needs the right to make it, as of the base: registry

@@ -26,13 +26,23 @@ pub fn to_text(outcome: &CheckOutcome) -> String {
             ChangeKind::Deleted => "deleted",
             ChangeKind::Unchanged => "unchanged",
         };
-        out.push_str(&format!("{kind:<9}"));
+        // Always a space after the kind, however long ("unchanged" is nine letters).
+        out.push_str(&format!("{kind:<8} "));
         out.push_str(&change.report.to_text());
     }
     let refused = outcome.changes.iter().filter(|c| !c.report.ok()).count();
+    let unchanged = outcome
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Unchanged)
+        .count();
+    let also = match unchanged {
+        0 => String::new(),
+        n => format!(" and {n} unchanged file(s) with problems"),
+    };
     out.push_str(&format!(
-        "{} changed file(s) since {}: {} refused\n",
-        outcome.changes.len(),
+        "{} changed file(s){also} since {}: {} refused\n",
+        outcome.changes.len() - unchanged,
         escape_controls(&outcome.base),
         refused
     ));
@@ -317,6 +327,29 @@ mod tests {
         assert!(refused
             .to_text()
             .starts_with("REFUSED  x/package.toml: 1 problem(s)\n"));
+    }
+
+    #[test]
+    fn an_unchanged_file_with_a_problem_is_set_apart_and_not_counted_as_changed() {
+        let mut outcome = outcome(&[
+            ("x/package.toml", Vec::new()),
+            (
+                "y/package.toml",
+                vec![Problem::new(Rule::PackageConfig, "y/package.toml", "bad")],
+            ),
+        ]);
+        outcome.changes[1].kind = ChangeKind::Unchanged;
+        let text = to_text(&outcome);
+        assert!(
+            text.contains("\nunchanged REFUSED  y/package.toml: 1 problem(s)\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "1 changed file(s) and 1 unchanged file(s) with problems since main: 1 refused\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -65,15 +65,33 @@ pub fn api_author(author: &str) -> String {
     format!("api/v2/authors/{}.json", filter_file_name(author))
 }
 
+/// Longest encoded value a developer's or author's file is named after: with `.json`, a name
+/// every file system holds (255 bytes). A longer one is named by its digest.
+pub const MAX_FILTER_NAME_BYTES: usize = 250;
+
+/// How a file named by a digest begins: `.` is always encoded in the other names, so no value
+/// is named like a digest.
+pub const DIGEST_NAME_PREFIX: &str = "sha256.";
+
 /// The name of a developer's or author's file (docs/read-api.md): every UTF-8 byte outside
 /// `a-z 0-9 - _ ~` as `%XX`, upper-case hex. Upper-case letters are escaped so that values
 /// differing only in letter case get names that differ in more than letter case
 /// (case-insensitive file systems and CDNs take those for one), and `.` so that no name is
-/// hidden or climbs out of its folder. Every host's shim computes this same name.
+/// hidden or climbs out of its folder. When that is over [`MAX_FILTER_NAME_BYTES`] (a long
+/// `metadata.author`), the name is `sha256.` and the value's SHA-256 in hex instead, so every
+/// name fits a file system. Every host's shim computes this same name.
 pub fn filter_file_name(value: &str) -> String {
-    percent_encode(value, |b| {
+    let encoded = percent_encode(value, |b| {
         b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'~')
-    })
+    });
+    if encoded.len() <= MAX_FILTER_NAME_BYTES {
+        return encoded;
+    }
+    use sha2::Digest;
+    format!(
+        "{DIGEST_NAME_PREFIX}{}",
+        hex::encode(sha2::Sha256::digest(value.as_bytes()))
+    )
 }
 
 /// `value` with every UTF-8 byte that `keep` refuses written as `%XX`, upper-case hex.
@@ -249,6 +267,26 @@ mod tests {
         let folded: std::collections::BTreeSet<String> =
             names.iter().map(|n| n.to_ascii_lowercase()).collect();
         assert_eq!(folded.len(), names.len(), "{names:?}");
+    }
+
+    #[test]
+    fn filter_file_names_too_long_for_a_file_system_are_digests() {
+        // 84 bytes that each encode to three: 252 bytes encoded.
+        let long = "A".repeat(84);
+        let name = filter_file_name(&long);
+        assert_eq!(
+            name,
+            format!(
+                "sha256.{}",
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(long.as_bytes()))
+            )
+        );
+        // At the limit, still the value itself; the digest's name is no value's.
+        assert_eq!(filter_file_name(&"A".repeat(83)), "%41".repeat(83));
+        assert_ne!(filter_file_name(&name), name);
+        for value in [long.as_str(), &"é".repeat(300), &"a".repeat(512)] {
+            assert!(api_author(value).rsplit('/').next().unwrap().len() <= 255);
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ export default {
     }
     const url = new URL(request.url);
     if (url.pathname === LIST && url.search !== "") {
-      return answer(request, env, bundlesQuery(url.searchParams));
+      return answer(request, env, await bundlesQuery(url.searchParams));
     }
     const asset = await env.ASSETS.fetch(request);
     if (asset.status !== 404) {
@@ -51,7 +51,7 @@ export default {
 // The file answering `GET /api/v2/bundles?…`: `{ file, status, missing }`, where `missing`
 // answers instead when the file does not exist, and no status means the file's own. The first
 // row that matches wins.
-function bundlesQuery(params) {
+async function bundlesQuery(params) {
   // The first occurrence of a key counts; an empty value is as good as none.
   const get = (key) => params.get(key) || null;
   const [pkg, version, developer, author] = ["package", "version", "developer", "author"].map(get);
@@ -69,10 +69,10 @@ function bundlesQuery(params) {
     return INVALID_PARAMS;
   }
   if (developer !== null) {
-    return { file: `/api/v2/developers/${encodedName(developer)}.json`, missing: EMPTY };
+    return { file: `/api/v2/developers/${await encodedName(developer)}.json`, missing: EMPTY };
   }
   if (author !== null) {
-    return { file: `/api/v2/authors/${encodedName(author)}.json`, missing: EMPTY };
+    return { file: `/api/v2/authors/${await encodedName(author)}.json`, missing: EMPTY };
   }
   return { file: LIST };
 }
@@ -88,13 +88,19 @@ function isName(value) {
 }
 
 // The name of a developer's or author's file in a URL: every UTF-8 byte outside `a-z 0-9 - _ ~`
-// as `%XX` in upper-case hex, as the build names it; then its `%`s encoded once more, since the
-// asset server decodes a path before looking it up.
-function encodedName(value) {
+// as `%XX` in upper-case hex, as the build names it, or `sha256.` and the value's SHA-256 in hex
+// when that is over 250 bytes; then its `%`s encoded once more, since the asset server decodes a
+// path before looking it up.
+async function encodedName(value) {
+  const bytes = new TextEncoder().encode(value);
   let name = "";
-  for (const byte of new TextEncoder().encode(value)) {
+  for (const byte of bytes) {
     const c = String.fromCharCode(byte);
     name += /[a-z0-9_~-]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  if (name.length > 250) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return `sha256.${Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("")}`;
   }
   return name.replaceAll("%", "%25");
 }

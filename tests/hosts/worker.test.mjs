@@ -6,6 +6,7 @@
 // Usage: node --test tests/hosts/worker.test.mjs   (no packages needed)
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { test } from "node:test";
 
 import worker from "../../templates/hosts/_worker.js";
@@ -15,6 +16,10 @@ const NOTES = "com.example.notes";
 const ALICE = "did:key:z6MkAlice";
 // Her file's name: every byte but `a-z 0-9 - _ ~` percent-encoded.
 const ALICE_FILE = "api/v2/developers/did%3Akey%3Az6%4Dk%41lice.json";
+
+// An author whose encoded name would be over 250 bytes: their file is named by the digest.
+const LONG_AUTHOR = "Ä".repeat(50);
+const LONG_AUTHOR_FILE = `api/v2/authors/sha256.${createHash("sha256").update(LONG_AUTHOR).digest("hex")}.json`;
 
 // The site: path -> body. Bodies name their file, so an answer shows which file it came from.
 const FILES = [
@@ -27,6 +32,7 @@ const FILES = [
   ALICE_FILE,
   "api/v2/authors/%4Aane%20%44oe.json",
   "api/v2/authors/%C3%89milie%2F%43o%2E.json",
+  LONG_AUTHOR_FILE,
   "api/v2/empty.json",
   "api/v2/not-found.json",
   "api/v2/invalid-params.json",
@@ -143,6 +149,9 @@ test("author: their packages, + read as a space", () =>
 
 test("author: UTF-8 bytes, / and . percent-encoded in upper-case hex", () =>
   answers("/api/v2/bundles?author=%C3%89milie%2fCo.", 200, "api/v2/authors/%C3%89milie%2F%43o%2E.json"));
+
+test("author: a name over 250 bytes is the value's SHA-256", () =>
+  answers(`/api/v2/bundles?author=${encodeURIComponent(LONG_AUTHOR)}`, 200, LONG_AUTHOR_FILE));
 
 test("an unknown author: []", () =>
   answers("/api/v2/bundles?author=Nobody", 200, "api/v2/empty.json"));

@@ -704,3 +704,27 @@ fn api_answers_carry_only_signed_manifest_keys() {
         assert!(answer["signature"].is_object());
     }
 }
+
+/// A file name derived from bundle data fits every file system: an author whose list's name
+/// would be over 255 bytes (each `Ä` is two bytes, each written `%XX`) gets a list named by
+/// the author's digest, which `serve` and the nginx configuration find.
+#[test]
+fn a_300_byte_author_builds_with_a_list_named_by_its_digest() {
+    let reg = Registry::new();
+    let author = "Ä".repeat(150);
+    let mut manifest = pack_manifest("com.example.notes", "1.0.0");
+    manifest["metadata"]["author"] = json!(author);
+    reg.add(manifest, &key(1));
+    reg.build_ok();
+
+    let list = paths::api_author(&author);
+    let name = list.rsplit('/').next().unwrap();
+    assert!(
+        name.starts_with(paths::DIGEST_NAME_PREFIX) && name.len() <= 255,
+        "{name}"
+    );
+    let items = read_json(&reg.out(), &list);
+    assert_eq!(items[0]["metadata"]["author"], json!(author));
+    let site = mpk_registry::nginx::SiteNames::read(&reg.out()).unwrap();
+    assert_eq!(site.authors.values().collect::<Vec<_>>(), [&author]);
+}

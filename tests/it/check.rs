@@ -107,6 +107,89 @@ fn signer_change_is_allowed_once_an_owner_lists_the_new_signer() {
     assert_eq!(change(&outcome, &added).kind, ChangeKind::Added);
 }
 
+/// The notes registry after a signer rotation: `package.toml` allows `stranger_key()` (and
+/// `extra`), which signed 1.1.0.
+fn rotated_registry(extra: &[String]) -> (Registry, String) {
+    let (repo, _) = notes_registry();
+    let signers: Vec<String> = std::iter::once(signer(&stranger_key()))
+        .chain(extra.iter().cloned())
+        .map(|s| format!("\"{s}\""))
+        .collect();
+    repo.package_toml(
+        NOTES,
+        &format!("owners = [\"alice\"]\nsigners = [{}]\n", signers.join(", ")),
+    );
+    repo.publish(NOTES, "1.1.0", &stranger_key());
+    let base = repo.commit("rotate to a second key, and publish with it");
+    (repo, base)
+}
+
+/// `build` would refuse 1.1.0 (and so the registry) once its signer is no longer allowed:
+/// `check` refuses the settings change that causes it, with the rule `build` uses.
+#[test]
+fn signer_change_dropping_a_signer_that_signed_a_published_version_is_refused() {
+    let (repo, base) = rotated_registry(&[]);
+    let settings = repo.package_toml(NOTES, "owners = [\"alice\"]\n");
+    repo.commit("drop the second signer");
+    let outcome = repo.check(&base, Some("alice"));
+    assert_refused(&outcome, &settings, Rule::SignerChange);
+    assert_eq!(problems(&outcome, &settings), [Rule::SignerChange]);
+    assert_refused(
+        &repo.build(),
+        &bundle_path(NOTES, "1.1.0"),
+        Rule::SignerChange,
+    );
+}
+
+#[test]
+fn signer_change_deleting_package_toml_a_published_version_needs_is_refused() {
+    let (repo, base) = rotated_registry(&[]);
+    let settings = format!("{NOTES}/package.toml");
+    repo.remove(&settings);
+    repo.commit("delete package.toml");
+    let outcome = repo.check(&base, Some("alice"));
+    assert_eq!(change(&outcome, &settings).kind, ChangeKind::Deleted);
+    assert_refused(&outcome, &settings, Rule::SignerChange);
+}
+
+/// A registry whose published version was already disallowed before the change (a merge from
+/// before the rule): an unrelated edit of `package.toml` does not answer for it.
+#[test]
+fn signer_change_from_before_is_not_blamed_on_a_later_settings_change() {
+    let (repo, _) = rotated_registry(&[]);
+    let unused = signer(&key(3));
+    repo.package_toml(
+        NOTES,
+        &format!("owners = [\"alice\"]\nsigners = [\"{unused}\"]\n"),
+    );
+    let broken = repo.commit("swap the second signer for a third, before the gate knew better");
+    let settings = repo.package_toml(NOTES, "owners = [\"alice\"]\n");
+    repo.commit("drop the third signer, which signed nothing");
+    let outcome = repo.check(&broken, Some("alice"));
+    assert!(
+        !problems(&outcome, &settings).contains(&Rule::SignerChange),
+        "{}",
+        check::to_text(&outcome)
+    );
+}
+
+/// The honest twin: a signer that signed nothing can go.
+#[test]
+fn signer_change_dropping_a_signer_that_signed_nothing_passes() {
+    let unused = signer(&key(3));
+    let (repo, base) = rotated_registry(&[unused]);
+    repo.package_toml(
+        NOTES,
+        &format!(
+            "owners = [\"alice\"]\nsigners = [\"{}\"]\n",
+            signer(&stranger_key())
+        ),
+    );
+    repo.commit("drop the unused signer");
+    assert_clear(&repo.check(&base, Some("alice")));
+    repo.build_ok();
+}
+
 #[test]
 fn signer_change_interop_bundle_by_publisher_b_is_refused() {
     let repo = Registry::in_git();
@@ -229,6 +312,34 @@ fn ownership_new_package_naming_the_actor_passes() {
     repo.commit("new package todo");
 
     assert_clear(&repo.check(&base, Some("bob")));
+}
+
+/// Two settings files with the same bytes are one blob in git: an owner's second package with
+/// the same `package.toml` as the first is read like any other, at the base and at the head.
+#[test]
+fn settings_files_with_the_same_bytes_are_each_read() {
+    let (repo, base) = notes_registry();
+    repo.publish("com.example.todo", "0.1.0", &owner_key());
+    let settings = repo.package_toml("com.example.todo", "owners = [\"alice\"]\n");
+    assert_eq!(
+        repo.read(&settings),
+        repo.read(&format!("{NOTES}/package.toml"))
+    );
+    let head = repo.commit("alice's second app");
+    let outcome = repo.check(&base, Some("alice"));
+    assert_clear(&outcome);
+    assert_eq!(change(&outcome, &settings).kind, ChangeKind::Added);
+
+    // Both are read at the base too: the second package's owner is judged from its own file.
+    repo.publish("com.example.todo", "0.2.0", &owner_key());
+    repo.commit("todo 0.2.0");
+    assert_clear(&repo.check(&head, Some("alice")));
+    let outcome = repo.check(&head, Some("mallory"));
+    assert_refused(
+        &outcome,
+        &bundle_path("com.example.todo", "0.2.0"),
+        Rule::Ownership,
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod build_untrusted;
 mod cache;
 mod check;
 mod check_names;
+mod check_paths;
 mod cli;
 mod cloudflare_worker;
 mod container;

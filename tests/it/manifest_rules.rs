@@ -339,6 +339,7 @@ fn package_rules() {
         "",                // empty
         "com..example",    // '..'
         "..",              // '..'
+        ".",               // the folder itself, as a path segment
         "com/example",     // '/'
         "com\\example",    // '\'
         "com\0example",    // NUL
@@ -370,6 +371,7 @@ fn app_version_rules() {
         "",
         "1.0.0+build.5", // '+' build metadata
         "+",
+        ".", // the folder itself, as a path segment: fetch could not ask for it
         "1..0",
         "1.0/0",
         "1.0\\0",
@@ -965,4 +967,74 @@ fn a_field_refused_by_its_own_rule_is_not_reported_twice() {
         "wasm.path",
         Rule::ControlCharacter,
     );
+}
+
+// --- bounded text (manifest.text-size) ------------------------------------------------------
+
+/// Sets `m[parent][key]` to `value`, making the object when the manifest has none.
+fn set_in(
+    parent: &'static str,
+    key: &'static str,
+    value: Value,
+) -> impl FnOnce(&mut Map<String, Value>) {
+    move |m| {
+        let object = m.entry(parent).or_insert_with(|| json!({}));
+        object
+            .as_object_mut()
+            .expect("an object")
+            .insert(key.into(), value);
+    }
+}
+
+/// Each text field is refused one byte over its limit, and passes at it.
+#[test]
+fn text_size_every_text_field_has_a_limit() {
+    for &(parent, key, limit) in mpk_registry::manifest::TEXT_LIMITS {
+        // Multi-byte characters count as their UTF-8 bytes.
+        let over = format!("{}é", "a".repeat(limit - 1));
+        assert_manifest_defect(
+            set_in(parent, key, json!(over)),
+            &format!("{parent}.{key}"),
+            Rule::TextSize,
+        );
+        let at = "a".repeat(limit);
+        assert_ok(&verify(&standard_with(set_in(parent, key, json!(at)))));
+    }
+}
+
+#[test]
+fn text_size_a_900_kb_description_is_refused() {
+    assert_manifest_defect(
+        set_metadata("description", json!("x".repeat(900_000))),
+        "metadata.description",
+        Rule::TextSize,
+    );
+}
+
+#[test]
+fn text_size_too_many_tags_are_refused() {
+    let tags = |n: usize| json!((0..n).map(|i| format!("tag{i}")).collect::<Vec<_>>());
+    assert_manifest_defect(
+        set_metadata("tags", tags(mpk_registry::manifest::MAX_TAGS + 1)),
+        "metadata.tags",
+        Rule::TextSize,
+    );
+    assert_ok(&verify(&standard_with(set_metadata(
+        "tags",
+        tags(mpk_registry::manifest::MAX_TAGS),
+    ))));
+}
+
+#[test]
+fn text_size_a_long_tag_is_refused() {
+    let limit = mpk_registry::manifest::MAX_TAG_BYTES;
+    assert_manifest_defect(
+        set_metadata("tags", json!(["ok", "t".repeat(limit + 1)])),
+        "metadata.tags[1]",
+        Rule::TextSize,
+    );
+    assert_ok(&verify(&standard_with(set_metadata(
+        "tags",
+        json!(["t".repeat(limit)]),
+    ))));
 }
