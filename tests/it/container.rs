@@ -627,6 +627,7 @@ fn artifact_not_file_symlink() {
         t.symlink("app.wasm", "real.wasm")
     }));
     assert_refused(&report, "app.wasm", Rule::ArtifactNotFile);
+    assert_says(&report, "is a symlink, not a regular file");
 }
 
 #[test]
@@ -637,6 +638,7 @@ fn artifact_not_file_hardlink() {
         t.hardlink("app.wasm", "real.wasm")
     }));
     assert_refused(&report, "app.wasm", Rule::ArtifactNotFile);
+    assert_says(&report, "is a hardlink, not a regular file");
 }
 
 #[test]
@@ -650,6 +652,7 @@ fn artifact_not_file_directory() {
     assert_ok(&verify(&artifact_layout(|t| t.file("app.wasm", WASM))));
     let report = verify(&artifact_layout(|t| t.directory("app.wasm")));
     assert_refused(&report, "app.wasm", Rule::ArtifactNotFile);
+    assert_says(&report, "is a directory, not a regular file");
 }
 
 #[test]
@@ -660,6 +663,17 @@ fn artifact_not_file_fifo() {
         t.entry(header, io::empty())
     }));
     assert_refused(&report, "app.wasm", Rule::ArtifactNotFile);
+    assert_says(&report, "is a special file, not a regular file");
+}
+
+/// The one problem of `report` says `text` (the kind of entry found, say).
+#[track_caller]
+fn assert_says(report: &mpk_registry::verify::Report, text: &str) {
+    assert!(
+        report.problems[0].message.contains(text),
+        "{:?} does not say {text:?}",
+        report.problems[0].message
+    );
 }
 
 // --- what is accepted -----------------------------------------------------------------------
