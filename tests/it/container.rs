@@ -1004,3 +1004,31 @@ fn entry_names_refused_once_per_rule_with_a_count() {
         report.problems[0].message
     );
 }
+
+#[test]
+fn entries_after_the_manifest_are_recorded_only_when_declared() {
+    // Once the manifest is read, only the paths it declares are hashed and kept: an archive of
+    // many other entries costs no memory for them.
+    use mpk_registry::bundle::{scan, Limits};
+    use mpk_registry::report::Findings;
+    use std::collections::BTreeSet;
+    let manifest = manifest_bytes();
+    let bytes = bundle(|t| {
+        t.file("manifest.json", &manifest)?;
+        t.file("app.wasm", WASM)?;
+        t.file("notes.txt", b"not declared")
+    });
+    let mut findings = Findings::default();
+    let mut declared = |_: &[u8], _: &mut Findings| Some(BTreeSet::from(["app.wasm".to_owned()]));
+    let scanned = scan(
+        bytes.as_slice(),
+        Limits::default(),
+        &mut findings,
+        &mut declared,
+    );
+    assert_eq!(
+        scanned.entries.keys().collect::<Vec<_>>(),
+        ["app.wasm"],
+        "undeclared entries are not kept"
+    );
+}
