@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod collisions;
 pub mod fingerprint;
 pub mod hosting;
+mod identify;
 mod outcome;
 pub mod output;
 pub mod pages;
@@ -391,10 +392,10 @@ fn identify(
 ) -> Result<(Scheme, Vec<Option<ContentId>>)> {
     let Some(cache) = cache else {
         // Still named while verified: inside git, the bytes must be the blob git holds.
-        let scheme = content_id::scheme(source);
+        let scheme = identify::scheme(source);
         return Ok((scheme, vec![None; source.bundles.len()]));
     };
-    let claimed = content_id::claimed_by_git(source, states)?;
+    let claimed = identify::claimed_by_git(source, states)?;
     outcome.identified_by_git = claimed.ids.iter().flatten().count();
     if !cache.has_verdicts() {
         return Ok((claimed.scheme, claimed.ids));
