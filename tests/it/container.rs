@@ -446,7 +446,7 @@ fn manifest_offset_when_it_starts_after_8_mib() {
     assert_ok(&verify(&build(8 * MIB - 1024)));
     let report = verify(&build(8 * MIB - 512));
     assert_refused(&report, "manifest.json", Rule::ManifestOffset);
-    assert!(report.problems[0].message.contains("8 MiB"));
+    assert!(report.problems[0].message.contains("the first 8 MiB"));
     assert!(report.manifest.is_none(), "a late manifest is not read");
 }
 
@@ -464,7 +464,7 @@ fn manifest_missing_within_the_first_8_mib() {
     });
     let report = verify(&bytes);
     assert_refused(&report, "manifest.json", Rule::ManifestMissing);
-    assert!(report.problems[0].message.contains("8 MiB"));
+    assert!(report.problems[0].message.contains("the first 8 MiB"));
     assert!(report.manifest.is_none());
 }
 
