@@ -1,5 +1,5 @@
 //! What git knows about `registry-src/`: the entries of a commit or of the index with their
-//! modes and blob ids, the blobs themselves, attributes, and when each file was added. Runs the
+//! modes and blob ids, the blobs themselves, and attributes. Runs the
 //! `git` command: it is on every CI machine and is the reference reader.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -425,38 +425,6 @@ impl Repository {
             .filter(|f| f[2] != "unspecified" && f[2] != "unset")
             .map(|f| (f[0].clone(), f[1].clone(), f[2].clone()))
             .collect())
-    }
-
-    /// Commit time (unix seconds) of the commit that first added each file of the registry
-    /// folder, among the commits reachable from `rev`; keyed by path in the folder.
-    pub fn added_times(&self, rev: &str) -> Result<BTreeMap<String, i64>> {
-        let pathspec = format!(":(literal){}", self.prefix);
-        let mut args = vec![
-            "log",
-            rev,
-            "--diff-filter=A",
-            "--no-renames",
-            "--format=%x01%ct",
-            "--name-only",
-            "--",
-        ];
-        if !self.prefix.is_empty() {
-            args.push(&pathspec);
-        }
-        let log = self.top.run(&args)?;
-        let mut added = BTreeMap::new();
-        let mut time = None;
-        for line in String::from_utf8_lossy(&log).lines() {
-            if let Some(t) = line.strip_prefix('\u{1}') {
-                time = t.trim().parse().ok();
-            } else if let (Some(rel), Some(t)) = (line.strip_prefix(self.prefix.as_str()), time) {
-                if !rel.is_empty() {
-                    // Newest commits come first: the last one seen is the oldest add.
-                    added.insert(rel.to_owned(), t);
-                }
-            }
-        }
-        Ok(added)
     }
 }
 

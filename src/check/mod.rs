@@ -23,6 +23,7 @@ use serde::Serialize;
 use crate::git::{Entry, Repository};
 use crate::layout::{self, Governor};
 use crate::policy::{self, Checked};
+use crate::publication::History;
 use crate::report::{Problem, Rule};
 use crate::source::{self, version_in_path, BundleFile, Source};
 use crate::verify::{self, Report};
@@ -87,9 +88,15 @@ struct Side {
 }
 
 impl Side {
-    fn read(repo: &Repository, options: &CheckOptions, commit: &str) -> Result<Side> {
+    /// The registry at `commit`, its files dated by `history` (the base's, for both sides).
+    fn read(
+        repo: &Repository,
+        options: &CheckOptions,
+        commit: &str,
+        history: &History,
+    ) -> Result<Side> {
         let entries: Vec<Entry> = repo.entries_at(commit)?;
-        let source = source::at_commit(repo, &options.src, commit, &entries)?;
+        let source = source::at_commit(repo, &options.src, commit, &entries, history)?;
         Ok(Side {
             entries: entries
                 .into_iter()
@@ -151,11 +158,19 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
         );
     };
     let (base_commit, head_commit, whole) = revisions(&repo, options)?;
-    let base = Side::read(&repo, options, &base_commit)?;
-    let head = Side::read(&repo, options, &head_commit)?;
+    // Publication facts are the base branch's: nothing in the pull request dates anything.
+    let history = History::read(&repo, &base_commit)?;
+    let base = Side::read(&repo, options, &base_commit, &history)?;
+    let head = Side::read(&repo, options, &head_commit, &history)?;
     let changed = changes(&repo.prefix, &base, &head);
-    let mut reports = verify_added(&repo, &base, &head, &changed);
-    let unchanged = judge_file_problems(&base, &head, &mut reports);
+    let (mut reports, anchors) = verify_added(&repo, &base, &head, &changed);
+    let mut unchanged = judge_file_problems(&base, &head, &mut reports);
+    for anchor in anchors {
+        let report = unchanged
+            .entry(anchor.file.clone())
+            .or_insert_with(|| Report::for_file(&anchor.file, Vec::new()));
+        report.problems.extend(anchor.problems);
+    }
     judge_bundles(&base, &changed, &mut reports);
     if let Some(actor) = &options.actor {
         check_ownership(&base, &head, &repo.prefix, &changed, actor, &mut reports);
@@ -213,15 +228,16 @@ fn changes(prefix: &str, base: &Side, head: &Side) -> Changed {
     changed
 }
 
-/// A report per change, with the verdicts on the added bundles: verified, with the first
-/// version of every package they touch (which decides its owner), and judged by the rules
-/// across bundles.
+/// A report per change, with the verdicts on the added bundles: verified, with the senior
+/// version of every package they touch (its anchor, which decides its first signer), and
+/// judged by the rules across bundles. Also returns the reports of anchors the change does not
+/// touch that have problems: a package whose anchor does not hold cannot take a new version.
 fn verify_added(
     repo: &Repository,
     base: &Side,
     head: &Side,
     changed: &Changed,
-) -> BTreeMap<String, Report> {
+) -> (BTreeMap<String, Report>, Vec<Report>) {
     let mut reports: BTreeMap<String, Report> = changed
         .keys()
         .map(|file| (file.clone(), Report::for_file(file, Vec::new())))
@@ -235,7 +251,7 @@ fn verify_added(
     let touched: BTreeSet<&str> = added.iter().map(|b| b.dir.as_str()).collect();
     let anchors: Vec<&BundleFile> = touched
         .iter()
-        .filter_map(|package| first_published(&head.source, &base.source, package))
+        .filter_map(|package| first_published(&head.source, package))
         .collect();
     let verify_options = verify::Options {
         allow_dev_key: base.source.registry.allow_dev_key,
@@ -252,12 +268,15 @@ fn verify_added(
         })
         .collect();
     policy::apply(&head.source, &mut checked);
+    let mut anchor_problems = Vec::new();
     for c in checked {
-        if let Some(report) = reports.get_mut(&c.file.rel) {
-            *report = c.report;
+        match reports.get_mut(&c.file.rel) {
+            Some(report) => *report = c.report,
+            None if !c.report.problems.is_empty() => anchor_problems.push(c.report),
+            None => {}
         }
     }
-    reports
+    (reports, anchor_problems)
 }
 
 /// File problems, judged on the whole registry at both sides: refused where the change is;
@@ -364,18 +383,12 @@ fn verify_blob(repo: &Repository, file: &BundleFile, options: &verify::Options) 
     }
 }
 
-/// The bundle that decides a package's owner: its earliest published at the base.
-fn first_published<'a>(head: &'a Source, base: &Source, package: &str) -> Option<&'a BundleFile> {
+/// The bundle that decides a package's first signer: its senior one published at the base.
+fn first_published<'a>(head: &'a Source, package: &str) -> Option<&'a BundleFile> {
     head.bundles
         .iter()
-        .filter(|b| b.dir == package && base.bundles.iter().any(|old| old.rel == b.rel))
-        .min_by(|a, b| {
-            let version = |f: &'a BundleFile| version_in_path(package, &f.rel).unwrap_or(&f.rel);
-            a.added
-                .unwrap_or(i64::MAX)
-                .cmp(&b.added.unwrap_or(i64::MAX))
-                .then_with(|| version::compare(version(a), version(b)))
-        })
+        .filter(|b| b.dir == package && b.published.is_some())
+        .min_by(|a, b| a.seniority(b))
 }
 
 /// A new version must not exist at the base in any spelling; one below the latest is a

@@ -43,7 +43,8 @@ pub struct App {
 pub struct Release {
     pub bundle: Verified,
     pub manifest: Map<String, Value>,
-    /// Unix time of the commit that added the bundle.
+    /// Unix time of the first-parent commit that published the bundle (for a merged pull
+    /// request, the maintainer's merge commit; [`crate::publication`]).
     pub published: Option<i64>,
     pub yank_reason: Option<String>,
     /// The bundle file in the source folder.
@@ -76,7 +77,7 @@ impl Site {
                 .or_default()
                 .push(Release {
                     manifest: c.report.manifest.unwrap_or_default(),
-                    published: c.file.added,
+                    published: c.file.published.map(|p| p.time),
                     yank_reason,
                     source: c.file.path,
                     bundle,
