@@ -43,10 +43,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         actor: args.actor,
     })?;
     match args.format {
-        Format::Text => super::out(&check::to_text(&outcome))?,
-        Format::Json => super::out(&format!("{}\n", check::to_json(&outcome)))?,
+        Format::Text => super::report(&check::to_text(&outcome))?,
+        Format::Json => super::report(&format!("{}\n", check::to_json(&outcome)))?,
         Format::Github => {
-            super::out(&check::to_github(&outcome))?;
+            super::report(&check::to_github(&outcome))?;
             if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
                 append(Path::new(&path), &check::summary_markdown(&outcome))?;
             }

@@ -607,6 +607,42 @@ fn format_github_annotates_files_from_the_repository_root_and_writes_the_summary
 }
 
 #[test]
+fn step_summary_renders_no_link_or_image_from_a_bundle() {
+    let repo = Registry::in_git();
+    let base = repo.commit("empty registry");
+    let hostile = "![i](https://e.vil/i.png)[site](https://e.vil)<https://e.vil>www.e.vil`x`";
+    let rel = bundle_path("com.example.app", "1.0.0");
+    repo.write(
+        &rel,
+        standard_with(|m| drop(m.insert("package".into(), hostile.into()))),
+    );
+    repo.commit("a bundle whose package is Markdown");
+    let summary = repo.root().join("..").join("summary.md");
+    let args = ["check", SRC, "--base", &base, "--format", "github"];
+    let run = repo.run(&args, &[("GITHUB_STEP_SUMMARY", &summary)]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+
+    let table = fs::read_to_string(&summary).unwrap();
+    let rows: Vec<&str> = table.lines().skip(4).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    let row = rows[0];
+    // The package cell, every character as it is, none of it Markdown.
+    assert!(
+        row.contains("| \\!\\[i\\]\\(https\\:\\/\\/e\\.vil\\/i\\.png\\)\\[site\\]\\(https\\:\\/\\/e\\.vil\\)&lt;https\\:\\/\\/e\\.vil&gt;www\\.e\\.vil\\`x\\` |"),
+        "{row}"
+    );
+    assert!(row.contains("| `manifest.package` "), "{row}");
+    // Outside the rule codes' own code spans, no Markdown character is left unescaped.
+    let bytes = row.as_bytes();
+    let unescaped: Vec<char> = (0..bytes.len())
+        .filter(|&i| b"[]()!<>:@".contains(&bytes[i]))
+        .filter(|&i| bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0)
+        .map(|i| bytes[i] as char)
+        .collect();
+    assert_eq!(unescaped, Vec::<char>::new(), "{row}");
+}
+
+#[test]
 fn format_github_annotations_use_the_path_from_the_repository_root_for_a_nested_folder() {
     let repo = Registry::in_git();
     let nested = repo.root().join("registries/main");
