@@ -39,8 +39,10 @@ pub struct CheckOptions {
     pub base: String,
     /// The revision holding the change [default: HEAD]. Read from git objects only.
     pub head: Option<String>,
-    /// Who made the change (a GitHub login); ownership is enforced only when given.
-    pub actor: Option<String>,
+    /// Who made the change (GitHub logins): the pull request's author and whoever pushed its
+    /// latest commits. Every one of them must have the right to make every change; ownership
+    /// is enforced only when some are given.
+    pub actors: Vec<String>,
 }
 
 /// How a file differs from the base.
@@ -157,6 +159,9 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
             options.src.display()
         );
     };
+    if options.actors.iter().any(|a| a.trim().is_empty()) {
+        bail!("an actor is empty: give each --actor a GitHub login (an empty one would turn the ownership rules off)");
+    }
     let (base_commit, head_commit, whole) = revisions(&repo, options)?;
     // Publication facts are the base branch's: nothing in the pull request dates anything.
     let history = History::read(&repo, &base_commit)?;
@@ -172,7 +177,7 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
         report.problems.extend(anchor.problems);
     }
     judge_bundles(&base, &changed, &mut reports);
-    if let Some(actor) = &options.actor {
+    for actor in &options.actors {
         check_ownership(&base, &head, &repo.prefix, &changed, actor, &mut reports);
     }
     Ok(CheckOutcome {

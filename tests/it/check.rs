@@ -265,6 +265,69 @@ fn ownership_is_not_checked_without_an_actor() {
     assert!(repo.check(&base, Some("mallory")).refused());
 }
 
+#[test]
+fn ownership_a_push_by_someone_else_is_judged_with_their_rights_too() {
+    // alice's pull request, to which mallory pushed a version of alice's package.
+    let (repo, base) = notes_registry();
+    let added = repo.publish(NOTES, "1.1.0", &owner_key());
+    repo.commit("notes 1.1.0, pushed by mallory");
+
+    let outcome = repo.check_actors(&base, None, &["alice", "mallory"]);
+    assert_refused(&outcome, &added, Rule::Ownership);
+    let messages: Vec<&str> = change(&outcome, &added)
+        .report
+        .problems
+        .iter()
+        .map(|p| p.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].starts_with("mallory is not an owner"),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn ownership_a_maintainers_fix_to_an_owners_pull_request_passes() {
+    let (repo, _) = notes_registry();
+    repo.write(
+        "registry.toml",
+        "title = \"Test registry\"\nmaintainers = [\"root\"]\n",
+    );
+    let base = repo.commit("root maintains the registry");
+    repo.publish(NOTES, "1.1.0", &owner_key());
+    repo.commit("notes 1.1.0, fixed by root");
+
+    assert_clear(&repo.check_actors(&base, None, &["alice", "root"]));
+    // The maintainer's rights do not extend the author's.
+    let theirs = repo.publish("com.example.todo", "0.1.0", &stranger_key());
+    repo.package_toml("com.example.todo", "owners = [\"bob\"]\n");
+    repo.commit("and someone else's package");
+    let outcome = repo.check_actors(&base, None, &["alice", "root"]);
+    assert_refused(&outcome, &theirs, Rule::Ownership);
+}
+
+#[test]
+fn ownership_an_empty_actor_is_an_error() {
+    let (repo, base) = notes_registry();
+    repo.publish(NOTES, "1.1.0", &owner_key());
+    repo.commit("notes 1.1.0");
+    for actors in [&["", "alice"][..], &["alice", " "]] {
+        let mut args = vec!["check", SRC, "--base", &base];
+        for actor in actors {
+            args.extend(["--actor", actor]);
+        }
+        let run = repo.run(&args, &[]);
+        assert_eq!(run.status.code(), Some(2), "{actors:?}: {}", stderr(&run));
+        assert!(
+            stderr(&run).contains("an actor is empty: give each --actor a GitHub login"),
+            "{}",
+            stderr(&run)
+        );
+        assert_eq!(stdout(&run), "");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Immutability
 

@@ -99,11 +99,16 @@ impl Registry {
     }
 
     fn check_options(&self, base: &str, head: Option<&str>, actor: Option<&str>) -> CheckOutcome {
+        self.check_actors(base, head, actor.as_slice())
+    }
+
+    /// Runs the gate on `base..head` (head: `HEAD`) as made by every one of `actors`.
+    pub fn check_actors(&self, base: &str, head: Option<&str>, actors: &[&str]) -> CheckOutcome {
         check::check(&CheckOptions {
             src: self.src(),
             base: base.to_owned(),
             head: head.map(str::to_owned),
-            actor: actor.map(str::to_owned),
+            actors: actors.iter().map(|a| (*a).to_owned()).collect(),
         })
         .unwrap_or_else(|e| panic!("check could not run: {e:#}"))
     }
