@@ -198,13 +198,17 @@ fn check_settings(source: &Source) -> Vec<(String, Problem)> {
             );
         }
     }
+    // Each package's versions, gathered in one pass (a package's bundles are in its folder).
+    let mut published: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for b in &source.bundles {
+        if let Some(version) = version_in_path(&b.dir, &b.rel) {
+            published.entry(&b.dir).or_default().insert(version);
+        }
+    }
+    let none = BTreeSet::new();
     for (package, config) in &source.packages {
         let file = format!("{package}/package.toml");
-        let versions: BTreeSet<&str> = source
-            .bundles
-            .iter()
-            .filter_map(|b| version_in_path(package, &b.rel))
-            .collect();
+        let versions = published.get(package.as_str()).unwrap_or(&none);
         for yank in &config.yanked {
             if !versions.contains(yank.version.as_str()) {
                 refuse(

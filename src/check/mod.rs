@@ -83,10 +83,16 @@ impl CheckOutcome {
     }
 }
 
-/// One side of the comparison.
+/// One side of the comparison, indexed once so that judging each change is a lookup.
 struct Side {
     entries: BTreeMap<String, (crate::git::Mode, String)>,
     source: Source,
+    /// Package folders holding any file, by their name in lower case.
+    folders: BTreeSet<String>,
+    /// The spellings of each package with settings, by lower case.
+    spellings: BTreeMap<String, Vec<String>>,
+    /// Indices into `source.bundles` of the bundles in each folder, by lower case.
+    bundles_by_folder: BTreeMap<String, Vec<usize>>,
 }
 
 impl Side {
@@ -99,33 +105,61 @@ impl Side {
     ) -> Result<Side> {
         let entries: Vec<Entry> = repo.entries_at(commit)?;
         let source = source::at_commit(repo, &options.src, commit, &entries, history)?;
+        let folders = entries
+            .iter()
+            .filter_map(|e| e.path.strip_prefix(repo.prefix.as_str())?.split_once('/'))
+            .map(|(dir, _)| dir.to_ascii_lowercase())
+            .collect();
+        let mut spellings: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for name in source.packages.keys() {
+            spellings
+                .entry(name.to_ascii_lowercase())
+                .or_default()
+                .push(name.clone());
+        }
+        let mut bundles_by_folder: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, b) in source.bundles.iter().enumerate() {
+            bundles_by_folder
+                .entry(b.dir.to_ascii_lowercase())
+                .or_default()
+                .push(i);
+        }
         Ok(Side {
             entries: entries
                 .into_iter()
                 .map(|e| (e.path, (e.mode, e.id)))
                 .collect(),
             source,
+            folders,
+            spellings,
+            bundles_by_folder,
         })
     }
 
     /// Whether a package folder exists here in any letter case (case-insensitive hosts and
     /// file systems see one folder).
-    fn has_package(&self, prefix: &str, package: &str) -> bool {
-        self.entries.keys().any(|path| {
-            path.strip_prefix(prefix)
-                .and_then(|rel| rel.split_once('/'))
-                .is_some_and(|(dir, _)| dir.eq_ignore_ascii_case(package))
-        })
+    fn has_package(&self, package: &str) -> bool {
+        self.folders.contains(&package.to_ascii_lowercase())
+    }
+
+    /// The bundles in `package`'s folder, in any letter case.
+    fn bundles_of(&self, package: &str) -> impl Iterator<Item = &BundleFile> {
+        self.bundles_by_folder
+            .get(&package.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.source.bundles[i])
     }
 
     /// Whether `actor` owns `package` here (in any letter case), directly or through its org.
     fn may_change(&self, package: &str, actor: &str) -> bool {
         let source = &self.source;
-        source
-            .packages
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case(package))
-            .any(|(_, p)| {
+        self.spellings
+            .get(&package.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+            .filter_map(|name| source.packages.get(name))
+            .any(|p| {
                 names(&p.owners, actor)
                     || p.org
                         .as_ref()
@@ -137,9 +171,7 @@ impl Side {
     /// Published versions of `package`, from their file names (which the build that
     /// published them checked against the manifests).
     fn versions(&self, package: &str) -> Vec<(String, String)> {
-        self.source
-            .bundles
-            .iter()
+        self.bundles_of(package)
             .filter_map(|b| Some((b.rel.clone(), version_in_path(package, &b.rel)?.to_owned())))
             .collect()
     }
@@ -256,20 +288,19 @@ fn verify_added(
     let touched: BTreeSet<&str> = added.iter().map(|b| b.dir.as_str()).collect();
     let anchors: Vec<&BundleFile> = touched
         .iter()
-        .filter_map(|package| first_published(&head.source, package))
+        .filter_map(|package| first_published(head, package))
         .collect();
     let verify_options = verify::Options {
         allow_dev_key: base.source.registry.allow_dev_key,
         ..Default::default()
     };
-    let mut checked: Vec<Checked> = added
-        .iter()
-        .chain(&anchors)
-        .collect::<Vec<_>>()
-        .par_iter()
-        .map(|file| Checked {
-            report: verify_blob(repo, file, &verify_options),
-            file: (**file).clone(),
+    let files: Vec<&BundleFile> = added.into_iter().chain(anchors).collect();
+    let mut checked: Vec<Checked> = verify_blobs(repo, &files, &verify_options)
+        .into_iter()
+        .zip(files)
+        .map(|(report, file)| Checked {
+            report,
+            file: file.clone(),
         })
         .collect();
     policy::apply(&head.source, &mut checked);
@@ -369,29 +400,84 @@ fn assemble(
     changes
 }
 
-/// Verifies a bundle as git holds it at the head, streamed from git.
-fn verify_blob(repo: &Repository, file: &BundleFile, options: &verify::Options) -> Report {
-    let blob = file
-        .blob
-        .as_deref()
-        .expect("bundles listed from git have blob ids");
-    match repo.blob_stream(blob) {
-        Ok(stream) => verify::verify_reader(stream, &file.rel, options),
-        Err(e) => Report::for_file(
-            &file.rel,
-            vec![Problem::new(
-                Rule::Io,
-                file.rel.as_str(),
-                format!("cannot read blob {blob} from git: {e}"),
-            )],
-        ),
-    }
+/// Largest bundle read whole and handed to a worker; a larger one is verified as git streams
+/// it. With [`QUEUED`], this bounds what the gate holds in memory whatever the change's size.
+const IN_MEMORY: u64 = 4 << 20;
+/// Bundles read and waiting for a worker, at most.
+const QUEUED: usize = 16;
+
+/// Verifies bundles as git holds them, all read through one `git cat-file --batch`: each is
+/// verified on a worker while the next ones are read, or (over [`IN_MEMORY`]) as it streams.
+/// Reports are in the order of `files`.
+fn verify_blobs(
+    repo: &Repository,
+    files: &[&BundleFile],
+    options: &verify::Options,
+) -> Vec<Report> {
+    let ids: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.blob
+                .clone()
+                .expect("bundles listed from git have blob ids")
+        })
+        .collect();
+    let (queue, queued) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(QUEUED);
+    let (read, mut reports) = std::thread::scope(|scope| {
+        let workers = scope.spawn(|| {
+            queued
+                .into_iter()
+                .par_bridge()
+                .map(|(i, bytes)| {
+                    (
+                        i,
+                        verify::verify_reader(bytes.as_slice(), &files[i].rel, options),
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut streamed = Vec::new();
+        let read = repo.each_blob(&ids, |i, size, body| {
+            if size <= IN_MEMORY {
+                let mut bytes = Vec::with_capacity(size as usize);
+                body.read_to_end(&mut bytes)?;
+                // Only fails if the workers stopped, which their join reports.
+                let _ = queue.send((i, bytes));
+            } else {
+                streamed.push((i, verify::verify_reader(body, &files[i].rel, options)));
+            }
+            Ok(())
+        });
+        drop(queue);
+        let mut reports = workers.join().expect("verifying a bundle does not panic");
+        reports.extend(streamed);
+        (read, reports)
+    });
+    reports.sort_by_key(|(i, _)| *i);
+    let mut reports = reports.into_iter().peekable();
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, file)| match reports.next_if(|(at, _)| *at == i) {
+            Some((_, report)) => report,
+            None => Report::for_file(
+                &file.rel,
+                vec![Problem::new(
+                    Rule::Io,
+                    file.rel.as_str(),
+                    match &read {
+                        Err(e) => format!("cannot read the bundle from git: {e:#}"),
+                        Ok(()) => "git did not give the bundle".to_owned(),
+                    },
+                )],
+            ),
+        })
+        .collect()
 }
 
 /// The bundle that decides a package's first signer: its senior one published at the base.
-fn first_published<'a>(head: &'a Source, package: &str) -> Option<&'a BundleFile> {
-    head.bundles
-        .iter()
+fn first_published<'a>(head: &'a Side, package: &str) -> Option<&'a BundleFile> {
+    head.bundles_of(package)
         .filter(|b| b.dir == package && b.published.is_some())
         .min_by(|a, b| a.seniority(b))
 }
@@ -410,9 +496,7 @@ fn check_new_version(base: &Side, report: &mut Report) {
     let existing = base.versions(&bundle.package);
     // Another spelling of a published package shares its paths on a case-insensitive host.
     if let Some(dir) = base
-        .source
-        .bundles
-        .iter()
+        .bundles_of(&bundle.package)
         .map(|b| b.dir.as_str())
         .find(|dir| *dir != bundle.package && dir.eq_ignore_ascii_case(&bundle.package))
     {
@@ -429,9 +513,7 @@ fn check_new_version(base: &Side, report: &mut Report) {
     // Any spelling that maps to the same path on a case-insensitive host, package included.
     let own_path = format!("{0}/{0}-{1}.mpk", bundle.package, bundle.app_version);
     if let Some(path) = base
-        .source
-        .bundles
-        .iter()
+        .bundles_of(&bundle.package)
         .map(|b| &b.rel)
         .find(|p| p.eq_ignore_ascii_case(&own_path))
     {
@@ -504,7 +586,7 @@ fn check_ownership(
                 )),
                 _ => maintainers_only("the set of orgs (creating or deleting one)"),
             },
-            Governor::Package(package) if base.has_package(prefix, &package) => {
+            Governor::Package(package) if base.has_package(&package) => {
                 (!base.may_change(&package, actor)).then(|| {
                     format!(
                         "{actor} is not an owner of {package} (package.toml `owners`) nor a member of its org"

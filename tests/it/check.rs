@@ -328,6 +328,77 @@ fn ownership_an_empty_actor_is_an_error() {
     }
 }
 
+/// Packs `package` `version` around `wasm_len` bytes of incompressible wasm, signed by `signer`,
+/// into the registry; returns its path in the source folder.
+fn publish_large(
+    repo: &Registry,
+    package: &str,
+    version: &str,
+    wasm_len: usize,
+    signer: u8,
+) -> String {
+    let scratch = tempfile::tempdir().expect("temporary folder");
+    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(signer);
+    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+    while wasm.len() < wasm_len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        wasm.extend_from_slice(&state.to_le_bytes());
+    }
+    fs::write(scratch.path().join("app.wasm"), &wasm).expect("write the wasm");
+    let manifest = into_map(serde_json::json!({
+        "version": "1.0",
+        "package": package,
+        "appVersion": version,
+        "minRuntimeVersion": "0.1.0",
+        "metadata": {"name": "Large"},
+        "wasm": {"path": "app.wasm"},
+    }));
+    let mut bytes = Vec::new();
+    mpk_registry::pack::pack(manifest, scratch.path(), &key(signer), &mut bytes).expect("pack");
+    let rel = bundle_path(package, version);
+    repo.write(&rel, bytes);
+    rel
+}
+
+#[test]
+fn bundles_too_large_to_hold_are_verified_as_git_streams_them() {
+    let (repo, base) = notes_registry();
+    // Above the size the gate holds in memory, one to accept and one to refuse, between small
+    // ones: every verdict lands on its own file.
+    let large = publish_large(&repo, "com.example.large", "1.0.0", 6 << 20, 3);
+    let large_stranger = publish_large(&repo, NOTES, "3.0.0", 5 << 20, 2);
+    let small = repo.publish(NOTES, "1.1.0", &owner_key());
+    let small_stranger = repo.publish(NOTES, "2.0.0", &stranger_key());
+    repo.commit("large and small bundles");
+    assert!(repo.read(&large).len() > 4 << 20);
+
+    let outcome = repo.check(&base, None);
+    for ok in [&large, &small] {
+        assert!(
+            change(&outcome, ok).report.ok(),
+            "{ok}:\n{}",
+            check::to_text(&outcome)
+        );
+    }
+    assert_eq!(
+        change(&outcome, &large)
+            .report
+            .bundle
+            .as_ref()
+            .map(|b| b.package.as_str()),
+        Some("com.example.large")
+    );
+    for refused in [&large_stranger, &small_stranger] {
+        assert_eq!(
+            problems(&outcome, refused),
+            [Rule::SignerChange],
+            "{refused}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Immutability
 
