@@ -3,15 +3,17 @@
 //! Compares the registry at a base commit with a head commit, both read from git objects (the
 //! head is never checked out, so a pull request is only ever data), over the whole repository
 //! with renames off: moves into, out of and around the registry folder are a deletion plus an
-//! addition. It verifies only the bundles that changed (plus the first version of each package
-//! they touch, which decides its owner), and applies the rules that need history:
+//! addition. It verifies only the bundles that changed (plus the first-published version of
+//! each package they touch, which decides its first signer: a problem on it refuses the
+//! change), and applies the rules that need history:
 //! immutability, new versions, ownership. Ownership is judged by the settings at the base, so
 //! a change cannot grant itself rights.
 //!
 //! File problems (unknown files, links, settings that refer to what does not exist, …) are
 //! judged on the whole registry at both sides: what the change introduces or touches is
 //! refused, what was already wrong at the base and is left alone is a warning, so one bad
-//! merge from before can never block every later pull request.
+//! merge from before can never block every later pull request (only changes to a package
+//! whose first-published version has a problem, since nothing else can vouch for its signer).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
