@@ -343,10 +343,20 @@ if [[ -z ${SKIP_GATE:-} ]]; then
     echo
     echo "| tool | wall s | CPU s | peak RSS MiB | load |"
     echo "|---|---|---|---|---|"
+    # A column of the tool's rows, or (with "cpu") user + system, sorted; and the median.
+    gate_column() {
+      awk -F'\t' -v s="check/$1" -v c="$2" '$1=="gate" && $2==s {print (c == "cpu" ? $6 + $7 : $c)}' "$TSV" | sort -n
+    }
+    gate_median() { awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
     for v in "${gate_tools[@]}"; do
-      awk -F'\t' -v s="check/$v" -v name="${v/baseline/${BASELINE_REV:-}}" '$1=="gate" && $2==s {
-          n++; w[n]=$4; c[n]=$6+$7; if ($5>m) m=$5; if (!lo || $4<lo) lo=$4; l=l (l ? "," : "") $8 }
-        END { asort(w); asort(c); printf "| %s | %.3f (%.3f) | %.2f | %.1f | %s |\n", name, w[int((n+1)/2)], lo, c[int((n+1)/2)], m, l }' "$TSV"
+      wall=$(gate_column "$v" 4 | gate_median)
+      low=$(gate_column "$v" 4 | head -1)
+      cpu=$(gate_column "$v" cpu | gate_median)
+      rss=$(gate_column "$v" 5 | tail -1)
+      loads=$(gate_column "$v" 8 | paste -sd, -)
+      name="this tree"
+      [[ $v == baseline ]] && name=$BASELINE_REV
+      echo "| $name | $wall ($low) | $cpu | $rss | $loads |"
     done
   } >"$BENCH/gate.md"
   cat "$BENCH/gate.md" >&2
