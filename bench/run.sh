@@ -14,6 +14,9 @@
 #   BASELINE_REV=<rev> ...       also cold and warm builds of the 10k corpus by the tool built from
 #                                <rev>, interleaved with this tree's, and their ratio
 #                                (target/bench/baseline.md); BASELINE_ONLY=1 runs only that
+#   GATE_ONLY=1 [BASELINE_REV=<rev>] bench/run.sh   only the gate: `check --actor` on a 50,000-file
+#                                pull request against a 10,000-app base (and by <rev>'s tool,
+#                                interleaved); target/bench/gate.md. SKIP_GATE=1 leaves it out
 #
 # Corpora live in $BENCH_DIR/<name> (default target/bench) and are reused when their
 # parameters match. Every step runs under /usr/bin/time -v (wall time from the shell clock,
@@ -308,6 +311,57 @@ cat "$BENCH/machine.txt" >&2
 
 # ---------------------------------------------------------------------------------------------
 # Runs
+
+# The gate: `check --actor publisher` on branch pull-request against main. The base has
+# GATE_APPS apps of 2 versions (1 KiB wasm), each with its own package.toml; the pull request
+# adds a README.md to each and GATE_APPS new apps (settings, README.md, 2 versions): with the
+# default 10,000, 50,000 changed files of which 20,000 bundles to verify. Packed, as a clone
+# from GitHub is.
+if [[ -z ${SKIP_GATE:-} ]]; then
+  gate_dir=$BENCH/gate
+  gate_params="--apps ${GATE_APPS:-10000} --versions 2 --wasm-bytes 1K --owner publisher --seed 1"
+  if [[ ! -f $gate_dir/.params ]] || [[ $(cat "$gate_dir/.params") != "$gate_params" ]]; then
+    say "generating the gate's corpus ($gate_params)"
+    # shellcheck disable=SC2086
+    "$BIN/default/bench_corpus" "$gate_dir" $gate_params >&2
+    # shellcheck disable=SC2086
+    "$BIN/default/bench_corpus" "$gate_dir" $gate_params --pull-request "${GATE_APPS:-10000}" >&2
+    git -C "$gate_dir" repack -adq
+    echo "$gate_params" >"$gate_dir/.params"
+  fi
+  say "the gate: $(git -C "$gate_dir" diff --shortstat main pull-request)"
+  gate_tools=(default)
+  [[ -n ${BASELINE_REV:-} ]] && gate_tools=(baseline default)
+  for r in $(seq "$REPS"); do
+    for v in "${gate_tools[@]}"; do
+      measure gate "check/$v" "$r" "$BIN/$v/mpk-registry" check "$gate_dir/registry-src" \
+        --base main --head pull-request --actor publisher
+    done
+  done
+  {
+    echo "gate: check --actor publisher, $(git -C "$gate_dir" diff --shortstat main pull-request | sed 's/^ *//'); $REPS interleaved repetitions; median (min) wall seconds, median CPU seconds, peak RSS"
+    echo
+    echo "| tool | wall s | CPU s | peak RSS MiB | load |"
+    echo "|---|---|---|---|---|"
+    # A column of the tool's rows, or (with "cpu") user + system, sorted; and the median.
+    gate_column() {
+      awk -F'\t' -v s="check/$1" -v c="$2" '$1=="gate" && $2==s {print (c == "cpu" ? $6 + $7 : $c)}' "$TSV" | sort -n
+    }
+    gate_median() { awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+    for v in "${gate_tools[@]}"; do
+      wall=$(gate_column "$v" 4 | gate_median)
+      low=$(gate_column "$v" 4 | head -1)
+      cpu=$(gate_column "$v" cpu | gate_median)
+      rss=$(gate_column "$v" 5 | tail -1)
+      loads=$(gate_column "$v" 8 | paste -sd, -)
+      name="this tree"
+      [[ $v == baseline ]] && name=$BASELINE_REV
+      echo "| $name | $wall ($low) | $cpu | $rss | $loads |"
+    done
+  } >"$BENCH/gate.md"
+  cat "$BENCH/gate.md" >&2
+  [[ -n ${GATE_ONLY:-} ]] && exit 0
+fi
 
 # Smaller sizes (C10K_APPS=20 ...) only for trying the script out.
 corpus c10k "${C10K_APPS:-1000}" 10 65536

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_corpus -- OUT_DIR --apps N --versions M --wasm-bytes B
-//!     [--seed S] [--alphabet K] [--add-one]
+//!     [--seed S] [--alphabet K] [--owner LOGIN] [--add-one | --pull-request N]
 //! ```
 //!
 //! Writes `OUT_DIR/registry-src/<pkg>/<pkg>-<ver>.mpk` with `mpk_registry::pack::pack`, in
@@ -16,6 +16,12 @@
 //!
 //! `--add-one` adds the next version of app 0 to an existing corpus and commits it (one day
 //! later), for measuring a rebuild after a small change.
+//!
+//! `--owner LOGIN` gives every app a `package.toml` naming LOGIN as its owner. With it,
+//! `--pull-request N` makes, on an existing corpus, a branch `pull-request` with one commit (a
+//! day later) that adds a `README.md` to every app and N new apps (`package.toml`, `README.md`
+//! and M versions each), for measuring `check --actor LOGIN` on a large pull request: with
+//! 10,000 apps, 2 versions and N = 10,000, 50,000 changed files of which 20,000 bundles.
 
 mod support;
 
@@ -41,12 +47,14 @@ struct Args {
     wasm_bytes: u64,
     seed: u64,
     alphabet: u32,
+    owner: Option<String>,
     add_one: bool,
+    pull_request: usize,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench_corpus OUT_DIR --apps N --versions M --wasm-bytes B [--seed S] [--alphabet K] [--add-one]"
+        "usage: bench_corpus OUT_DIR --apps N --versions M --wasm-bytes B [--seed S] [--alphabet K] [--owner LOGIN] [--add-one | --pull-request N]"
     );
     std::process::exit(2)
 }
@@ -61,7 +69,9 @@ fn parse_args() -> Args {
         wasm_bytes: 0,
         seed: 1,
         alphabet: 256,
+        owner: None,
         add_one: false,
+        pull_request: 0,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> u64 {
@@ -79,6 +89,8 @@ fn parse_args() -> Args {
             "--seed" => parsed.seed = value("--seed"),
             "--alphabet" => parsed.alphabet = value("--alphabet") as u32,
             "--add-one" => parsed.add_one = true,
+            "--pull-request" => parsed.pull_request = value("--pull-request") as usize,
+            "--owner" => parsed.owner = Some(args.next().unwrap_or_else(|| usage())),
             "-h" | "--help" => usage(),
             _ if arg.starts_with('-') => {
                 eprintln!("unknown option {arg}");
@@ -89,7 +101,11 @@ fn parse_args() -> Args {
         }
     }
     parsed.out = out.unwrap_or_else(|| usage());
-    if parsed.apps == 0 || parsed.versions == 0 || !(2..=256).contains(&parsed.alphabet) {
+    if parsed.apps == 0
+        || parsed.versions == 0
+        || !(2..=256).contains(&parsed.alphabet)
+        || (parsed.pull_request > 0 && (parsed.add_one || parsed.owner.is_none()))
+    {
         usage()
     }
     parsed
@@ -112,6 +128,16 @@ fn main() -> Result<()> {
         );
         return Ok(());
     }
+    if args.pull_request > 0 {
+        let files = pull_request(&args, &src)?;
+        git_commit(&args.out, BASE_TIME + 86_400, "a large pull request")?;
+        git(&args.out, &["checkout", "-q", "main"])?;
+        println!(
+            "committed a pull request of {files} files on branch pull-request in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
 
     if args.out.exists() {
         fs::remove_dir_all(&args.out)
@@ -126,15 +152,7 @@ fn main() -> Result<()> {
     fs::create_dir_all(&scratch)?;
 
     let total = args.apps * args.versions;
-    let bytes: u64 = (0..total)
-        .into_par_iter()
-        .map(|i| {
-            let (app, version) = (i / args.versions, i % args.versions);
-            write_bundle(&args, &src, &scratch, app, version)
-        })
-        .collect::<Result<Vec<u64>>>()?
-        .into_iter()
-        .sum();
+    let bytes = write_apps(&args, &src, &scratch, 0..args.apps)?;
     fs::remove_dir_all(&scratch)?;
     let packed = started.elapsed().as_secs_f64();
 
@@ -149,6 +167,54 @@ fn main() -> Result<()> {
         started.elapsed().as_secs_f64() - packed
     );
     Ok(())
+}
+
+/// Packs every version of `apps` (in parallel) and writes their `package.toml` when the
+/// corpus has an owner; returns the bundles' total size in bytes.
+fn write_apps(
+    args: &Args,
+    src: &Path,
+    scratch: &Path,
+    apps: std::ops::Range<usize>,
+) -> Result<u64> {
+    let first = apps.start;
+    let bytes = (0..apps.len() * args.versions)
+        .into_par_iter()
+        .map(|i| {
+            let (app, version) = (first + i / args.versions, i % args.versions);
+            write_bundle(args, src, scratch, app, version)
+        })
+        .collect::<Result<Vec<u64>>>()?
+        .into_iter()
+        .sum();
+    if let Some(owner) = &args.owner {
+        for app in apps {
+            fs::write(
+                src.join(package(app)).join("package.toml"),
+                // Each its own bytes, as real settings files mostly are.
+                format!("# {}\nowners = [\"{owner}\"]\n", package(app)),
+            )?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// On branch `pull-request`: a `README.md` for every app, and `args.pull_request` new apps
+/// with their settings, a `README.md` and every version. Returns the number of files.
+fn pull_request(args: &Args, src: &Path) -> Result<usize> {
+    git(&args.out, &["checkout", "-q", "-B", "pull-request", "main"])?;
+    let apps = args.apps + args.pull_request;
+    let scratch = args.out.join(".scratch");
+    fs::create_dir_all(&scratch)?;
+    write_apps(args, src, &scratch, args.apps..apps)?;
+    fs::remove_dir_all(&scratch)?;
+    for app in 0..apps {
+        fs::write(
+            src.join(package(app)).join("README.md"),
+            format!("# Bench app {app}\n"),
+        )?;
+    }
+    Ok(args.apps + args.pull_request * (args.versions + 2))
 }
 
 fn package(app: usize) -> String {

@@ -1,8 +1,9 @@
 //! What git knows about `registry-src/`: the entries of a commit or of the index with their
-//! modes and blob ids, the blobs themselves, attributes, and when each file was added. Runs the
+//! modes and blob ids, the blobs themselves, and attributes. Runs the
 //! `git` command: it is on every CI machine and is the reference reader.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
@@ -307,11 +308,34 @@ impl Repository {
         ids: &[String],
         cap: u64,
     ) -> Result<BTreeMap<String, std::result::Result<Vec<u8>, u64>>> {
-        use std::io::{BufRead, BufReader, Read, Write};
+        let mut blobs = BTreeMap::new();
+        self.each_blob(ids, |i, size, body| {
+            let blob = if size <= cap {
+                let mut bytes = Vec::with_capacity(size as usize);
+                body.read_to_end(&mut bytes)?;
+                Ok(bytes)
+            } else {
+                Err(size)
+            };
+            blobs.insert(ids[i].clone(), blob);
+            Ok(())
+        })?;
+        Ok(blobs)
+    }
+
+    /// Reads blobs, in order, through one `git cat-file --batch` (one process however many
+    /// there are), handing `each` the index of each in `ids`, its size, and a reader of exactly
+    /// its bytes; what `each` leaves unread is skipped. Nothing is held but what `each` keeps.
+    pub fn each_blob(
+        &self,
+        ids: &[String],
+        mut each: impl FnMut(usize, u64, &mut dyn Read) -> std::io::Result<()>,
+    ) -> Result<()> {
+        use std::io::{BufRead, BufReader, Write};
         let mut child = Command::new("git")
             .arg("-C")
             .arg(&self.top.dir)
-            .args(["cat-file", "--batch"])
+            .args(["cat-file", "--batch", "--buffer"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -320,47 +344,34 @@ impl Repository {
         let mut stdin = child.stdin.take().expect("piped stdin");
         let request: String = ids.iter().map(|id| format!("{id}\n")).collect();
         let writer = std::thread::spawn(move || stdin.write_all(request.as_bytes()));
-        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut blobs = BTreeMap::new();
-        for id in ids {
-            let mut header = String::new();
-            out.read_line(&mut header)
-                .context("git cat-file stopped early")?;
-            // "<id> <type> <size>", or "<id> missing"
-            let size: u64 = match header.trim_end().split(' ').nth(2) {
-                Some(size) => size.parse().context("git cat-file gave no size")?,
-                None => bail!("git has no object {id}: {}", header.trim_end()),
-            };
-            let mut body = (&mut out).take(size);
-            let blob = if size <= cap {
-                let mut bytes = Vec::with_capacity(size as usize);
-                body.read_to_end(&mut bytes)?;
-                Ok(bytes)
-            } else {
+        let mut out = BufReader::with_capacity(1 << 16, child.stdout.take().expect("piped stdout"));
+        let mut read = || -> Result<()> {
+            for (i, id) in ids.iter().enumerate() {
+                let mut header = String::new();
+                out.read_line(&mut header)
+                    .context("git cat-file stopped early")?;
+                // "<id> <type> <size>", or "<id> missing"
+                let size: u64 = match header.trim_end().split(' ').nth(2) {
+                    Some(size) => size.parse().context("git cat-file gave no size")?,
+                    None => bail!("git has no object {id}: {}", header.trim_end()),
+                };
+                let mut body = (&mut out).take(size);
+                each(i, size, &mut body)
+                    .with_context(|| format!("cannot read blob {id} from git"))?;
                 std::io::copy(&mut body, &mut std::io::sink())?;
-                Err(size)
-            };
-            let mut newline = [0u8; 1];
-            out.read_exact(&mut newline)?;
-            blobs.insert(id.clone(), blob);
-        }
+                let mut newline = [0u8; 1];
+                out.read_exact(&mut newline)?;
+            }
+            Ok(())
+        };
+        let result = read();
         drop(out);
+        if result.is_err() {
+            let _ = child.kill();
+        }
         let _ = writer.join();
         child.wait().context("git cat-file did not finish")?;
-        Ok(blobs)
-    }
-
-    /// A blob's bytes as a stream, for bundles too large to hold; reading fails if git does.
-    pub fn blob_stream(&self, id: &str) -> std::io::Result<BlobStream> {
-        let mut child = Command::new("git")
-            .arg("-C")
-            .arg(&self.top.dir)
-            .args(["cat-file", "blob", id])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        Ok(BlobStream { child, stdout })
+        result
     }
 
     /// Whether `ancestor` is `commit` or one of its ancestors.
@@ -425,63 +436,6 @@ impl Repository {
             .filter(|f| f[2] != "unspecified" && f[2] != "unset")
             .map(|f| (f[0].clone(), f[1].clone(), f[2].clone()))
             .collect())
-    }
-
-    /// Commit time (unix seconds) of the commit that first added each file of the registry
-    /// folder, among the commits reachable from `rev`; keyed by path in the folder.
-    pub fn added_times(&self, rev: &str) -> Result<BTreeMap<String, i64>> {
-        let pathspec = format!(":(literal){}", self.prefix);
-        let mut args = vec![
-            "log",
-            rev,
-            "--diff-filter=A",
-            "--no-renames",
-            "--format=%x01%ct",
-            "--name-only",
-            "--",
-        ];
-        if !self.prefix.is_empty() {
-            args.push(&pathspec);
-        }
-        let log = self.top.run(&args)?;
-        let mut added = BTreeMap::new();
-        let mut time = None;
-        for line in String::from_utf8_lossy(&log).lines() {
-            if let Some(t) = line.strip_prefix('\u{1}') {
-                time = t.trim().parse().ok();
-            } else if let (Some(rel), Some(t)) = (line.strip_prefix(self.prefix.as_str()), time) {
-                if !rel.is_empty() {
-                    // Newest commits come first: the last one seen is the oldest add.
-                    added.insert(rel.to_owned(), t);
-                }
-            }
-        }
-        Ok(added)
-    }
-}
-
-/// A blob streamed out of `git cat-file`; the process is stopped if the reader is dropped early.
-pub struct BlobStream {
-    child: std::process::Child,
-    stdout: std::process::ChildStdout,
-}
-
-impl std::io::Read for BlobStream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.stdout.read(buf)?;
-        if n == 0 && !buf.is_empty() && !self.child.wait()?.success() {
-            return Err(std::io::Error::other(
-                "git cat-file could not read the blob",
-            ));
-        }
-        Ok(n)
-    }
-}
-
-impl Drop for BlobStream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

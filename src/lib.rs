@@ -5,7 +5,7 @@
 //! and check fields) → [`canonical`] + [`signature`] (what is signed, and by whom) →
 //! [`verify`] (the verdict, as a [`report`]).
 //!
-//! A registry flows through: [`source`] (discover `registry-src/`, with [`git`] and [`config`])
+//! A registry flows through: [`source`] (discover `registry-src/`, with [`git`], [`config`] and [`publication`])
 //! → [`content_id`] (name each bundle by its bytes) → [`verify`] every bundle in parallel, or
 //! take its verdict from the [`cache`] → [`policy`] (rules across bundles) → [`site`] (plan and
 //! write the static site, unless it is already the site of these inputs).
@@ -28,6 +28,7 @@ pub mod manifest;
 pub mod nginx;
 pub mod pack;
 pub mod policy;
+pub mod publication;
 pub mod report;
 pub mod schema;
 pub mod serve;

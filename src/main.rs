@@ -1,9 +1,9 @@
 //! The `mpk-registry` command: parses arguments and hands each command to its file in
 //! `cmd/`, which calls the library and prints. The exit code is decided here, once: 0 all
-//! good, 1 something was refused, 2 the tool could not do its job; a reader that went away
-//! (`… | head -1`) is no error.
+//! good, 1 something was refused, 2 the tool could not do its job. A reader that went away
+//! (`… | head -1`) is no error; for `check`, `verify` and `build` it changes nothing, since
+//! their exit code is their verdict ([`cmd::report`]).
 
-use std::io;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -72,19 +72,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if cmd::broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
     }
-}
-
-/// Whether the error is standard output's reader having gone away: nothing more to say.
-fn broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-    })
 }

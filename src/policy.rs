@@ -13,7 +13,6 @@ use crate::report::{Problem, Rule};
 use crate::site::collisions::Layout;
 use crate::source::{resignature, version_in_path, BundleFile, Source};
 use crate::verify::Report;
-use crate::version;
 
 /// A bundle file and its verdict so far.
 #[derive(Debug, Clone)]
@@ -162,11 +161,11 @@ fn resignature_problem(
 /// A bundle's package and version must give paths that fit in the site beside the site's own
 /// and every other bundle's ([`crate::site::collisions`]): else the build fails, or a host
 /// serves one file for another. Judged over every bundle of the source, coordinates from file
-/// names, the earliest added first, so a published bundle keeps its paths and the newcomer is
+/// names, in order of seniority, so a published bundle keeps its paths and the newcomer is
 /// refused; only bundles in `checked` are refused (`check` verifies only what changed).
 fn check_site_paths(source: &Source, checked: &mut [Checked]) {
     let mut order: Vec<&BundleFile> = source.bundles.iter().collect();
-    order.sort_by_key(|file| file.added.unwrap_or(i64::MAX));
+    order.sort_by(|a, b| a.seniority(b));
     let mut layout = Layout::new();
     for file in order {
         let Some(version) = version_in_path(&file.dir, &file.rel) else {
@@ -197,7 +196,7 @@ fn check_collisions(checked: &mut [Checked]) {
     let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
     // The spelling published first keeps its paths; the later one is refused.
     let mut order: Vec<usize> = (0..checked.len()).collect();
-    order.sort_by_key(|&i| (checked[i].file.added.unwrap_or(i64::MAX), i));
+    order.sort_by(|&a, &b| checked[a].file.seniority(&checked[b].file));
     for i in order {
         let c = &mut checked[i];
         let Some(b) = c.report.bundle.as_ref().filter(|_| !is_resignature(c)) else {
@@ -231,8 +230,9 @@ fn check_collisions(checked: &mut [Checked]) {
     }
 }
 
-/// A package belongs to the signer of its first version (first added to git, else lowest
-/// version); other versions must be signed by it or by a key `package.toml` allows.
+/// A package belongs to the signer of its senior version ([`BundleFile::seniority`]: first
+/// published, else lowest version); other versions must be signed by it or by a key
+/// `package.toml` allows.
 pub fn check_signers(source: &Source, checked: &mut [Checked]) {
     let mut by_package: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     // A re-signature's signer is its original's (check_resignatures).
@@ -242,15 +242,7 @@ pub fn check_signers(source: &Source, checked: &mut [Checked]) {
         }
     }
     for (package, mut indices) in by_package {
-        indices.sort_by(|&x, &y| {
-            let (a, b) = (&checked[x], &checked[y]);
-            let version = |c: &Checked| c.report.bundle.as_ref().map(|b| b.app_version.clone());
-            a.file
-                .added
-                .unwrap_or(i64::MAX)
-                .cmp(&b.file.added.unwrap_or(i64::MAX))
-                .then_with(|| version::compare(&version(a).unwrap(), &version(b).unwrap()))
-        });
+        indices.sort_by(|&a, &b| checked[a].file.seniority(&checked[b].file));
         let first = &checked[indices[0]];
         let owner = first.report.bundle.as_ref().unwrap().signer_id.clone();
         let first_rel = first.file.rel.clone();
@@ -293,13 +285,17 @@ fn check_settings(source: &Source) -> Vec<(String, Problem)> {
             );
         }
     }
+    // Each package's versions, gathered in one pass (a package's bundles are in its folder).
+    let mut published: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for b in &source.bundles {
+        if let Some(version) = version_in_path(&b.dir, &b.rel) {
+            published.entry(&b.dir).or_default().insert(version);
+        }
+    }
+    let none = BTreeSet::new();
     for (package, config) in &source.packages {
         let file = format!("{package}/package.toml");
-        let versions: BTreeSet<&str> = source
-            .bundles
-            .iter()
-            .filter_map(|b| version_in_path(package, &b.rel))
-            .collect();
+        let versions = published.get(package.as_str()).unwrap_or(&none);
         for yank in &config.yanked {
             if !versions.contains(yank.version.as_str()) {
                 refuse(

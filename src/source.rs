@@ -16,6 +16,7 @@ use crate::config::{self, OrgConfig, PackageConfig, RegistryConfig};
 use crate::content_id::{BlobReader, ContentId};
 use crate::git::{AttributesFrom, Entry, Mode, Repository};
 use crate::layout::{self, Kind};
+use crate::publication::{History, Publication};
 use crate::report::{Problem, Rule};
 
 /// One bundle file found in the source folder.
@@ -26,8 +27,9 @@ pub struct BundleFile {
     pub path: PathBuf,
     /// The folder it sits in (`pkg`), which must be its manifest's package.
     pub dir: String,
-    /// Unix time of the commit that added it, when git knows.
-    pub added: Option<i64>,
+    /// When the branch published it ([`crate::publication`]); `None` outside git, and for
+    /// a file the branch does not hold yet.
+    pub published: Option<Publication>,
     /// The blob id git holds for it: the bytes that may be published. `None` outside git.
     pub blob: Option<String>,
 }
@@ -67,6 +69,18 @@ impl FileState {
             modified,
             changed,
             inode,
+        })
+    }
+}
+
+impl BundleFile {
+    /// Seniority, the one order of "who came first" among bundles: by publication (the
+    /// unpublished last), then by the version in the file name, then by path.
+    pub fn seniority(&self, other: &BundleFile) -> std::cmp::Ordering {
+        Publication::order(self.published, other.published, || {
+            let mine = version_in_path(&self.dir, &self.rel).unwrap_or(&self.rel);
+            let theirs = version_in_path(&other.dir, &other.rel).unwrap_or(&other.rel);
+            crate::version::compare(mine, theirs).then_with(|| self.rel.cmp(&other.rel))
         })
     }
 }
@@ -142,7 +156,16 @@ pub fn discover(root: &Path) -> Result<Source> {
     // records, like anything else wrong with the registry.
     if let Some(repo) = Repository::locate(root)? {
         let entries = repo.index_entries()?;
-        let mut source = from_git(&repo, root, &entries, Origin::Index)?;
+        let history = if repo
+            .top
+            .run(&["rev-parse", "--verify", "--quiet", "HEAD"])
+            .is_ok()
+        {
+            History::read(&repo, "HEAD")?
+        } else {
+            History::default() // no commit yet: nothing was published
+        };
+        let mut source = from_git(&repo, root, &entries, Origin::Index, &history)?;
         if let Some(tree) = crate::git::WorkTree::discover(root) {
             source.untracked = tree.untracked_bundles()?;
             source.ignored = tree.ignored_bundles()?;
@@ -160,17 +183,25 @@ pub fn discover(root: &Path) -> Result<Source> {
 
 /// The source folder as `commit` holds it, read from git objects only (nothing of the work
 /// tree is read, so a commit that was never checked out can be judged).
-/// `entries` is the commit's tree as [`Repository::entries_at`] lists it.
+/// `entries` is the commit's tree as [`Repository::entries_at`] lists it; `history` dates its
+/// files (for a pull request's head, the base's: the head publishes nothing by itself).
 pub fn at_commit(
     repo: &Repository,
     root: &Path,
     commit: &str,
     entries: &[Entry],
+    history: &History,
 ) -> Result<Source> {
-    from_git(repo, root, entries, Origin::Commit(commit))
+    from_git(repo, root, entries, Origin::Commit(commit), history)
 }
 
-fn from_git(repo: &Repository, root: &Path, entries: &[Entry], origin: Origin) -> Result<Source> {
+fn from_git(
+    repo: &Repository,
+    root: &Path,
+    entries: &[Entry],
+    origin: Origin,
+    history: &History,
+) -> Result<Source> {
     let prefix = repo.prefix.as_str();
     let mut source = Source {
         root: root.to_path_buf(),
@@ -200,18 +231,6 @@ fn from_git(repo: &Repository, root: &Path, entries: &[Entry], origin: Origin) -
         .collect();
     source.check_attributes(repo, entries, &inside, origin)?;
 
-    let added = match origin {
-        Origin::Index
-            if repo
-                .top
-                .run(&["rev-parse", "--verify", "--quiet", "HEAD"])
-                .is_err() =>
-        {
-            BTreeMap::new() // no commit yet: nothing was added
-        }
-        Origin::Index => repo.added_times("HEAD")?,
-        Origin::Commit(commit) => repo.added_times(commit)?,
-    };
     let mut settings: Vec<(String, Kind, String)> = Vec::new();
     for (rel, entry) in inside {
         let kind = match layout::classify(rel, entry.mode, entry.lossy) {
@@ -231,7 +250,7 @@ fn from_git(repo: &Repository, root: &Path, entries: &[Entry], origin: Origin) -
                     );
                 }
                 source.bundles.push(BundleFile {
-                    added: added.get(rel).copied(),
+                    published: history.get(rel),
                     dir: package,
                     rel: rel.to_owned(),
                     path,
@@ -382,7 +401,7 @@ fn from_files(root: &Path) -> Result<Source> {
                 path: entry.path().to_path_buf(),
                 dir: package,
                 rel,
-                added: None,
+                published: None,
                 blob: None,
             }),
             Ok(Kind::Document) => {}

@@ -3,15 +3,17 @@
 //! Compares the registry at a base commit with a head commit, both read from git objects (the
 //! head is never checked out, so a pull request is only ever data), over the whole repository
 //! with renames off: moves into, out of and around the registry folder are a deletion plus an
-//! addition. It verifies only the bundles that changed (plus the first version of each package
-//! they touch, which decides its owner), and applies the rules that need history:
+//! addition. It verifies only the bundles that changed (plus the first-published version of
+//! each package they touch, which decides its first signer: a problem on it refuses the
+//! change), and applies the rules that need history:
 //! immutability, new versions, ownership. Ownership is judged by the settings at the base, so
 //! a change cannot grant itself rights.
 //!
 //! File problems (unknown files, links, settings that refer to what does not exist, …) are
 //! judged on the whole registry at both sides: what the change introduces or touches is
 //! refused, what was already wrong at the base and is left alone is a warning, so one bad
-//! merge from before can never block every later pull request.
+//! merge from before can never block every later pull request (only changes to a package
+//! whose first-published version has a problem, since nothing else can vouch for its signer).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -23,6 +25,7 @@ use serde::Serialize;
 use crate::git::{Entry, Mode, Repository};
 use crate::layout::{self, Governor, Kind};
 use crate::policy::{self, Checked};
+use crate::publication::History;
 use crate::report::{Problem, Rule};
 use crate::site::collisions::Layout;
 use crate::source::{self, version_in_path, BundleFile, Source};
@@ -39,8 +42,10 @@ pub struct CheckOptions {
     pub base: String,
     /// The revision holding the change [default: HEAD]. Read from git objects only.
     pub head: Option<String>,
-    /// Who made the change (a GitHub login); ownership is enforced only when given.
-    pub actor: Option<String>,
+    /// Who made the change (GitHub logins): the pull request's author and whoever pushed its
+    /// latest commits. Every one of them must have the right to make every change; ownership
+    /// is enforced only when some are given.
+    pub actors: Vec<String>,
 }
 
 /// How a file differs from the base.
@@ -81,22 +86,46 @@ impl CheckOutcome {
     }
 }
 
-/// One side of the comparison.
+/// One side of the comparison, indexed once so that judging each change is a lookup.
 struct Side {
     entries: BTreeMap<String, (crate::git::Mode, String)>,
     source: Source,
+    /// Package folders holding any file, by their name as spelled.
+    folders: BTreeSet<String>,
+    /// Indices into `source.bundles` of the bundles in each folder, by lower case.
+    bundles_by_folder: BTreeMap<String, Vec<usize>>,
 }
 
 impl Side {
-    fn read(repo: &Repository, options: &CheckOptions, commit: &str) -> Result<Side> {
+    /// The registry at `commit`, its files dated by `history` (the base's, for both sides).
+    fn read(
+        repo: &Repository,
+        options: &CheckOptions,
+        commit: &str,
+        history: &History,
+    ) -> Result<Side> {
         let entries: Vec<Entry> = repo.entries_at(commit)?;
-        let source = source::at_commit(repo, &options.src, commit, &entries)?;
+        let source = source::at_commit(repo, &options.src, commit, &entries, history)?;
+        let folders = entries
+            .iter()
+            .filter_map(|e| e.path.strip_prefix(repo.prefix.as_str())?.split_once('/'))
+            .map(|(dir, _)| dir.to_owned())
+            .collect();
+        let mut bundles_by_folder: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, b) in source.bundles.iter().enumerate() {
+            bundles_by_folder
+                .entry(b.dir.to_ascii_lowercase())
+                .or_default()
+                .push(i);
+        }
         Ok(Side {
             entries: entries
                 .into_iter()
                 .map(|e| (e.path, (e.mode, e.id)))
                 .collect(),
             source,
+            folders,
+            bundles_by_folder,
         })
     }
 
@@ -112,12 +141,17 @@ impl Side {
 
     /// Whether a package folder exists here. Exact: another spelling of a name is refused as
     /// a new name (`change.name-taken`), so each package has one.
-    fn has_package(&self, prefix: &str, package: &str) -> bool {
-        self.entries.keys().any(|path| {
-            path.strip_prefix(prefix)
-                .and_then(|rel| rel.split_once('/'))
-                .is_some_and(|(dir, _)| dir == package)
-        })
+    fn has_package(&self, package: &str) -> bool {
+        self.folders.contains(package)
+    }
+
+    /// The bundles in `package`'s folder, in any letter case.
+    fn bundles_of(&self, package: &str) -> impl Iterator<Item = &BundleFile> {
+        self.bundles_by_folder
+            .get(&package.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.source.bundles[i])
     }
 
     /// Whether `actor` owns `package` here, directly or through its org.
@@ -135,9 +169,7 @@ impl Side {
     /// Published versions of `package`, from their file names (which the build that
     /// published them checked against the manifests).
     fn versions(&self, package: &str) -> Vec<(String, String)> {
-        self.source
-            .bundles
-            .iter()
+        self.bundles_of(package)
             .filter_map(|b| Some((b.rel.clone(), version_in_path(package, &b.rel)?.to_owned())))
             .collect()
     }
@@ -157,16 +189,27 @@ pub fn check(options: &CheckOptions) -> Result<CheckOutcome> {
             options.src.display()
         );
     };
+    if options.actors.iter().any(|a| a.trim().is_empty()) {
+        bail!("an actor is empty: give each --actor a GitHub login (an empty one would turn the ownership rules off)");
+    }
     let (base_commit, head_commit, whole) = revisions(&repo, options)?;
-    let base = Side::read(&repo, options, &base_commit)?;
-    let head = Side::read(&repo, options, &head_commit)?;
+    // Publication facts are the base branch's: nothing in the pull request dates anything.
+    let history = History::read(&repo, &base_commit)?;
+    let base = Side::read(&repo, options, &base_commit, &history)?;
+    let head = Side::read(&repo, options, &head_commit, &history)?;
     let changed = changes(&repo.prefix, &base, &head);
-    let mut reports = verify_added(&repo, &base, &head, &changed);
+    let (mut reports, anchors) = verify_added(&repo, &base, &head, &changed);
     judge_signers(&repo, &base, &head, &changed, &mut reports);
-    let unchanged = judge_file_problems(&base, &head, &mut reports);
+    let mut unchanged = judge_file_problems(&base, &head, &mut reports);
+    for anchor in anchors {
+        let report = unchanged
+            .entry(anchor.file.clone())
+            .or_insert_with(|| Report::for_file(&anchor.file, Vec::new()));
+        report.problems.extend(anchor.problems);
+    }
     judge_bundles(&base, &changed, &mut reports);
     check_names(&base, &head, &repo.prefix, &changed, &mut reports);
-    if let Some(actor) = &options.actor {
+    for actor in &options.actors {
         check_ownership(&base, &head, &repo.prefix, &changed, actor, &mut reports);
     }
     Ok(CheckOutcome {
@@ -222,15 +265,16 @@ fn changes(prefix: &str, base: &Side, head: &Side) -> Changed {
     changed
 }
 
-/// A report per change, with the verdicts on the added bundles: verified, with the first
-/// version of every package they touch (which decides its owner), and judged by the rules
-/// across bundles.
+/// A report per change, with the verdicts on the added bundles: verified, with the senior
+/// version of every package they touch (its anchor, which decides its first signer), and
+/// judged by the rules across bundles. Also returns the reports of anchors the change does not
+/// touch that have problems: a package whose anchor does not hold cannot take a new version.
 fn verify_added(
     repo: &Repository,
     base: &Side,
     head: &Side,
     changed: &Changed,
-) -> BTreeMap<String, Report> {
+) -> (BTreeMap<String, Report>, Vec<Report>) {
     let mut reports: BTreeMap<String, Report> = changed
         .keys()
         .map(|file| (file.clone(), Report::for_file(file, Vec::new())))
@@ -250,7 +294,7 @@ fn verify_added(
         .collect();
     let anchors: Vec<&BundleFile> = touched
         .iter()
-        .filter_map(|package| first_published(&head.source, &base.source, package))
+        .filter_map(|package| first_published(head, package))
         .chain(
             head.source
                 .bundles
@@ -266,14 +310,13 @@ fn verify_added(
         allow_dev_key: base.source.registry.allow_dev_key,
         ..Default::default()
     };
-    let mut checked: Vec<Checked> = added
-        .iter()
-        .chain(&anchors)
-        .collect::<Vec<_>>()
-        .par_iter()
-        .map(|file| Checked {
-            report: verify_blob(repo, file, &verify_options),
-            file: (**file).clone(),
+    let files: Vec<&BundleFile> = added.iter().copied().chain(anchors).collect();
+    let mut checked: Vec<Checked> = verify_blobs(repo, &files, &verify_options)
+        .into_iter()
+        .zip(files)
+        .map(|(report, file)| Checked {
+            report,
+            file: file.clone(),
         })
         .collect();
     policy::apply(&head.source, &mut checked);
@@ -294,12 +337,15 @@ fn verify_added(
             ));
         }
     }
+    let mut anchor_problems = Vec::new();
     for c in checked {
-        if let Some(report) = reports.get_mut(&c.file.rel) {
-            *report = c.report;
+        match reports.get_mut(&c.file.rel) {
+            Some(report) => *report = c.report,
+            None if !c.report.problems.is_empty() => anchor_problems.push(c.report),
+            None => {}
         }
     }
-    reports
+    (reports, anchor_problems)
 }
 
 /// A change to a package's settings must leave every published version publishable:
@@ -345,10 +391,11 @@ fn judge_signers(
             .iter()
             .filter(|b| b.dir == package && base.source.bundles.iter().any(|o| o.rel == b.rel))
             .collect();
-        let checked: Vec<Checked> = published
-            .par_iter()
-            .map(|file| Checked {
-                report: verify_blob(repo, file, &options),
+        let checked: Vec<Checked> = verify_blobs(repo, &published, &options)
+            .into_iter()
+            .zip(&published)
+            .map(|(report, file)| Checked {
+                report,
                 file: (*file).clone(),
             })
             .collect();
@@ -471,37 +518,86 @@ fn assemble(
     changes
 }
 
-/// Verifies a bundle as git holds it at the head, streamed from git.
-fn verify_blob(repo: &Repository, file: &BundleFile, options: &verify::Options) -> Report {
-    let blob = file
-        .blob
-        .as_deref()
-        .expect("bundles listed from git have blob ids");
-    match repo.blob_stream(blob) {
-        Ok(stream) => verify::verify_reader(stream, &file.rel, options),
-        Err(e) => Report::for_file(
-            &file.rel,
-            vec![Problem::new(
-                Rule::Io,
-                file.rel.as_str(),
-                format!("cannot read blob {blob} from git: {e}"),
-            )],
-        ),
-    }
+/// Largest bundle read whole and handed to a worker; a larger one is verified as git streams
+/// it. With [`QUEUED`], this bounds what the gate holds in memory whatever the change's size.
+const IN_MEMORY: u64 = 4 << 20;
+/// Bundles read and waiting for a worker, at most.
+const QUEUED: usize = 16;
+
+/// Verifies bundles as git holds them, all read through one `git cat-file --batch`: each is
+/// verified on a worker while the next ones are read, or (over [`IN_MEMORY`]) as it streams.
+/// Reports are in the order of `files`.
+fn verify_blobs(
+    repo: &Repository,
+    files: &[&BundleFile],
+    options: &verify::Options,
+) -> Vec<Report> {
+    let ids: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.blob
+                .clone()
+                .expect("bundles listed from git have blob ids")
+        })
+        .collect();
+    let (queue, queued) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(QUEUED);
+    let (read, mut reports) = std::thread::scope(|scope| {
+        let workers = scope.spawn(|| {
+            queued
+                .into_iter()
+                .par_bridge()
+                .map(|(i, bytes)| {
+                    (
+                        i,
+                        verify::verify_reader(bytes.as_slice(), &files[i].rel, options),
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut streamed = Vec::new();
+        let read = repo.each_blob(&ids, |i, size, body| {
+            if size <= IN_MEMORY {
+                let mut bytes = Vec::with_capacity(size as usize);
+                body.read_to_end(&mut bytes)?;
+                // Only fails if the workers stopped, which their join reports.
+                let _ = queue.send((i, bytes));
+            } else {
+                streamed.push((i, verify::verify_reader(body, &files[i].rel, options)));
+            }
+            Ok(())
+        });
+        drop(queue);
+        let mut reports = workers.join().expect("verifying a bundle does not panic");
+        reports.extend(streamed);
+        (read, reports)
+    });
+    reports.sort_by_key(|(i, _)| *i);
+    let mut reports = reports.into_iter().peekable();
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, file)| match reports.next_if(|(at, _)| *at == i) {
+            Some((_, report)) => report,
+            None => Report::for_file(
+                &file.rel,
+                vec![Problem::new(
+                    Rule::Io,
+                    file.rel.as_str(),
+                    match &read {
+                        Err(e) => format!("cannot read the bundle from git: {e:#}"),
+                        Ok(()) => "git did not give the bundle".to_owned(),
+                    },
+                )],
+            ),
+        })
+        .collect()
 }
 
-/// The bundle that decides a package's owner: its earliest published at the base.
-fn first_published<'a>(head: &'a Source, base: &Source, package: &str) -> Option<&'a BundleFile> {
-    head.bundles
-        .iter()
-        .filter(|b| b.dir == package && base.bundles.iter().any(|old| old.rel == b.rel))
-        .min_by(|a, b| {
-            let version = |f: &'a BundleFile| version_in_path(package, &f.rel).unwrap_or(&f.rel);
-            a.added
-                .unwrap_or(i64::MAX)
-                .cmp(&b.added.unwrap_or(i64::MAX))
-                .then_with(|| version::compare(version(a), version(b)))
-        })
+/// The bundle that decides a package's first signer: its senior one published at the base.
+fn first_published<'a>(head: &'a Side, package: &str) -> Option<&'a BundleFile> {
+    head.bundles_of(package)
+        .filter(|b| b.dir == package && b.published.is_some())
+        .min_by(|a, b| a.seniority(b))
 }
 
 /// A new version must not exist at the base in any spelling; one below the latest is a
@@ -518,9 +614,7 @@ fn check_new_version(base: &Side, report: &mut Report) {
     let existing = base.versions(&bundle.package);
     // Another spelling of a published package shares its paths on a case-insensitive host.
     if let Some(dir) = base
-        .source
-        .bundles
-        .iter()
+        .bundles_of(&bundle.package)
         .map(|b| b.dir.as_str())
         .find(|dir| *dir != bundle.package && dir.eq_ignore_ascii_case(&bundle.package))
     {
@@ -537,9 +631,7 @@ fn check_new_version(base: &Side, report: &mut Report) {
     // Any spelling that maps to the same path on a case-insensitive host, package included.
     let own_path = format!("{0}/{0}-{1}.mpk", bundle.package, bundle.app_version);
     if let Some(path) = base
-        .source
-        .bundles
-        .iter()
+        .bundles_of(&bundle.package)
         .map(|b| &b.rel)
         .find(|p| p.eq_ignore_ascii_case(&own_path))
     {
@@ -679,7 +771,7 @@ fn check_ownership(
                 )),
                 _ => maintainers_only("the set of orgs (creating or deleting one)"),
             },
-            Governor::Package(package) if base.has_package(prefix, &package) => {
+            Governor::Package(package) if base.has_package(&package) => {
                 (!base.may_change(&package, actor)).then(|| {
                     format!(
                         "{actor} is not an owner of {package} (package.toml `owners`) nor a member of its org"

@@ -150,17 +150,22 @@ pub fn summary_markdown(outcome: &CheckOutcome) -> String {
     out
 }
 
-/// Text for one cell of a Markdown table: control characters escaped, and nothing that could
-/// end the cell (`|`, with the backslash that could cancel its escape) or open HTML.
+/// Text for one cell of a Markdown table, inert: control characters escaped, nothing that
+/// could end the cell or open HTML, and every other ASCII punctuation character escaped with a
+/// backslash, so text from a bundle renders as the characters it is and never as a link, an
+/// image, emphasis or code (`[x](url)`, `![x](url)`, `<url>`). A backslash also breaks the
+/// autolinks GitHub finds in plain text: `https\://`, `www\.` and `a\@b` are not links.
 fn cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in escape_controls(s).chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
-            '|' => out.push_str("\\|"),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            c if c.is_ascii_punctuation() => {
+                out.push('\\');
+                out.push(c);
+            }
             c => out.push(c),
         }
     }
@@ -361,11 +366,11 @@ mod tests {
         assert_eq!(rows.len(), 1, "{md}");
         let row = rows[0];
         assert!(
-            row.starts_with("| a\\|b\\\\\\|c&lt;img src=x&gt;&amp;\\\\n\\| forged \\| row \\| |"),
+            row.starts_with("| a\\|b\\\\\\|c&lt;img src\\=x&gt;&amp;\\\\n\\| forged \\| row \\| |"),
             "{row}"
         );
         assert!(
-            row.ends_with("| `policy.settings` bad \\| &lt;b&gt;bold&lt;/b&gt;\\\\nnext |"),
+            row.ends_with("| `policy.settings` bad \\| &lt;b&gt;bold&lt;\\/b&gt;\\\\nnext |"),
             "{row}"
         );
         // Seven cell borders: every other '|' is escaped (an odd run of backslashes before it).
@@ -376,5 +381,14 @@ mod tests {
             .count();
         assert_eq!(borders, 7, "{row}");
         assert!(!row.contains('<') && !row.contains('>'), "{row}");
+    }
+
+    #[test]
+    fn summary_cells_hold_no_link_image_or_autolink() {
+        assert_eq!(
+            cell("![i](https://e.vil/i.png) [a](b) <c@d.e> www.e.vil _x_ `y`"),
+            "\\!\\[i\\]\\(https\\:\\/\\/e\\.vil\\/i\\.png\\) \\[a\\]\\(b\\) &lt;c\\@d\\.e&gt; www\\.e\\.vil \\_x\\_ \\`y\\`"
+        );
+        assert_eq!(cell("ünïcödé 1"), "ünïcödé 1");
     }
 }

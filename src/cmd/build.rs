@@ -71,7 +71,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for note in outcome.notes() {
         eprintln!("{note}");
     }
-    super::out(&outcome.to_text(&args.output, args.verbose))?;
+    super::report(&outcome.to_text(&args.output, args.verbose))?;
     Ok(super::refused(
         !outcome.refused.is_empty() || outcome.held_back,
     ))

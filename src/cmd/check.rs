@@ -27,9 +27,11 @@ pub struct Args {
     /// checked out.
     #[arg(long)]
     head: Option<String>,
-    /// Who made the change (CI passes the pull request's author); enables the ownership rules.
+    /// Who made the change (a GitHub login); enables the ownership rules. Repeat it for
+    /// everyone who did (CI passes the pull request's author and whoever pushed to it): each
+    /// must have the right to make every change. An empty login is an error.
     #[arg(long)]
-    actor: Option<String>,
+    actor: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -40,13 +42,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         src: args.src,
         base: args.base,
         head: args.head,
-        actor: args.actor,
+        actors: args.actor,
     })?;
     match args.format {
-        Format::Text => super::out(&check::to_text(&outcome))?,
-        Format::Json => super::out(&format!("{}\n", check::to_json(&outcome)))?,
+        Format::Text => super::report(&check::to_text(&outcome))?,
+        Format::Json => super::report(&format!("{}\n", check::to_json(&outcome)))?,
         Format::Github => {
-            super::out(&check::to_github(&outcome))?;
+            super::report(&check::to_github(&outcome))?;
             if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
                 append(Path::new(&path), &check::summary_markdown(&outcome))?;
             }

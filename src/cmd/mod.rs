@@ -1,9 +1,10 @@
 //! One file per command: parse its arguments, call the library, print what the library's
 //! result renders, and say which exit code that is. Everything printed goes through [`out`],
-//! so a closed pipe (`mpk-registry verify *.mpk | head -1`) surfaces as an error `main` can
-//! recognise, never a panic.
+//! so a closed pipe (`mpk-registry inspect x.mpk | head -1`) surfaces as an error `main` can
+//! recognise, never a panic; a command whose exit code is a verdict prints through
+//! [`report`], so a closed pipe never changes the verdict.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -29,6 +30,25 @@ pub fn out(text: &str) -> Result<()> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .context("cannot write to standard output")
+}
+
+/// Writes a verdict's report to standard output. A reader that went away (`check … | head
+/// -c1`) loses the report, not the verdict: the command goes on and exits with it, so a
+/// refusal is never read as a pass.
+pub fn report(text: &str) -> Result<()> {
+    match out(text) {
+        Err(e) if broken_pipe(&e) => Ok(()),
+        written => written,
+    }
+}
+
+/// Whether the error is standard output's reader having gone away.
+pub fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// 2 when a file could not be read at all, else 1 when anything was refused.

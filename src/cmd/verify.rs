@@ -30,13 +30,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .map(|f| verify::verify_file(f, &f.display().to_string(), &options))
         .collect();
     if args.json {
-        super::out(&format!("{}\n", verify::reports_json(&reports)))?;
+        super::report(&format!("{}\n", verify::reports_json(&reports)))?;
     } else {
         for report in &reports {
-            super::out(&report.to_text())?;
+            super::report(&report.to_text())?;
         }
         let refused = reports.iter().filter(|r| !r.ok()).count();
-        super::out(&format!(
+        super::report(&format!(
             "{} verified, {refused} refused\n",
             reports.len() - refused
         ))?;

@@ -36,7 +36,7 @@ pub fn fingerprint(
         let id = id.as_ref()?;
         add(
             &mut hasher,
-            &format!("{}\n{}\n{:?}\n{id}", file.rel, file.dir, file.added),
+            &format!("{}\n{}\n{:?}\n{id}", file.rel, file.dir, file.published),
         );
     }
     add(&mut hasher, &format!("{stamp:?}"));

@@ -44,7 +44,8 @@ pub struct Release {
     pub bundle: Verified,
     /// The manifest's signed fields and its signature (no unsigned `_` keys).
     pub manifest: Map<String, Value>,
-    /// Unix time of the commit that added the bundle.
+    /// Unix time of the first-parent commit that published the bundle (for a merged pull
+    /// request, the maintainer's merge commit; [`crate::publication`]).
     pub published: Option<i64>,
     pub yank_reason: Option<String>,
     /// The bundle file in the source folder.
@@ -121,7 +122,7 @@ impl Site {
         }
         for c in versions {
             let rel = c.file.rel.clone();
-            let published = c.file.added;
+            let published = c.file.published.map(|p| p.time);
             let Some(Alternate {
                 bundle,
                 manifest,

@@ -376,6 +376,147 @@ fn ownership_is_not_checked_without_an_actor() {
     assert!(repo.check(&base, Some("mallory")).refused());
 }
 
+#[test]
+fn ownership_a_push_by_someone_else_is_judged_with_their_rights_too() {
+    // alice's pull request, to which mallory pushed a version of alice's package.
+    let (repo, base) = notes_registry();
+    let added = repo.publish(NOTES, "1.1.0", &owner_key());
+    repo.commit("notes 1.1.0, pushed by mallory");
+
+    let outcome = repo.check_actors(&base, None, &["alice", "mallory"]);
+    assert_refused(&outcome, &added, Rule::Ownership);
+    let messages: Vec<&str> = change(&outcome, &added)
+        .report
+        .problems
+        .iter()
+        .map(|p| p.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].starts_with("mallory is not an owner"),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn ownership_a_maintainers_fix_to_an_owners_pull_request_passes() {
+    let (repo, _) = notes_registry();
+    repo.write(
+        "registry.toml",
+        "title = \"Test registry\"\nmaintainers = [\"root\"]\n",
+    );
+    let base = repo.commit("root maintains the registry");
+    repo.publish(NOTES, "1.1.0", &owner_key());
+    repo.commit("notes 1.1.0, fixed by root");
+
+    assert_clear(&repo.check_actors(&base, None, &["alice", "root"]));
+    // The maintainer's rights do not extend the author's.
+    let theirs = repo.publish("com.example.todo", "0.1.0", &stranger_key());
+    repo.package_toml("com.example.todo", "owners = [\"bob\"]\n");
+    repo.commit("and someone else's package");
+    let outcome = repo.check_actors(&base, None, &["alice", "root"]);
+    assert_refused(&outcome, &theirs, Rule::Ownership);
+}
+
+#[test]
+fn ownership_an_empty_actor_is_an_error() {
+    let (repo, base) = notes_registry();
+    repo.publish(NOTES, "1.1.0", &owner_key());
+    repo.commit("notes 1.1.0");
+    for actors in [&["", "alice"][..], &["alice", " "]] {
+        let mut args = vec!["check", SRC, "--base", &base];
+        for actor in actors {
+            args.extend(["--actor", actor]);
+        }
+        let run = repo.run(&args, &[]);
+        assert_eq!(run.status.code(), Some(2), "{actors:?}: {}", stderr(&run));
+        assert!(
+            stderr(&run).contains("an actor is empty: give each --actor a GitHub login"),
+            "{}",
+            stderr(&run)
+        );
+        assert_eq!(stdout(&run), "");
+    }
+}
+
+/// Packs `package` `version` around `wasm_len` bytes of incompressible wasm, signed by `signer`,
+/// into the registry; returns its path in the source folder.
+fn publish_large(
+    repo: &Registry,
+    package: &str,
+    version: &str,
+    wasm_len: usize,
+    signer: u8,
+) -> String {
+    let scratch = tempfile::tempdir().expect("temporary folder");
+    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(signer);
+    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+    while wasm.len() < wasm_len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        wasm.extend_from_slice(&state.to_le_bytes());
+    }
+    fs::write(scratch.path().join("app.wasm"), &wasm).expect("write the wasm");
+    let manifest = into_map(serde_json::json!({
+        "version": "1.0",
+        "package": package,
+        "appVersion": version,
+        "minRuntimeVersion": "0.1.0",
+        "metadata": {"name": "Large"},
+        "wasm": {"path": "app.wasm"},
+    }));
+    let mut bytes = Vec::new();
+    mpk_registry::pack::pack(
+        manifest,
+        scratch.path(),
+        &key(signer),
+        mpk_registry::canonical::Scheme::Legacy,
+        &mut bytes,
+    )
+    .expect("pack");
+    let rel = bundle_path(package, version);
+    repo.write(&rel, bytes);
+    rel
+}
+
+#[test]
+fn bundles_too_large_to_hold_are_verified_as_git_streams_them() {
+    let (repo, base) = notes_registry();
+    // Above the size the gate holds in memory, one to accept and one to refuse, between small
+    // ones: every verdict lands on its own file.
+    let large = publish_large(&repo, "com.example.large", "1.0.0", 6 << 20, 3);
+    let large_stranger = publish_large(&repo, NOTES, "3.0.0", 5 << 20, 2);
+    let small = repo.publish(NOTES, "1.1.0", &owner_key());
+    let small_stranger = repo.publish(NOTES, "2.0.0", &stranger_key());
+    repo.commit("large and small bundles");
+    assert!(repo.read(&large).len() > 4 << 20);
+
+    let outcome = repo.check(&base, None);
+    for ok in [&large, &small] {
+        assert!(
+            change(&outcome, ok).report.ok(),
+            "{ok}:\n{}",
+            check::to_text(&outcome)
+        );
+    }
+    assert_eq!(
+        change(&outcome, &large)
+            .report
+            .bundle
+            .as_ref()
+            .map(|b| b.package.as_str()),
+        Some("com.example.large")
+    );
+    for refused in [&large_stranger, &small_stranger] {
+        assert_eq!(
+            problems(&outcome, refused),
+            [Rule::SignerChange],
+            "{refused}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Immutability
 
@@ -715,6 +856,42 @@ fn format_github_annotates_files_from_the_repository_root_and_writes_the_summary
     // Without the variable, nothing is written and the annotations are the same.
     let again = repo.run(&args, &[]);
     assert_eq!(stdout(&again), stdout(&run));
+}
+
+#[test]
+fn step_summary_renders_no_link_or_image_from_a_bundle() {
+    let repo = Registry::in_git();
+    let base = repo.commit("empty registry");
+    let hostile = "![i](https://e.vil/i.png)[site](https://e.vil)<https://e.vil>www.e.vil`x`";
+    let rel = bundle_path("com.example.app", "1.0.0");
+    repo.write(
+        &rel,
+        standard_with(|m| drop(m.insert("package".into(), hostile.into()))),
+    );
+    repo.commit("a bundle whose package is Markdown");
+    let summary = repo.root().join("..").join("summary.md");
+    let args = ["check", SRC, "--base", &base, "--format", "github"];
+    let run = repo.run(&args, &[("GITHUB_STEP_SUMMARY", &summary)]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+
+    let table = fs::read_to_string(&summary).unwrap();
+    let rows: Vec<&str> = table.lines().skip(4).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    let row = rows[0];
+    // The package cell, every character as it is, none of it Markdown.
+    assert!(
+        row.contains("| \\!\\[i\\]\\(https\\:\\/\\/e\\.vil\\/i\\.png\\)\\[site\\]\\(https\\:\\/\\/e\\.vil\\)&lt;https\\:\\/\\/e\\.vil&gt;www\\.e\\.vil\\`x\\` |"),
+        "{row}"
+    );
+    assert!(row.contains("| `manifest.package` "), "{row}");
+    // Outside the rule codes' own code spans, no Markdown character is left unescaped.
+    let bytes = row.as_bytes();
+    let unescaped: Vec<char> = (0..bytes.len())
+        .filter(|&i| b"[]()!<>:@".contains(&bytes[i]))
+        .filter(|&i| bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0)
+        .map(|i| bytes[i] as char)
+        .collect();
+    assert_eq!(unescaped, Vec::<char>::new(), "{row}");
 }
 
 #[test]

@@ -27,6 +27,7 @@ mod interrupt;
 mod manifest_rules;
 mod memory;
 mod pack;
+mod publication;
 mod report_docs;
 mod schema;
 mod schema_types;

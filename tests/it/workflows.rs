@@ -76,6 +76,7 @@ fn deploy_workflows() -> Vec<(String, Yaml, Pin)> {
 const MINIMAL_GATE: &str = "\
 on:
   pull_request_target:
+    types: [opened, synchronize, reopened, edited]
 permissions:
   contents: read
 jobs:
@@ -90,6 +91,8 @@ jobs:
         with:
           command: check
           pull-request: ${{ github.event.pull_request.number }}
+          actor: ${{ github.event.pull_request.user.login }}
+          pusher: ${{ github.event.sender.login }}
 ";
 
 /// `MINIMAL_GATE` with `from` replaced by `to`.
@@ -301,10 +304,13 @@ fn gate_is_triggered_only_by_pull_request_target() {
         &[
             gate_with("  pull_request_target:\n", "  pull_request:\n"),
             gate_with(
-                "on:\n  pull_request_target:\n",
+                "on:\n  pull_request_target:\n    types: [opened, synchronize, reopened, edited]\n",
                 "on: [pull_request_target, workflow_run]\n",
             ),
-            gate_with("on:\n  pull_request_target:\n", "on: push\n"),
+            gate_with(
+                "on:\n  pull_request_target:\n    types: [opened, synchronize, reopened, edited]\n",
+                "on: push\n",
+            ),
         ],
     );
 }
@@ -431,6 +437,141 @@ fn gate_runs_no_shell_steps() {
     );
 }
 
+/// A pull request retargeted to another base (`edited`) is judged again; nothing skips the
+/// check, since a skipped job reports a pass to branch protection.
+fn rechecks_when_the_base_changes(workflow: &Yaml, _: Pin) -> Result<(), String> {
+    let types = &workflow["on"]["pull_request_target"]["types"];
+    let listed: Vec<&str> = types
+        .as_vec()
+        .into_iter()
+        .flatten()
+        .filter_map(Yaml::as_str)
+        .collect();
+    if !listed.contains(&"edited") {
+        return Err(format!(
+            "pull_request_target types {types:?} lack edited: a retargeted pull request keeps its old verdict"
+        ));
+    }
+    for (name, job) in workflow["jobs"].as_hash().into_iter().flatten() {
+        let conditions = std::iter::once(&job["if"]).chain(
+            job["steps"]
+                .as_vec()
+                .into_iter()
+                .flatten()
+                .map(|s| &s["if"]),
+        );
+        if let Some(condition) = conditions.into_iter().find(|c| !c.is_badvalue()) {
+            return Err(format!(
+                "job {name:?} runs only if {condition:?}; a skipped check passes"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The change is judged with the rights of the author and of whoever triggered the event.
+fn judges_the_author_and_the_pusher(workflow: &Yaml, _: Pin) -> Result<(), String> {
+    for step in steps(workflow) {
+        let with = &step["with"];
+        if with["command"].as_str() != Some("check") {
+            continue;
+        }
+        for (input, expected) in [
+            ("actor", "${{ github.event.pull_request.user.login }}"),
+            ("pusher", "${{ github.event.sender.login }}"),
+        ] {
+            if with[input].as_str() != Some(expected) {
+                return Err(format!(
+                    "the check's {input} is {:?}, not {expected}",
+                    with[input]
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A pull request's job never saves a cache: caches saved there are the base branch's, which
+/// the deploy restores.
+fn saves_no_cache(workflow: &Yaml, _: Pin) -> Result<(), String> {
+    match steps(workflow)
+        .into_iter()
+        .map(uses)
+        .find(|u| u.starts_with("actions/cache@") || u.starts_with("actions/cache/save@"))
+    {
+        Some(uses) => Err(format!(
+            "uses: {uses} saves a cache; only actions/cache/restore may run here"
+        )),
+        None => Ok(()),
+    }
+}
+
+#[test]
+fn gate_is_judged_again_when_the_base_changes() {
+    holds(
+        rechecks_when_the_base_changes,
+        gate_workflows(),
+        &[
+            gate_with(", edited]", "]"),
+            gate_with("    types: [opened, synchronize, reopened, edited]\n", ""),
+            gate_with(
+                "    runs-on: ubuntu-latest\n",
+                "    runs-on: ubuntu-latest\n    if: github.event.action != 'edited'\n",
+            ),
+            gate_with(
+                "      - uses: calimero",
+                "      - if: github.event.action != 'edited'\n        uses: calimero",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn gate_judges_the_author_and_the_pusher() {
+    holds(
+        judges_the_author_and_the_pusher,
+        gate_workflows(),
+        &[
+            gate_with("          pusher: ${{ github.event.sender.login }}\n", ""),
+            gate_with(
+                "          actor: ${{ github.event.pull_request.user.login }}\n",
+                "",
+            ),
+            gate_with(
+                "          pusher: ${{ github.event.sender.login }}\n",
+                "          pusher: ${{ github.event.pull_request.user.login }}\n",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn gate_only_restores_caches() {
+    holds(
+        saves_no_cache,
+        gate_workflows(),
+        &[
+            gate_with(
+                "      - uses: calimero",
+                "      - uses: actions/cache@v5\n        with:\n          path: .mpk-cache\n          key: k\n      - uses: calimero",
+            ),
+            gate_with(
+                "      - uses: calimero",
+                "      - uses: actions/cache/save@v5\n        with:\n          path: x\n          key: k\n      - uses: calimero",
+            ),
+        ],
+    );
+    // The action the gate runs saves its own cache only for `build`.
+    action_saves_caches_only_for_build(&action()).unwrap_or_else(|e| panic!("action.yml: {e}"));
+    let always = action_with(
+        "    - if: inputs.command == 'build'\n      uses: actions/cache/save@v5\n",
+        "    - uses: actions/cache/save@v5\n",
+    );
+    assert!(action_saves_caches_only_for_build(&always).is_err());
+    let saving_restore = action_with("actions/cache/restore@v5", "actions/cache@v5");
+    assert!(action_saves_caches_only_for_build(&saving_restore).is_err());
+}
+
 // --- the deploy workflows --------------------------------------------------------------------
 
 /// A minimal deploy; the properties below are shown to catch changes to it.
@@ -438,6 +579,8 @@ const MINIMAL_DEPLOY: &str = "\
 on:
   push:
     branches: [main]
+permissions:
+  contents: read
 jobs:
   build:
     runs-on: ubuntu-latest
@@ -450,6 +593,14 @@ jobs:
       - uses: calimero-network/mpk-registry@0123456789abcdef0123456789abcdef01234567
         with:
           command: build
+  deploy:
+    needs: build
+    runs-on: ubuntu-latest
+    permissions:
+      pages: write
+      id-token: write
+    steps:
+      - uses: actions/deploy-pages@v5
 ";
 
 fn deploy_with(from: &str, to: &str) -> Yaml {
@@ -502,6 +653,62 @@ fn deploy_keeps_the_verdict_cache() {
     assert!(keeps_the_verdict_cache(&elsewhere).is_err());
 }
 
+/// Write permissions (`pages`, `id-token`) belong to the job that only deploys: the build
+/// job runs the tool on the registry's contents, and the workflow level reaches every job.
+fn writes_only_in_the_deploy_job(workflow: &Yaml) -> Result<(), String> {
+    fn writes(permissions: &Yaml) -> bool {
+        match permissions {
+            Yaml::String(all) => all != "read-all",
+            Yaml::Hash(map) => map.values().any(|level| level.as_str() == Some("write")),
+            _ => false,
+        }
+    }
+    if workflow["permissions"].is_badvalue() || writes(&workflow["permissions"]) {
+        return Err(format!(
+            "the workflow's permissions {:?} are not read-only",
+            workflow["permissions"]
+        ));
+    }
+    for (name, job) in workflow["jobs"].as_hash().into_iter().flatten() {
+        let only_deploys = job["steps"].as_vec().is_some_and(|steps| {
+            steps
+                .iter()
+                .all(|s| uses(s).starts_with("actions/deploy-pages@"))
+        });
+        if writes(&job["permissions"]) && !only_deploys {
+            return Err(format!("job {name:?} may write but does more than deploy"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn deploy_writes_only_in_the_deploy_job() {
+    for (name, workflow, _) in deploy_workflows() {
+        if let Err(e) = writes_only_in_the_deploy_job(&workflow) {
+            panic!("{name}: {e}");
+        }
+    }
+    writes_only_in_the_deploy_job(&load(MINIMAL_DEPLOY)).expect("the minimal deploy");
+    for bad in [
+        deploy_with(
+            "  contents: read\njobs:",
+            "  contents: read\n  pages: write\njobs:",
+        ),
+        deploy_with("permissions:\n  contents: read\njobs:", "jobs:"),
+        deploy_with(
+            "  build:\n    runs-on: ubuntu-latest\n",
+            "  build:\n    runs-on: ubuntu-latest\n    permissions:\n      id-token: write\n",
+        ),
+        deploy_with(
+            "      - uses: actions/deploy-pages@v5\n",
+            "      - uses: actions/checkout@v5\n      - uses: actions/deploy-pages@v5\n",
+        ),
+    ] {
+        assert!(writes_only_in_the_deploy_job(&bad).is_err(), "{bad:?}");
+    }
+}
+
 // --- action.yml ------------------------------------------------------------------------------
 
 fn action() -> Yaml {
@@ -518,9 +725,19 @@ inputs:
 runs:
   using: composite
   steps:
+    - id: cache
+      uses: actions/cache/restore@v5
+      with:
+        path: x
+        key: k
     - shell: bash
       working-directory: ${{ github.action_path }}
       run: cargo install --locked --path \"$GITHUB_ACTION_PATH\" --root \"$ROOT\"
+    - if: inputs.command == 'build'
+      uses: actions/cache/save@v5
+      with:
+        path: x
+        key: k
     - shell: bash
       env:
         SRC: ${{ inputs.src }}
@@ -569,6 +786,27 @@ fn installs_from_own_files(action: &Yaml) -> Result<(), String> {
     }
     if install["working-directory"].as_str() != Some("${{ github.action_path }}") {
         return Err("the install step does not run in the action's folder".into());
+    }
+    Ok(())
+}
+
+/// Caches are restored by any command and saved only by `build` (which runs on the default
+/// branch), never by `check`.
+fn action_saves_caches_only_for_build(action: &Yaml) -> Result<(), String> {
+    for step in steps(action) {
+        let uses = uses(step);
+        if uses.starts_with("actions/cache@") {
+            return Err(format!("uses: {uses} saves the cache whatever the command"));
+        }
+        if uses.starts_with("actions/cache/save@")
+            && !step["if"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("inputs.command == 'build'"))
+        {
+            return Err(format!(
+                "uses: {uses} saves the cache without if: inputs.command == 'build'"
+            ));
+        }
     }
     Ok(())
 }
@@ -733,6 +971,9 @@ fn run_action(cwd: &Path, inputs: &[(&str, &str)]) -> (Output, Option<Vec<String
         ("SRC", "registry-src"),
         ("OUTPUT", "public"),
         ("ACTOR", "alice"),
+        ("PUSHER", ""),
+        ("EVENT_BASE_REF", "main"),
+        ("DEFAULT_BRANCH", "main"),
         ("FORMAT", "github"),
         ("TOKEN", ""),
         ("EVENT_PULL_REQUEST", ""),
@@ -853,6 +1094,61 @@ fn action_check_needs_a_pull_request_number() {
         assert!(stdout_and_stderr(&out).contains("check needs pull-request"));
         assert_eq!(args, None, "{number:?}: the tool must not run");
     }
+}
+
+#[test]
+fn action_check_judges_the_author_and_the_pusher() {
+    let remote = remote();
+    let judged = |pusher: &str| {
+        let (out, args) = run_action(
+            &remote.work(),
+            &[
+                ("COMMAND", "check"),
+                ("PULL_REQUEST", "7"),
+                ("PUSHER", pusher),
+            ],
+        );
+        assert!(out.status.success(), "{}", stdout_and_stderr(&out));
+        args.expect("the tool ran")
+            .into_iter()
+            .filter(|a| a.starts_with("--actor"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(judged("bob"), ["--actor=alice", "--actor=bob"]);
+    assert_eq!(judged("alice"), ["--actor=alice"]);
+    assert_eq!(judged(""), ["--actor=alice"]);
+}
+
+#[test]
+fn action_check_needs_an_actor() {
+    let remote = remote();
+    let (out, args) = run_action(
+        &remote.work(),
+        &[("COMMAND", "check"), ("PULL_REQUEST", "7"), ("ACTOR", "")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stdout_and_stderr(&out));
+    assert!(stdout_and_stderr(&out).contains("check needs actor"));
+    assert_eq!(args, None, "the tool must not run");
+}
+
+#[test]
+fn action_check_refuses_a_base_other_than_the_default_branch() {
+    let remote = remote();
+    let (out, args) = run_action(
+        &remote.work(),
+        &[
+            ("COMMAND", "check"),
+            ("PULL_REQUEST", "7"),
+            ("EVENT_BASE_REF", "release"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stdout_and_stderr(&out));
+    assert!(
+        stdout_and_stderr(&out).contains("based on 'release', not the default branch 'main'"),
+        "{}",
+        stdout_and_stderr(&out)
+    );
+    assert_eq!(args, None, "the tool must not run");
 }
 
 #[test]

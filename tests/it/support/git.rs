@@ -17,6 +17,14 @@ use super::Verdict;
 /// Unix time of every commit git makes here unless told otherwise: 2024-06-01T00:00:00Z.
 pub const EPOCH: i64 = 1_717_200_000;
 
+/// The date of the `n`-th commit a test makes without naming one: around [`EPOCH`], going
+/// backwards and repeating as the clocks of authors' machines do, so no test passes only
+/// because commit dates grow.
+pub fn author_clock(n: i64) -> i64 {
+    const STEPS: [i64; 5] = [0, -86_400, -86_400, 3_600, -600];
+    EPOCH + STEPS[n.rem_euclid(5) as usize]
+}
+
 /// Runs git in `dir` (commits dated [`EPOCH`]); panics on failure, returns stdout trimmed.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     run_git(dir, EPOCH, args, None)
@@ -91,11 +99,16 @@ impl Registry {
     }
 
     fn check_options(&self, base: &str, head: Option<&str>, actor: Option<&str>) -> CheckOutcome {
+        self.check_actors(base, head, actor.as_slice())
+    }
+
+    /// Runs the gate on `base..head` (head: `HEAD`) as made by every one of `actors`.
+    pub fn check_actors(&self, base: &str, head: Option<&str>, actors: &[&str]) -> CheckOutcome {
         check::check(&CheckOptions {
             src: self.src(),
             base: base.to_owned(),
             head: head.map(str::to_owned),
-            actor: actor.map(str::to_owned),
+            actors: actors.iter().map(|a| (*a).to_owned()).collect(),
         })
         .unwrap_or_else(|e| panic!("check could not run: {e:#}"))
     }

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use tempfile::TempDir;
 
 use super::bundle::{app_bundle, bundle_path, packed};
-use super::git::{git_at, EPOCH};
+use super::git::{author_clock, git_at};
 use super::Verdict;
 
 /// The registry folder's path from the root.
@@ -30,7 +30,7 @@ pub const SRC: &str = "registry-src";
 pub struct Registry {
     _tmp: TempDir,
     root: PathBuf,
-    /// How many commits [`Registry::commit`] made: each is one minute after the previous one.
+    /// How many commits [`Registry::commit`] made: each is dated by [`author_clock`].
     commits: Cell<i64>,
 }
 
@@ -175,11 +175,11 @@ impl Registry {
     /// Runs git in the root ([`super::git::git`]), dated as the next [`Registry::commit`];
     /// returns its output, trimmed.
     pub fn git(&self, args: &[&str]) -> String {
-        git_at(&self.root, EPOCH + 60 * self.commits.get(), args)
+        git_at(&self.root, author_clock(self.commits.get()), args)
     }
 
-    /// Stages everything and commits it, one minute after the previous such commit (the first
-    /// at [`EPOCH`]); returns the commit id.
+    /// Stages everything and commits it, dated by [`author_clock`] (which goes backwards and
+    /// repeats, so nothing may rely on commit dates); returns the commit id.
     pub fn commit(&self, message: &str) -> String {
         self.git(&["add", "-A"]);
         self.git(&["commit", "-q", "--allow-empty", "-m", message]);
@@ -187,12 +187,14 @@ impl Registry {
         self.git(&["rev-parse", "HEAD"])
     }
 
-    /// Stages `paths` (relative to the root) and commits them at unix time `at`.
-    pub fn commit_at(&self, paths: &[&str], message: &str, at: i64) {
+    /// Stages `paths` (relative to the root) and commits them at unix time `at` (author and
+    /// committer date, as an author's clock may say anything); returns the commit id.
+    pub fn commit_at(&self, paths: &[&str], message: &str, at: i64) -> String {
         let mut add = vec!["add", "--"];
         add.extend_from_slice(paths);
         self.git(&add);
         git_at(&self.root, at, &["commit", "--quiet", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
     }
 
     /// Deletes a file inside the source folder, as `git rm` does.
