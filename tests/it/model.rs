@@ -602,12 +602,16 @@ fn removed(tree: &Tree, file: String) -> Commit {
 }
 
 fn arb_clock() -> impl Strategy<Value = Clock> {
+    if std::env::var("MODEL_CLOCKS").as_deref() == Ok("forward") {
+        return Just(Clock::Forward).boxed();
+    }
     prop_oneof![
         6 => Just(Clock::Forward),
         2 => Just(Clock::Repeat),
         2 => Just(Clock::Backward),
         2 => Just(Clock::BeforeFirst),
     ]
+    .boxed()
 }
 
 fn arb_edit() -> impl Strategy<Value = Edit> {
@@ -1043,7 +1047,7 @@ struct Disagreement {
 }
 
 /// Runs `steps` on a new repository; `Err` at the first disagreement.
-fn run(steps: &[Step]) -> Result<Stats, Disagreement> {
+fn run(steps: &[Step], stats: &mut Stats) -> Result<(), Disagreement> {
     let mut model = Model::first_release();
     let mut clock = EPOCH;
     let files: Vec<(String, Content)> = model
@@ -1055,7 +1059,8 @@ fn run(steps: &[Step]) -> Result<Stats, Disagreement> {
     let site_dir = tempfile::tempdir().expect("temporary folder");
     let site = site_dir.path().join("public");
     let mut client = Client::new();
-    let mut stats = Stats::default();
+    stats.histories += 1;
+    stats.refusals.clear();
     let fail = |repo: &mut History, what: String| {
         let mut script = repo.script().to_owned();
         script.push_str(&format!("# the model and the tool disagree here:\n"));
@@ -1099,6 +1104,10 @@ fn run(steps: &[Step]) -> Result<Stats, Disagreement> {
         let outcome = repo.check(n, &base, &merge, actor);
         let got = verdict_of(&outcome);
         stats.steps += 1;
+        stats.refusals.push(!got.refused.is_empty());
+        for rule in &got.refused {
+            *stats.refused.entry(rule.code()).or_default() += 1;
+        }
         if got != expected {
             return Err(fail(
                 &mut repo,
@@ -1132,8 +1141,9 @@ fn run(steps: &[Step]) -> Result<Stats, Disagreement> {
             }
         }
     }
-    repo.tree();
-    Ok(stats)
+    stats.tree = repo.tree();
+    stats.script = repo.script().to_owned();
+    Ok(())
 }
 
 fn head_version(tree: &Tree, file: &str) -> String {
@@ -1237,10 +1247,32 @@ fn refused_stays_out(
     }
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+/// What the histories run so far did.
+#[derive(Debug, Default)]
 struct Stats {
+    histories: usize,
     steps: usize,
     accepted: usize,
+    /// How many steps were refused for each rule.
+    refused: BTreeMap<&'static str, usize>,
+    /// The last history's verdicts (refused or not), its tree at `main`, and its script.
+    refusals: Vec<bool>,
+    tree: String,
+    script: String,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} histories, {} steps ({} accepted); refused for:",
+            self.histories, self.steps, self.accepted
+        )?;
+        for (code, n) in &self.refused {
+            write!(f, " {code} {n}")?;
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1271,29 +1303,135 @@ fn env_number(name: &str) -> Option<u64> {
 fn generated_histories_agree_with_the_model() {
     let cases = env_number("MODEL_SOAK").map_or(CASES, |n| n as u32);
     let seed = env_number("MODEL_SEED").unwrap_or(SEED);
-    let totals = std::cell::Cell::new((0usize, 0usize, 0usize));
+    let stats = std::cell::RefCell::new(Stats::default());
     let started = std::time::Instant::now();
     let result = runner(cases, seed).run(&arb_history(), |steps| {
-        let stats = run(&steps).map_err(|d| TestCaseError::fail(d.what))?;
-        let (h, s, a) = totals.get();
-        totals.set((h + 1, s + stats.steps, a + stats.accepted));
-        Ok(())
+        run(&steps, &mut stats.borrow_mut()).map_err(|d| TestCaseError::fail(d.what))
     });
-    let (histories, steps, accepted) = totals.get();
     eprintln!(
-        "model: {histories} histories, {steps} steps ({accepted} accepted) in {:.1?} (seed {seed})",
-        started.elapsed()
+        "model (seed {seed}, {:.1?}): {}",
+        started.elapsed(),
+        stats.borrow()
     );
     match result {
         Ok(()) => {}
         Err(TestError::Fail(why, steps)) => {
-            let script = run(&steps).err().map(|d| d.script).unwrap_or_default();
+            let script = run(&steps, &mut Stats::default())
+                .err()
+                .map(|d| d.script)
+                .unwrap_or_default();
             panic!(
-                "the tool and the model disagree: {why}\nshrunk history ({} steps):\n{}\nreplay:\n{script}",
+                "the tool and the model disagree: {why}\nshrunk history ({} steps):\n{}\nreplay (bash, in an empty folder, MPK=<the binary>):\n{script}",
                 steps.len(),
                 steps.iter().map(|s| format!("  {s}\n")).collect::<String>()
             );
         }
         Err(TestError::Abort(why)) => panic!("aborted: {why}"),
     }
+}
+
+/// A history touching every kind of file, each verdict, a move and a re-add.
+fn sample_history() -> Vec<Step> {
+    let step = |actor, op| Step {
+        actor,
+        op,
+        clock: Clock::Forward,
+    };
+    vec![
+        // alice publishes com.a 1.1.0 with its own key: accepted.
+        step(
+            0,
+            Op::Publish {
+                package: 0,
+                version: 2,
+                seed: 0,
+                settings: false,
+            },
+        ),
+        // mallory publishes into com.a: refused (policy.ownership, policy.signer-change).
+        step(
+            2,
+            Op::Publish {
+                package: 0,
+                version: 4,
+                seed: 2,
+                settings: true,
+            },
+        ),
+        // bob rotates com.b to key 3: accepted.
+        step(
+            1,
+            Op::Rotate {
+                package: 1,
+                version: 4,
+                seed: 2,
+            },
+        ),
+        // alice moves a published bundle: refused (policy.immutable, policy.file-name, …).
+        step(
+            0,
+            Op::MoveBundle {
+                package: 0,
+                version: 0,
+                to: 1,
+            },
+        ),
+        // root yanks com.a 1.1.0 and adds a maintainer: accepted.
+        step(
+            3,
+            Op::Settings {
+                package: 0,
+                edit: Edit::Yank(2),
+            },
+        ),
+        step(3, Op::Maintainer { login: 1 }),
+        // mallory takes a new package whose package.toml is byte for byte com.a's: refused.
+        step(
+            2,
+            Op::Twin {
+                package: 3,
+                from: 0,
+            },
+        ),
+    ]
+}
+
+/// The script of a history is bash that replays it with the binary: the same verdicts, the
+/// same tree at the end.
+#[test]
+fn the_replay_script_of_a_history_gives_the_same_verdicts() {
+    let mut stats = Stats::default();
+    let steps = sample_history();
+    if let Err(d) = run(&steps, &mut stats) {
+        panic!("{}\n{}", d.what, d.script);
+    }
+    let dir = tempfile::tempdir().expect("temporary folder");
+    fs::write(dir.path().join("history.sh"), &stats.script).expect("write the script");
+    let out = std::process::Command::new("bash")
+        .arg("history.sh")
+        .current_dir(dir.path())
+        .env("MPK", env!("CARGO_BIN_EXE_mpk-registry"))
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}\n{}",
+        stats.script,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stats.refusals,
+        [false, true, false, true, false, false, true],
+        "the sample has both verdicts"
+    );
+    let verdicts: Vec<String> = stats
+        .refusals
+        .iter()
+        .enumerate()
+        .map(|(i, refused)| format!("step {}: check exit {}", i + 1, u8::from(*refused)))
+        .collect();
+    let mut expected = verdicts.join("\n");
+    expected.push_str(&format!("\ntree {}\n", stats.tree));
+    assert_eq!(stdout, expected, "script:\n{}", stats.script);
 }

@@ -195,7 +195,9 @@ impl History {
 
     /// Builds `main`'s registry into `out`, as the deploy does.
     pub fn build(&mut self, out: &Path) -> Outcome {
-        self.line(format!("\"$MPK\" build {SRC} -o ../public >/dev/null"));
+        self.line(format!(
+            "\"$MPK\" build {SRC} -o ../public --no-cache >/dev/null"
+        ));
         site::build(&BuildOptions {
             src: self.src(),
             out: out.to_path_buf(),
