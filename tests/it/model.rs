@@ -1047,15 +1047,33 @@ struct Disagreement {
 }
 
 /// Runs `steps` on a new repository; `Err` at the first disagreement.
-fn run(steps: &[Step], stats: &mut Stats) -> Result<(), Disagreement> {
-    let mut model = Model::first_release();
-    let mut clock = EPOCH;
+/// The repository of [`Model::first_release`], built once: every history starts from a copy.
+fn first_release() -> History {
+    let model = Model::first_release();
     let files: Vec<(String, Content)> = model
         .tree
         .iter()
         .map(|(f, c)| (root_path(f), c.content()))
         .collect();
-    let mut repo = History::new(&files, clock);
+    let mut repo = History::new(&files, EPOCH);
+    let site = tempfile::tempdir().expect("temporary folder");
+    if let Err(what) = deploy(
+        &mut repo,
+        &model,
+        &site.path().join("public"),
+        &mut Client::new(),
+    ) {
+        panic!("the first release: {what}\n{}", repo.script());
+    }
+    repo
+}
+
+/// Runs `steps` on a copy of `first` (the repository of [`Model::first_release`]); `Err` at
+/// the first disagreement. The client starts following the registry at the first merge.
+fn run(steps: &[Step], first: &History, stats: &mut Stats) -> Result<(), Disagreement> {
+    let mut model = Model::first_release();
+    let mut clock = EPOCH;
+    let mut repo = first.copy();
     let site_dir = tempfile::tempdir().expect("temporary folder");
     let site = site_dir.path().join("public");
     let mut client = Client::new();
@@ -1069,9 +1087,6 @@ fn run(steps: &[Step], stats: &mut Stats) -> Result<(), Disagreement> {
         }
         Disagreement { what, script }
     };
-    if let Err(what) = deploy(&mut repo, &model, &site, &mut client) {
-        return Err(fail(&mut repo, what));
-    }
     for (n, step) in steps.iter().enumerate() {
         let n = n + 1;
         let actor = ACTORS[step.actor];
@@ -1305,8 +1320,15 @@ fn generated_histories_agree_with_the_model() {
     let seed = env_number("MODEL_SEED").unwrap_or(SEED);
     let stats = std::cell::RefCell::new(Stats::default());
     let started = std::time::Instant::now();
+    let first = first_release();
     let result = runner(cases, seed).run(&arb_history(), |steps| {
-        run(&steps, &mut stats.borrow_mut()).map_err(|d| TestCaseError::fail(d.what))
+        let mut stats = stats.borrow_mut();
+        run(&steps, &first, &mut stats).map_err(|d| TestCaseError::fail(d.what))?;
+        // A long soak says how far it got, in case it is stopped.
+        if stats.histories % 500 == 0 {
+            eprintln!("model (seed {seed}, {:.0?}): {stats}", started.elapsed());
+        }
+        Ok(())
     });
     eprintln!(
         "model (seed {seed}, {:.1?}): {}",
@@ -1316,7 +1338,7 @@ fn generated_histories_agree_with_the_model() {
     match result {
         Ok(()) => {}
         Err(TestError::Fail(why, steps)) => {
-            let script = run(&steps, &mut Stats::default())
+            let script = run(&steps, &first, &mut Stats::default())
                 .err()
                 .map(|d| d.script)
                 .unwrap_or_default();
@@ -1402,7 +1424,7 @@ fn sample_history() -> Vec<Step> {
 fn the_replay_script_of_a_history_gives_the_same_verdicts() {
     let mut stats = Stats::default();
     let steps = sample_history();
-    if let Err(d) = run(&steps, &mut stats) {
+    if let Err(d) = run(&steps, &first_release(), &mut stats) {
         panic!("{}\n{}", d.what, d.script);
     }
     let dir = tempfile::tempdir().expect("temporary folder");

@@ -62,6 +62,25 @@ impl History {
         history
     }
 
+    /// Another repository with this one's history so far, and its script.
+    pub fn copy(&self) -> History {
+        let tmp = tempfile::tempdir().expect("temporary folder");
+        let root = tmp.path().join("repo");
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&self.root)
+            .arg(&root)
+            .status()
+            .expect("cp runs");
+        assert!(status.success(), "cp -a {} failed", self.root.display());
+        History {
+            _tmp: tmp,
+            root,
+            script: self.script.clone(),
+            keys: self.keys.clone(),
+        }
+    }
+
     pub fn src(&self) -> PathBuf {
         self.root.join(SRC)
     }
