@@ -61,7 +61,7 @@ const SEEDS: [u8; 3] = [1, 2, 3];
 const ORGS: [&str; 2] = ["team", "Team"];
 
 /// Histories `cargo test` runs: about a minute in the debug test profile on two cores.
-const CASES: u32 = 24;
+const CASES: u32 = 150;
 
 /// The seed of `cargo test`'s histories.
 const SEED: u64 = 16;
