@@ -26,6 +26,7 @@ mod interop;
 mod interrupt;
 mod manifest_rules;
 mod memory;
+mod model;
 mod pack;
 mod publication;
 mod report_docs;

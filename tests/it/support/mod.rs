@@ -15,6 +15,7 @@ pub mod cli;
 pub mod fetch;
 pub mod git;
 pub mod golden;
+pub mod history;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
