@@ -196,7 +196,7 @@ impl History {
             src: self.src(),
             base: base.to_owned(),
             head: Some(head.to_owned()),
-            actor: Some(actor.to_owned()),
+            actors: vec![actor.to_owned()],
         })
         .unwrap_or_else(|e| panic!("check could not run: {e:#}"))
     }
