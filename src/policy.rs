@@ -88,9 +88,8 @@ fn check_file_name(c: &mut Checked) {
         expected = format!("{}+{scheme}.mpk", expected.trim_end_matches(".mpk"));
     }
     if c.file.rel != expected {
-        let message = format!(
-            "the manifest says {package} {version}, so the file must be {expected}"
-        );
+        let message =
+            format!("the manifest says {package} {version}, so the file must be {expected}");
         c.refuse(Rule::FileName, "file name", message);
     }
 }

@@ -24,6 +24,7 @@ mod incremental;
 mod init;
 mod interop;
 mod interrupt;
+mod manifest_docs;
 mod manifest_rules;
 mod memory;
 mod pack;
