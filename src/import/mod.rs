@@ -4,7 +4,8 @@
 //!
 //! [`import`] runs these steps, each a function named after it:
 //!
-//! 1. [`open_source`]: the server, with the HTTP client, bounds and redirect policy `fetch` uses;
+//! 1. [`open_source`]: the server, with the HTTP client and bounds `fetch` uses, following
+//!    redirects to the same host (and, when asked, to any);
 //! 2. [`Workspace::prepare`]: lock the output folder against a second import, and empty the
 //!    staging folder beside it (an interrupted run's partial downloads);
 //! 3. [`listing::packages`], then [`listing::versions`] of each package;
@@ -28,7 +29,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 
-use crate::fetch::registry::{Http, Registry};
+use crate::fetch::registry::{Http, Redirects, Registry};
 use crate::report::Problem;
 use crate::site::Progress;
 use crate::verify::Verified;
@@ -49,7 +50,7 @@ pub struct ImportOptions {
     pub jobs: usize,
     /// How long a request may wait for a connection, an answer or the next bytes.
     pub timeout: Duration,
-    /// Follow redirects, to any host.
+    /// Follow redirects to any host too (those to the same host are always followed).
     pub follow_redirects: bool,
     /// Stop at the first refused or failed bundle.
     pub fail_fast: bool,
@@ -282,8 +283,13 @@ fn open_source(from: &str, timeout: Duration, follow_redirects: bool) -> Result<
     }
     let http = Http {
         timeout: Some(timeout),
-        follow_redirects,
-        redirect_advice: "import follows redirects only with --follow-redirects (every bundle is verified wherever it comes from): pass it, or point --from at the address that serves the files",
+        redirects: if follow_redirects {
+            Redirects::Any
+        } else {
+            Redirects::SameOrigin
+        },
+        redirect_advice: "import follows redirects to another host only with --follow-redirects (every bundle is verified wherever it comes from): pass it, or point --from at the address that serves the files",
+        timeout_option: "--timeout",
     };
     Registry::open_with(from, &http).map_err(|e| anyhow!("{e}"))
 }
