@@ -92,7 +92,7 @@ rules! {
     Ownership => "policy.ownership", "ask an owner of the package (package.toml `owners` or its org) to make this change";
     ReservedName => "policy.reserved-name", "choose another package name or appVersion; with this one the site would need one path for two things (the message names both)";
     Settings => "policy.settings", "fix the TOML file; see the README section on the input layout";
-    PackageConfig => "policy.package-config", "fix package.toml; see the README section on package.toml";
+    PackageConfig => "policy.package-config", "fix the settings file named (registry.toml, package.toml or orgs/<org>.toml) so that it refers only to what exists; see the README section on the input layout";
     ServiceName => "manifest.service-name", "give every service a non-empty name of its own; two services with one name are ambiguous";
     ServicesOverride => "manifest.services-override", "drop the top-level wasm/abi when `services` is used; nodes ignore them";
     // The registry folder as git holds it.

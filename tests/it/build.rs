@@ -440,6 +440,56 @@ fn the_command_prints_every_refusal() {
     assert_golden("cli/build-refused.txt", text);
 }
 
+/// Settings problems as `build` prints them: TOML's error on one line with its place, and a
+/// fix that names the kind of file it is.
+#[test]
+fn the_command_prints_settings_problems_on_one_line() {
+    let reg = Registry::in_git();
+    reg.publish("com.example.notes", "1.0.0", &key(1));
+    reg.write(
+        "registry.toml",
+        "title = \"T\"\nindex_keys = [\"not-a-key\"]\n",
+    );
+    reg.write(
+        "com.example.notes/package.toml",
+        "owners = [\"alice\"]\nsigners = [\n",
+    );
+    reg.commit("a registry key that is none, a package.toml cut short");
+    let args = ["build", "--no-cache"];
+    let out = reg.run(&args, &[]);
+    let text = transcript(&args, &out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(!text.contains("\\n"), "no escaped newline: {text}");
+    assert!(text.contains("line 3, column 1"), "{text}");
+    assert_golden("cli/build-settings-refused.txt", text);
+}
+
+/// An empty or mistyped source folder does not take a live site down: `build` refuses to
+/// replace a site that has apps with an empty one, unless told to.
+#[test]
+fn an_empty_source_does_not_replace_a_site_with_apps() {
+    let reg = Registry::in_git();
+    reg.publish("com.example.notes", "1.0.0", &key(1));
+    reg.commit("one app");
+    let out = reg.run(&["build"], &[]);
+    assert_eq!(code(&out), 0, "{}", transcript(&["build"], &out));
+    let before = tree(&reg.out());
+    std::fs::create_dir(reg.root().join("empty")).unwrap();
+    let args = ["build", "empty"];
+    let out = reg.run(&args, &[]);
+    let text = transcript(&args, &out);
+    assert_eq!(code(&out), 2, "{text}");
+    assert_golden("cli/build-empty-source.txt", text);
+    assert_same_tree(&before, &tree(&reg.out()), "the site is left as it was");
+
+    let out = reg.run(&["build", "empty", "--allow-empty"], &[]);
+    assert_eq!(code(&out), 0, "{}", transcript(&["build"], &out));
+    assert_eq!(
+        read_json(&reg.out(), "index.json")["apps"],
+        serde_json::json!([])
+    );
+}
+
 #[test]
 fn an_output_folder_that_is_not_a_site_is_never_replaced() {
     let reg = Registry::new();

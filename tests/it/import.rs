@@ -388,6 +388,7 @@ fn assert_builds_to(src: &Path, tree: &BTreeMap<String, Vec<u8>>) {
         sign: None,
         cache: None,
         strict: true,
+        allow_empty: false,
     })
     .unwrap();
     assert!(
@@ -960,6 +961,7 @@ fn built_site() -> (tempfile::TempDir, PathBuf, BTreeMap<String, Vec<u8>>) {
         sign: None,
         cache: None,
         strict: false,
+        allow_empty: false,
     })
     .unwrap();
     (dir, site, tree)
