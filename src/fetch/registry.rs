@@ -309,10 +309,12 @@ fn same_origin_target(url: &str, location: &str) -> Option<String> {
         let folder = &url[..url.rfind('/')? + 1];
         format!("{folder}{location}")
     };
-    let same = normalize_url(&target)
-        .ok()
-        .zip(normalize_url(&format!("{origin}/")).ok())
-        .is_some_and(|(t, o)| t.starts_with(&o));
+    let origin_of = |url: &str| {
+        let (scheme, rest) = url.split_once("://")?;
+        let authority = rest.split(['/', '?', '#']).next()?;
+        normalize_url(&format!("{scheme}://{authority}/")).ok()
+    };
+    let same = origin_of(&target).is_some_and(|t| Some(t) == origin_of(&origin));
     same.then_some(target)
 }
 

@@ -95,13 +95,16 @@ pub struct VersionImport {
     /// Where it is (or would be) in the registry folder.
     pub file: PathBuf,
     pub outcome: VersionOutcome,
+    /// Top-level fields the server lists with other values than the signed manifest in the
+    /// folder has (metadata edited on the server's side, say); the signed one is kept.
+    pub listing_differs: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 pub enum VersionOutcome {
     /// Downloaded, verified and written.
     Imported(Box<Verified>),
-    /// The folder already holds it: a file that verifies with the listed signature (nothing
+    /// The folder already holds it: a file that verifies as the version listed (nothing
     /// downloaded), or one with exactly the downloaded bytes.
     Present {
         bundle: Box<Verified>,
@@ -247,11 +250,13 @@ fn assemble(
             .iter()
             .zip(outcomes.by_ref())
             .filter_map(|(l, outcome)| {
+                let outcome = outcome?;
                 Some(VersionImport {
                     version: l.version.clone(),
                     yanked: l.yanked,
                     file: transfer::destination(&options.out, &package, &l.version),
-                    outcome: outcome?,
+                    listing_differs: listing_differences(l, &outcome),
+                    outcome,
                 })
             })
             .collect();
@@ -268,6 +273,18 @@ fn assemble(
         });
     }
     Ok(packages)
+}
+
+/// The fields `listed` gives other values than the signed manifest of the bundle in the
+/// folder (none when there is no bundle there).
+fn listing_differences(listed: &Listed, outcome: &VersionOutcome) -> Vec<String> {
+    let bundle = match outcome {
+        VersionOutcome::Imported(bundle) | VersionOutcome::Present { bundle, .. } => bundle,
+        VersionOutcome::Refused(_) | VersionOutcome::Failed(_) => return Vec::new(),
+    };
+    serde_json::from_slice(&bundle.manifest_bytes)
+        .map(|signed| listed.differences(&signed))
+        .unwrap_or_default()
 }
 
 /// Step 1: the server, through `fetch`'s client (size caps on every answer, timeouts), with
