@@ -82,7 +82,11 @@ pub(super) fn check_signature(
     };
     if catalog.get("signature").is_none_or(Value::is_null) {
         if let Some((expected, source)) = expected {
-            return Err(Refusal::SignatureStripped { expected, source }.into());
+            return Err(Refusal::SignatureStripped {
+                expected,
+                key_source: source,
+            }
+            .into());
         }
         if !insecure {
             return Err(Refusal::Unsigned.into());
@@ -108,7 +112,7 @@ pub(super) fn check_signature(
             return Err(Refusal::CatalogKey {
                 key: signer,
                 expected,
-                source,
+                key_source: source,
             }
             .into());
         }

@@ -86,25 +86,18 @@ pub struct Fetched {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// A check failed: the registry or the bundle is not to be trusted.
+    #[error("refused: {0}")]
     Refused(Refusal),
     /// The fetch could not be done (network, disk, arguments).
+    #[error("{0:#}")]
     Failed(anyhow::Error),
 }
 
-impl std::fmt::Display for FetchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FetchError::Refused(refusal) => write!(f, "refused: {refusal}"),
-            FetchError::Failed(e) => write!(f, "{e:#}"),
-        }
-    }
-}
-
-impl std::error::Error for FetchError {}
-
+// Not `#[from]`: that would also make the inner error the `source`, and a chain printed whole
+// would then say it twice.
 impl From<Refusal> for FetchError {
     fn from(refusal: Refusal) -> Self {
         FetchError::Refused(refusal)

@@ -361,7 +361,7 @@ fn catalog_signed_by_another_key_than_trusted_is_refused() {
     options.trust = Some(signer(&index_key()));
     assert_refusal!(
         mpk_registry::fetch::fetch(&options),
-        Refusal::CatalogKey { key, expected, source: KeySource::Trust }
+        Refusal::CatalogKey { key, expected, key_source: KeySource::Trust }
             if *key == signer(&other_index_key()) && *expected == signer(&index_key())
     );
     assert_out(&s, &[]);
@@ -381,7 +381,7 @@ fn catalog_signed_by_another_key_than_pinned_is_refused_until_trusted_explicitly
     s.serve("v2");
     assert_refusal!(
         s.fetch(APP, NOW),
-        Refusal::CatalogKey { key, expected, source: KeySource::Pin { pinned_at: Some(at) } }
+        Refusal::CatalogKey { key, expected, key_source: KeySource::Pin { pinned_at: Some(at) } }
             if *key == signer(&other_index_key()) && *expected == signer(&index_key()) && *at == rfc3339(NOW)
     );
     assert_out(&s, &[]);
@@ -590,7 +590,7 @@ fn stripped_signature_is_refused_even_with_insecure() {
     options.insecure = true;
     assert_refusal!(
         mpk_registry::fetch::fetch(&options),
-        Refusal::SignatureStripped { expected, source: KeySource::Pin { .. } }
+        Refusal::SignatureStripped { expected, key_source: KeySource::Pin { .. } }
             if *expected == signer(&index_key())
     );
     assert_out(&s, &[]);
