@@ -493,3 +493,31 @@ fn pack_resign_under_a_scheme_names_the_resignature() {
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert!(dir.path().join("com.example.packed-1.2.3+v1.mpk").is_file());
 }
+
+/// The route the README gives for a bundle `cargo mero bundle` made without `MERO_SIGN_KEY`
+/// (here one signed with the development key by the real mero-sign): one `pack --resign` with
+/// the publisher's key makes it publishable.
+#[test]
+fn a_development_key_bundle_is_made_publishable_by_one_resign() {
+    let dir = workspace(&Value::Object(template()));
+    let original = interop_bundle("policy/dev-key/com.example.devkey-1.0.0.mpk");
+    let refused = run_in(dir.path(), ["verify".as_ref(), original.as_os_str()]);
+    assert!(
+        stdout(&refused).contains(Rule::WellKnownKey.code()),
+        "{}",
+        stdout(&refused)
+    );
+    let args = [
+        "pack".as_ref(),
+        "--resign".as_ref(),
+        original.as_os_str(),
+        "-k".as_ref(),
+        "key.json".as_ref(),
+    ];
+    let out = run_in(dir.path(), args);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let bundle = dir.path().join("com.example.devkey-1.0.0.mpk");
+    let report = verify(&fs::read(bundle).expect("written"));
+    assert_ok(&report);
+    assert_eq!(report.bundle.expect("verified").signer_id, signer(&key(1)));
+}
