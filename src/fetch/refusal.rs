@@ -14,11 +14,12 @@ use crate::schema::{rfc3339, SCHEMA_VERSION};
 /// it, says what was found, what it means and what to do.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
-    /// A registry document is not a JSON object, or names a key twice.
-    #[error("{document} is not a valid registry document: {}", malformed(problems))]
+    /// A registry document is not a JSON object, or names a key twice. The reasons are text:
+    /// the rules that find them are the manifest's, whose codes would name the wrong file.
+    #[error("{document} is not a valid registry document: {}", reasons.join("; "))]
     Malformed {
         document: String,
-        problems: Vec<Problem>,
+        reasons: Vec<String>,
     },
     /// A registry document does not carry the schema version this client reads.
     #[error("{document} has no schemaVersion {SCHEMA_VERSION}; it is not a registry index this client understands")]
@@ -197,16 +198,21 @@ impl fmt::Display for KeySource {
     }
 }
 
-/// The reasons of a [`Refusal::Malformed`], `; `-separated.
-fn malformed(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| match p.rule {
-            Rule::DuplicateKey => format!("{}; parsers disagree on which copy wins", p.message),
-            _ => p.message.clone(),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+impl Refusal {
+    /// [`Refusal::Malformed`] for `document`, from what the strict JSON reader found.
+    pub(super) fn malformed(document: &str, problems: &[Problem]) -> Refusal {
+        let reasons = problems
+            .iter()
+            .map(|p| match p.rule {
+                Rule::DuplicateKey => format!("{}; parsers disagree on which copy wins", p.message),
+                _ => p.message.clone(),
+            })
+            .collect();
+        Refusal::Malformed {
+            document: document.to_owned(),
+            reasons,
+        }
+    }
 }
 
 fn catalog_signature(found: &[Problem]) -> String {

@@ -611,8 +611,9 @@ fn duplicate_keys_in_the_catalog_are_refused() {
     options.insecure = true;
     assert_refusal!(
         mpk_registry::fetch::fetch(&options),
-        Refusal::Malformed { document, problems }
-            if document == "index.json" && problems.iter().any(|p| p.rule == Rule::DuplicateKey)
+        Refusal::Malformed { document, reasons }
+            if document == "index.json"
+                && reasons.iter().any(|r| r.ends_with("parsers disagree on which copy wins"))
     );
 }
 
