@@ -28,6 +28,7 @@ mod manifest_docs;
 mod manifest_rules;
 mod memory;
 mod pack;
+mod readme;
 mod report_docs;
 mod schema;
 mod schema_types;
