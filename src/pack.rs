@@ -119,6 +119,8 @@ pub fn pack(
         ));
     }
     if !problems.is_empty() {
+        let found = field_problems(manifest, &problems);
+        problems.extend(found);
         return Err(PackError::Refused(problems));
     }
     signature::sign(&mut manifest, key, scheme);
@@ -142,6 +144,24 @@ pub fn pack(
     }
     tar.into_inner()?.finish()?.flush()?;
     Ok(())
+}
+
+/// The field rules' findings on a manifest that cannot be packed, so that a refusal lists them
+/// with the artifacts that stopped it: each artifact without a digest gets a stand-in one, and
+/// what `reported` already names is left out.
+fn field_problems(mut manifest: Map<String, Value>, reported: &[Problem]) -> Vec<Problem> {
+    for (_, slot) in artifact_slots(&mut manifest) {
+        slot.entry("hash")
+            .or_insert_with(|| Value::String("0".repeat(64)));
+        slot.entry("size").or_insert_with(|| Value::from(0));
+    }
+    let mut findings = crate::report::Findings::default();
+    crate::manifest::check(&manifest, &mut findings);
+    findings
+        .problems
+        .into_iter()
+        .filter(|p| !reported.iter().any(|r| r.subject == p.subject))
+        .collect()
 }
 
 /// `manifest.json` as `pack` writes it: pretty JSON and a final newline.

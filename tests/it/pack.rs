@@ -323,16 +323,21 @@ fn pack_refused_writes_nothing_and_lists_every_problem() {
 }
 
 #[test]
-fn pack_refuses_every_unreadable_artifact_at_once() {
+fn pack_refuses_every_unreadable_artifact_at_once_with_the_fields_problems() {
     let mut manifest = Value::Object(template());
     manifest["wasm"] = json!({"path": "gone.wasm"});
     manifest["abi"] = json!({"path": "../abi.json"});
+    manifest["package"] = json!("com.example/bad");
     let dir = workspace(&manifest);
     let out = run_in(dir.path(), PACK);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.starts_with("REFUSED  app/manifest.json: 2 problem(s)"),
+        text.starts_with("REFUSED  app/manifest.json: 3 problem(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("[{}] package", Rule::Package.code())),
         "{text}"
     );
     assert!(
