@@ -98,6 +98,8 @@ pub struct Outcome {
     pub identified_by_git: usize,
     /// Bundles read before verifying, only to be named (git could not vouch for them).
     pub named_by_reading: usize,
+    /// registry.toml names no `base_url`, which absolute links need.
+    pub no_base_url: bool,
 }
 
 impl Outcome {
@@ -202,6 +204,7 @@ impl<'a> Run<'a> {
             ignored: source.ignored.clone(),
             build_warnings: source.warnings(),
             bundles: source.bundles.len(),
+            no_base_url: source.registry.base_url.is_none(),
             ..Default::default()
         };
         Ok(Run {

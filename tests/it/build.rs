@@ -778,3 +778,20 @@ fn a_300_byte_author_builds_with_a_list_named_by_its_digest() {
     let site = mpk_registry::nginx::SiteNames::read(&reg.out()).unwrap();
     assert_eq!(site.authors.values().collect::<Vec<_>>(), [&author]);
 }
+
+/// Without `base_url` the build says what the site lacks (the golden transcripts show the
+/// note); with it, it says nothing.
+#[test]
+fn a_base_url_silences_the_note_about_its_absence() {
+    let reg = Registry::in_git();
+    reg.publish("com.example.notes", "1.0.0", &key(1));
+    reg.write(
+        "registry.toml",
+        "base_url = \"https://apps.example.test/\"\n",
+    );
+    reg.commit("one app, served at an address");
+    let out = reg.run(&["build"], &[]);
+    let text = transcript(&["build"], &out);
+    assert_eq!(code(&out), 0, "{text}");
+    assert!(!text.contains("no base_url"), "{text}");
+}
