@@ -838,7 +838,10 @@ fn exit_code_2_for_an_unknown_base_revision() {
         message.contains("\"origin/no-such-branch\" is not a commit"),
         "{message}"
     );
-    assert!(message.contains("git fetch"), "says what to do: {message}");
+    assert!(
+        message.contains("`git fetch origin no-such-branch`"),
+        "says what to do: {message}"
+    );
     assert!(run.stdout.is_empty(), "{}", stdout(&run));
 }
 
