@@ -86,9 +86,24 @@ pub struct OrgConfig {
     pub members: Vec<String>,
 }
 
-/// Parses a TOML settings file, naming it in the error.
+/// Parses a TOML settings file. The error is one line, naming the file and where in it the
+/// problem is (TOML's own text spans several lines, which reports would show as `\n`).
 pub fn parse<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T> {
-    toml::from_str(text).with_context(|| format!("{} is not valid", file.display()))
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let message = e.message().trim().replace('\n', " ");
+        match e.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+                anyhow::anyhow!(
+                    "{} is not valid TOML at line {line}, column {column}: {message}",
+                    file.display()
+                )
+            }
+            None => anyhow::anyhow!("{} is not valid: {message}", file.display()),
+        }
+    })
 }
 
 /// Reads and parses a settings file.

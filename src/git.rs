@@ -113,11 +113,13 @@ impl WorkTree {
         Ok(split_nul(&out))
     }
 
-    /// The commit a revision names; an error that says so when it names none.
+    /// The commit a revision names; an error that says so when it names none, with the fetch
+    /// that brings it (`origin/main` is fetched as `main` from origin).
     pub fn resolve(&self, rev: &str) -> Result<String> {
+        let fetched = rev.strip_prefix("origin/").unwrap_or(rev);
         let out = self
             .run(&["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")])
-            .with_context(|| format!("{rev:?} is not a commit in this repository (fetch it, e.g. `git fetch origin {rev}`)"))?;
+            .with_context(|| format!("{rev:?} is not a commit in this repository (fetch it, e.g. `git fetch origin {fetched}`)"))?;
         Ok(String::from_utf8_lossy(&out).trim().to_owned())
     }
 

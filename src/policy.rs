@@ -63,21 +63,32 @@ pub fn file_reports(problems: Vec<(String, Problem)>) -> Vec<Report> {
         .collect()
 }
 
+/// A refused bundle is judged too, by the names its manifest gives, so that its wrong name is
+/// reported with its other problems rather than in the next round.
 fn check_file_name(c: &mut Checked) {
-    let Some(b) = &c.report.bundle else { return };
-    let mut expected = format!("{}/{}-{}.mpk", b.package, b.package, b.app_version);
-    if resignature(&c.file.rel).is_some() {
-        expected = format!(
-            "{}+{}.mpk",
-            expected.trim_end_matches(".mpk"),
-            b.signature_scheme
-        );
+    let field = |name: &str| {
+        let manifest = c.report.manifest.as_ref()?;
+        manifest.get(name)?.as_str().map(str::to_owned)
+    };
+    let (package, version) = match &c.report.bundle {
+        Some(b) => (b.package.clone(), b.app_version.clone()),
+        None => match (field("package"), field("appVersion")) {
+            (Some(package), Some(version)) => (package, version),
+            _ => return,
+        },
+    };
+    let mut expected = format!("{package}/{package}-{version}.mpk");
+    if let Some((_, scheme)) = resignature(&c.file.rel) {
+        let scheme = c
+            .report
+            .bundle
+            .as_ref()
+            .map_or(scheme.to_owned(), |b| b.signature_scheme.to_string());
+        expected = format!("{}+{scheme}.mpk", expected.trim_end_matches(".mpk"));
     }
     if c.file.rel != expected {
-        let message = format!(
-            "the manifest says {} {}, so the file must be {expected}",
-            b.package, b.app_version
-        );
+        let message =
+            format!("the manifest says {package} {version}, so the file must be {expected}");
         c.refuse(Rule::FileName, "file name", message);
     }
 }

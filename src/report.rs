@@ -58,17 +58,17 @@ rules! {
     EntryEmptyComponent => "archive.entry-empty-component", "write entry names with single '/' separators and no trailing '//' (a//b is another spelling of a/b)";
     ArtifactNotFile => "archive.artifact-not-file", "store the artifact as a regular file, not a symlink, hardlink or directory";
     // Manifest (spec §2).
-    Json => "manifest.json", "manifest.json must be a UTF-8 JSON object";
+    Json => "manifest.json", "manifest.json must be a UTF-8 JSON object; docs/manifest.md shows one";
     Bom => "manifest.bom", "save manifest.json without a byte-order mark";
     DuplicateKey => "manifest.duplicate-key", "remove the repeated key; parsers disagree on which copy wins";
-    Required => "manifest.required", "add the field; see the manifest table in the format documentation";
-    Type => "manifest.type", "give the field the documented JSON type";
+    Required => "manifest.required", "add the field; docs/manifest.md lists every field, with examples";
+    Type => "manifest.type", "give the field the JSON type docs/manifest.md lists for it";
     Package => "manifest.package", "use 1-128 characters from A-Z a-z 0-9 . _ - (no '..')";
     AppVersion => "manifest.app-version", "use a semver version (1-128 characters from A-Z a-z 0-9 . _ -, no '+' build metadata)";
     MinRuntimeVersion => "manifest.min-runtime-version", "use a semver version such as 0.1.0";
     ArtifactHash => "manifest.artifact-hash", "set hash to the bare hex SHA-256 of the file (64 characters, no 'sha256:' prefix)";
     ArtifactPath => "manifest.artifact-path", "use a relative path inside the archive without '..', '\\', a leading '/', or a drive letter";
-    NoWasm => "manifest.no-wasm", "declare a top-level `wasm` artifact or a non-empty `services` list";
+    NoWasm => "manifest.no-wasm", "declare a top-level `wasm` artifact or a non-empty `services` list (docs/manifest.md)";
     ControlCharacter => "manifest.control-character", "remove control characters from manifest text; tab and newline are allowed only in metadata.description";
     TextSize => "manifest.text-size", "shorten the field (or send fewer tags); the limits are in the README's bundle rules";
     // Signature (spec §3).
@@ -92,7 +92,7 @@ rules! {
     Ownership => "policy.ownership", "ask an owner of the package (package.toml `owners` or its org) to make this change";
     ReservedName => "policy.reserved-name", "choose another package name or appVersion; with this one the site would need one path for two things (the message names both)";
     Settings => "policy.settings", "fix the TOML file; see the README section on the input layout";
-    PackageConfig => "policy.package-config", "fix package.toml; see the README section on package.toml";
+    PackageConfig => "policy.package-config", "fix the settings file named (registry.toml, package.toml or orgs/<org>.toml) so that it refers only to what exists; see the README section on the input layout";
     ServiceName => "manifest.service-name", "give every service a non-empty name of its own; two services with one name are ambiguous";
     ServicesOverride => "manifest.services-override", "drop the top-level wasm/abi when `services` is used; nodes ignore them";
     // The registry folder as git holds it.

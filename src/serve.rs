@@ -347,13 +347,15 @@ impl BuiltSite {
     }
 
     /// `404.html` for `path`. The rules of `path` still add their headers (CORS on every
-    /// response), but not the type or caching of what would have been there: a missing
-    /// artifact is an HTML page, and not one to cache for a year.
+    /// response), but not the type, caching or disposition of what would have been there: a
+    /// missing artifact is an HTML page to show, and not one to cache for a year.
     fn not_found(&self, path: &str) -> Answer {
         let mut headers: Vec<(String, String)> = hosting::headers_for(&self.headers, path)
             .into_iter()
             .filter(|(n, _)| {
-                !n.eq_ignore_ascii_case("Content-Type") && !n.eq_ignore_ascii_case("Cache-Control")
+                !["Content-Type", "Cache-Control", "Content-Disposition"]
+                    .iter()
+                    .any(|own| n.eq_ignore_ascii_case(own))
             })
             .collect();
         let (content_type, body) = match self.file(NOT_FOUND_PAGE) {
@@ -1010,6 +1012,18 @@ mod tests {
         assert_eq!(missing.status, 404);
         assert_eq!(missing.header("Content-Type"), Some(HTML));
         assert_eq!(missing.header("Cache-Control"), None);
+    }
+
+    #[test]
+    fn artifacts_are_saved_as_files_but_their_404_is_a_page() {
+        let (_dir, site) = site();
+        let found = site.answer("GET", "/artifacts/a.b/1.0.0/a.b-1.0.0.mpk");
+        assert_eq!(found.header("Content-Disposition"), Some("attachment"));
+        let missing = site.answer("GET", "/artifacts/a.b/9.9.9/a.b-9.9.9.mpk");
+        assert_eq!(missing.header("Content-Disposition"), None);
+        // Nothing else is a download.
+        let page = site.answer("GET", "/index.html");
+        assert_eq!(page.header("Content-Disposition"), None);
     }
 
     #[test]

@@ -95,14 +95,21 @@ fn open(path: &Path) -> std::io::Result<(File, u64)> {
     // A folder opens fine on Unix but fails on the first read, which would be reported as
     // a damaged gzip stream; it is a file that cannot be read.
     if meta.is_dir() {
-        return Err(std::io::Error::other("it is a directory"));
+        return Err(std::io::ErrorKind::IsADirectory.into());
     }
     Ok((f, meta.len()))
 }
 
 fn cannot_open(file: &str, e: std::io::Error) -> Report {
     let mut findings = Findings::default();
-    findings.refuse(Rule::Io, file, format!("cannot open: {e}"));
+    if e.kind() == std::io::ErrorKind::IsADirectory {
+        findings.problems.push(crate::report::Problem {
+            hint: "name the .mpk files in it (`mpk-registry verify DIR/*.mpk`); a registry folder is checked whole by `mpk-registry build`",
+            ..crate::report::Problem::new(Rule::Io, file, "is a folder, not a bundle file")
+        });
+    } else {
+        findings.refuse(Rule::Io, file, format!("cannot open: {e}"));
+    }
     finish(file, findings, None, None)
 }
 

@@ -46,6 +46,10 @@ pub struct Args {
     /// under SRC, write nothing and exit 1.
     #[arg(long)]
     strict: bool,
+    /// Let a source that publishes no bundle replace a site that has apps (refused otherwise:
+    /// an empty or mistyped source folder would take the registry down).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -64,6 +68,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         sign,
         cache: (!args.no_cache).then_some(args.cache),
         strict: args.strict,
+        allow_empty: args.allow_empty,
     };
     crate::signals::stop_builds_on_signals()?;
     let outcome = site::build_with(&options, &progress::Bar::default());

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 use mpk_registry::fetch::{self, FetchError, FetchOptions};
@@ -10,7 +11,7 @@ use mpk_registry::fetch::{self, FetchError, FetchOptions};
 pub struct Args {
     /// PACKAGE or PACKAGE@VERSION (a yanked version only when named).
     spec: String,
-    /// The registry: an https:// URL or a folder holding a built site.
+    /// The registry: its address (https://… or http://…) or a folder holding a built site.
     #[arg(long)]
     registry: String,
     /// The registry key to trust (did:key) [default: the one pinned on first use].
@@ -28,6 +29,12 @@ pub struct Args {
     /// Let the latest version be a prerelease.
     #[arg(long)]
     prerelease: bool,
+    /// Seconds to wait for a connection, an answer or the next bytes of one.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// Replace a different file already at <output>/<package>-<version>.mpk.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -40,6 +47,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         insecure: args.insecure,
         prerelease: args.prerelease,
         now: None,
+        timeout: Some(Duration::from_secs(args.timeout)),
+        force: args.force,
     };
     match fetch::fetch(&options) {
         Ok(got) => {

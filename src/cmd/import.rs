@@ -28,7 +28,8 @@ pub struct Args {
     /// Seconds a request may wait for a connection, an answer or its next bytes.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
-    /// Follow redirects (up to 10, to any host); every bundle is verified wherever it comes from.
+    /// Follow redirects to other hosts too (up to 10); every bundle is verified wherever it
+    /// comes from. Redirects to the same host are always followed.
     #[arg(long)]
     follow_redirects: bool,
     /// Import everything that can be, reporting each refusal (the default).

@@ -18,6 +18,10 @@ pub struct Args {
     /// Replace files that already exist.
     #[arg(long)]
     force: bool,
+    /// A maintainer's GitHub login (repeatable): listed in registry.toml `maintainers` and as
+    /// code owner of .github/ and registry.toml in .github/CODEOWNERS.
+    #[arg(long = "maintainer", value_name = "LOGIN")]
+    maintainers: Vec<String>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -25,6 +29,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         dir: args.dir,
         action: args.action,
         force: args.force,
+        maintainers: args.maintainers,
     })?;
     super::out(&outcome.to_text())?;
     Ok(ExitCode::SUCCESS)

@@ -86,12 +86,8 @@ pub(super) fn load_index(
 /// Where the catalog says `package`'s index is, and the SHA-256 it must have.
 fn catalog_entry(catalog: &Catalog, package: &str, registry: &Registry) -> Step<(String, String)> {
     let Some(app) = catalog.apps.iter().find(|a| a.package == package) else {
-        return Err(anyhow!(
-            "{} has no package {package} ({} apps in its index.json)",
-            registry.key,
-            catalog.apps.len()
-        )
-        .into());
+        let names = listing(catalog.apps.iter().map(|a| a.package.as_str()));
+        return Err(anyhow!("{} has no package {package}; {names}", registry.key).into());
     };
     let index = &app.index;
     if site_path(&index.path) && is_sha256_hex(&index.sha256) {
@@ -102,6 +98,23 @@ fn catalog_entry(catalog: &Catalog, package: &str, registry: &Registry) -> Step<
         }
         .into())
     }
+}
+
+/// What exists, for a message about what does not: `names`, up to 20 of them.
+fn listing<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 20;
+    let count = names.len();
+    if count == 0 {
+        return "it lists none".to_owned();
+    }
+    let mut shown: Vec<String> = names
+        .take(SHOWN)
+        .map(|n| crate::report::escape_controls(n).into_owned())
+        .collect();
+    if count > SHOWN {
+        shown.push(format!("and {} more", count - SHOWN));
+    }
+    format!("it lists {count}: {}", shown.join(", "))
 }
 
 /// Step 5: the version named, or else the newest that is neither yanked nor (unless
@@ -117,12 +130,17 @@ pub(super) fn choose_release(
         check_release(release, &index.path)?;
     }
     let releases = index.index.versions;
+    let releases_names: Vec<String> = releases.iter().map(|r| r.version.clone()).collect();
     let release = match &spec.version {
         Some(version) => releases
             .into_iter()
             .find(|r| r.version == *version)
             .ok_or_else(|| {
-                FetchError::Failed(anyhow!("{} has no version {version}", spec.package))
+                let names = listing(releases_names.iter().map(String::as_str));
+                FetchError::Failed(anyhow!(
+                    "{} has no version {version}; {names}",
+                    spec.package
+                ))
             })?,
         None => latest(releases, &spec.package, prerelease)?,
     };

@@ -32,6 +32,32 @@ pub(super) fn load(registry: &Registry) -> Step<Document> {
     Document::parse(bytes, "index.json")
 }
 
+/// Before step 2, for the message only: an `index.json` with neither `apps` nor a signature is
+/// not a catalog at all (an app's index, when `--registry` points at an app's page), which is
+/// a wrong address rather than a stripped signature. Nothing in it is believed.
+pub(super) fn check_is_catalog(document: &Document, registry: &Registry) -> Step<()> {
+    let object = &document.object;
+    if object.contains_key("apps") || object.contains_key("signature") {
+        return Ok(());
+    }
+    let what = match object.get("package").and_then(Value::as_str) {
+        Some(package) if object.contains_key("versions") => format!(
+            "the index of one app ({})",
+            crate::report::escape_controls(package)
+        ),
+        _ => "not a registry's catalog (it has no `apps` list)".to_owned(),
+    };
+    let top = match registry.key.find("/apps/") {
+        Some(i) => format!(": try --registry {}", &registry.key[..=i]),
+        None => String::new(),
+    };
+    Err(anyhow!(
+        "index.json at {} is {what}; --registry takes the address of the registry's top, where its catalog is{top}",
+        registry.key
+    )
+    .into())
+}
+
 /// Step 2: who signed the catalog. The key expected is `trust`, else the one pinned for the
 /// registry; with neither, the signer is pinned on first use. An unsigned catalog is accepted
 /// only with `insecure` and only while no key is expected: stripping a signature must not
@@ -56,7 +82,11 @@ pub(super) fn check_signature(
     };
     if catalog.get("signature").is_none_or(Value::is_null) {
         if let Some((expected, source)) = expected {
-            return Err(Refusal::SignatureStripped { expected, source }.into());
+            return Err(Refusal::SignatureStripped {
+                expected,
+                key_source: source,
+            }
+            .into());
         }
         if !insecure {
             return Err(Refusal::Unsigned.into());
@@ -82,7 +112,7 @@ pub(super) fn check_signature(
             return Err(Refusal::CatalogKey {
                 key: signer,
                 expected,
-                source,
+                key_source: source,
             }
             .into());
         }

@@ -29,11 +29,7 @@ impl Document {
                 bytes,
                 object,
             }),
-            None => Err(Refusal::Malformed {
-                document: path.to_owned(),
-                problems: findings.problems,
-            }
-            .into()),
+            None => Err(Refusal::malformed(path, &findings.problems).into()),
         }
     }
 

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
+use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
 use super::registry::Registry;
@@ -21,19 +22,24 @@ pub(super) struct Download {
 /// Step 6: downloads `release` of `package` into `output` (the current folder when empty),
 /// reading no more than one byte past the size the app index declares and hashing as it
 /// arrives; the size and SHA-256 must be the declared ones. `signed_index` only words the
-/// refusal.
+/// refusal. A different file at the bundle's place is replaced only when `force` says so.
 pub(super) fn download(
     registry: &Registry,
     package: &str,
     release: &ReleaseEntry,
     output: &Path,
     signed_index: bool,
+    force: bool,
 ) -> Step<Download> {
     let output = if output.as_os_str().is_empty() {
         Path::new(".")
     } else {
         output
     };
+    let destination = output.join(format!("{package}-{}.mpk", release.version));
+    if !force {
+        check_free(&destination, &release.bundle.sha256)?;
+    }
     fs::create_dir_all(output)
         .with_context(|| format!("cannot create the output folder {}", output.display()))?;
     let mut part = tempfile::Builder::new()
@@ -64,10 +70,29 @@ pub(super) fn download(
     part.as_file()
         .sync_all()
         .context("cannot flush the downloaded bundle to disk")?;
-    Ok(Download {
-        part,
-        destination: output.join(format!("{package}-{}.mpk", release.version)),
-    })
+    Ok(Download { part, destination })
+}
+
+/// Nothing at `destination`, or the very bundle about to be fetched (the same SHA-256): any
+/// other file there is the user's, and is not replaced silently.
+fn check_free(destination: &Path, sha256: &str) -> Step<()> {
+    // A folder or anything else that is no file fails where the bundle is placed.
+    if !destination.is_file() {
+        return Ok(());
+    }
+    let mut file = fs::File::open(destination)
+        .with_context(|| format!("cannot read {}", destination.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read {}", destination.display()))?;
+    if hex::encode(hasher.finalize()) == sha256 {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "{} is already there and is not the bundle the registry lists; move it away, or pass --force to replace it",
+        destination.display()
+    )
+    .into())
 }
 
 impl Download {

@@ -66,6 +66,11 @@ pub struct FetchOptions {
     /// The time (unix seconds) the catalog's expiry is judged against; `None` is the system
     /// clock.
     pub now: Option<i64>,
+    /// How long to wait for a connection, an answer or the next bytes; `None` is the default
+    /// bounds (an answer within 30 s).
+    pub timeout: Option<std::time::Duration>,
+    /// Replace a different file already at the bundle's place in `output`.
+    pub force: bool,
 }
 
 /// A bundle that passed every check and was written.
@@ -81,25 +86,18 @@ pub struct Fetched {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// A check failed: the registry or the bundle is not to be trusted.
+    #[error("refused: {0}")]
     Refused(Refusal),
     /// The fetch could not be done (network, disk, arguments).
+    #[error("{0:#}")]
     Failed(anyhow::Error),
 }
 
-impl std::fmt::Display for FetchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FetchError::Refused(refusal) => write!(f, "refused: {refusal}"),
-            FetchError::Failed(e) => write!(f, "{e:#}"),
-        }
-    }
-}
-
-impl std::error::Error for FetchError {}
-
+// Not `#[from]`: that would also make the inner error the `source`, and a chain printed whole
+// would then say it twice.
 impl From<Refusal> for FetchError {
     fn from(refusal: Refusal) -> Self {
         FetchError::Refused(refusal)
@@ -120,12 +118,13 @@ pub fn fetch(options: &FetchOptions) -> Result<Fetched, FetchError> {
     let spec = Spec::parse(&options.spec)?;
     let trust = catalog::trusted_key(options.trust.as_deref())?;
     let now = options.now.unwrap_or_else(system_now);
-    let registry = Registry::open(&options.registry)?;
+    let registry = Registry::open(&options.registry, options.timeout)?;
     let state = TrustState::load(options.state.as_deref())?;
     let mut pins = state.pins(&registry.key);
     let mut notes = Vec::new();
 
     let document = catalog::load(&registry)?;
+    catalog::check_is_catalog(&document, &registry)?;
     let signer =
         catalog::check_signature(&document.object, trust, options.insecure, &pins, &mut notes)?;
     // Only now is anything the catalog says read, starting with its shape.
@@ -139,6 +138,7 @@ pub fn fetch(options: &FetchOptions) -> Result<Fetched, FetchError> {
         &release,
         &options.output,
         signer.is_some(),
+        options.force,
     )?;
     let bundle = verify::verify(&download, &spec.package, &release, &pins, &mut notes)?;
 

@@ -35,9 +35,25 @@ pub struct Listed {
     /// The server's reason for the yank, when its answer carries one (`yankReason` or
     /// `yank_reason`).
     pub yank_reason: Option<String>,
-    /// The signed manifest's `signature`: a bundle already in the folder with this signature
-    /// holds the same signed manifest, so it is not downloaded again.
-    pub signature: Option<Value>,
+    /// The item as listed: the manifest as the server has it, with fields of its own. A bundle
+    /// already in the folder is recognised by it (see `transfer::already_there`), and fields
+    /// that differ from the signed manifest are reported.
+    pub fields: Map<String, Value>,
+}
+
+impl Listed {
+    /// The top-level fields of `signed` (a bundle's signed manifest) that the server lists
+    /// with another value, sorted; a field the listing leaves out is not one of them. The
+    /// signature is left out: servers may show it in a shape of their own.
+    pub fn differences(&self, signed: &Map<String, Value>) -> Vec<String> {
+        signed
+            .iter()
+            .filter(|(key, value)| {
+                *key != "signature" && self.fields.get(*key).is_some_and(|listed| listed != *value)
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
 }
 
 /// The server's list (its bytes, to recognise it as the answer to a query it ignored) and the
@@ -164,7 +180,7 @@ fn read_versions(bytes: &[u8], what: &str, package: &str) -> Result<Vec<Listed>,
             version: version.to_owned(),
             yanked: item.get("yanked") == Some(&Value::Bool(true)),
             yank_reason,
-            signature: item.get("signature").cloned(),
+            fields: item.clone(),
         });
     }
     listed.sort_by(|a, b| crate::version::compare(&a.version, &b.version));

@@ -4,7 +4,8 @@
 //!
 //! [`import`] runs these steps, each a function named after it:
 //!
-//! 1. [`open_source`]: the server, with the HTTP client, bounds and redirect policy `fetch` uses;
+//! 1. [`open_source`]: the server, with the HTTP client and bounds `fetch` uses, following
+//!    redirects to the same host (and, when asked, to any);
 //! 2. [`Workspace::prepare`]: lock the output folder against a second import, and empty the
 //!    staging folder beside it (an interrupted run's partial downloads);
 //! 3. [`listing::packages`], then [`listing::versions`] of each package;
@@ -28,7 +29,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 
-use crate::fetch::registry::{Http, Registry};
+use crate::fetch::registry::{Http, Redirects, Registry};
 use crate::report::Problem;
 use crate::site::Progress;
 use crate::verify::Verified;
@@ -49,7 +50,7 @@ pub struct ImportOptions {
     pub jobs: usize,
     /// How long a request may wait for a connection, an answer or the next bytes.
     pub timeout: Duration,
-    /// Follow redirects, to any host.
+    /// Follow redirects to any host too (those to the same host are always followed).
     pub follow_redirects: bool,
     /// Stop at the first refused or failed bundle.
     pub fail_fast: bool,
@@ -94,13 +95,16 @@ pub struct VersionImport {
     /// Where it is (or would be) in the registry folder.
     pub file: PathBuf,
     pub outcome: VersionOutcome,
+    /// Top-level fields the server lists with other values than the signed manifest in the
+    /// folder has (metadata edited on the server's side, say); the signed one is kept.
+    pub listing_differs: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 pub enum VersionOutcome {
     /// Downloaded, verified and written.
     Imported(Box<Verified>),
-    /// The folder already holds it: a file that verifies with the listed signature (nothing
+    /// The folder already holds it: a file that verifies as the version listed (nothing
     /// downloaded), or one with exactly the downloaded bytes.
     Present {
         bundle: Box<Verified>,
@@ -246,11 +250,13 @@ fn assemble(
             .iter()
             .zip(outcomes.by_ref())
             .filter_map(|(l, outcome)| {
+                let outcome = outcome?;
                 Some(VersionImport {
                     version: l.version.clone(),
                     yanked: l.yanked,
                     file: transfer::destination(&options.out, &package, &l.version),
-                    outcome: outcome?,
+                    listing_differs: listing_differences(l, &outcome),
+                    outcome,
                 })
             })
             .collect();
@@ -269,6 +275,18 @@ fn assemble(
     Ok(packages)
 }
 
+/// The fields `listed` gives other values than the signed manifest of the bundle in the
+/// folder (none when there is no bundle there).
+fn listing_differences(listed: &Listed, outcome: &VersionOutcome) -> Vec<String> {
+    let bundle = match outcome {
+        VersionOutcome::Imported(bundle) | VersionOutcome::Present { bundle, .. } => bundle,
+        VersionOutcome::Refused(_) | VersionOutcome::Failed(_) => return Vec::new(),
+    };
+    serde_json::from_slice(&bundle.manifest_bytes)
+        .map(|signed| listed.differences(&signed))
+        .unwrap_or_default()
+}
+
 /// Step 1: the server, through `fetch`'s client (size caps on every answer, timeouts), with
 /// this command's timeout and redirect policy. Only a server: a folder answers no queries.
 fn open_source(from: &str, timeout: Duration, follow_redirects: bool) -> Result<Registry> {
@@ -282,8 +300,13 @@ fn open_source(from: &str, timeout: Duration, follow_redirects: bool) -> Result<
     }
     let http = Http {
         timeout: Some(timeout),
-        follow_redirects,
-        redirect_advice: "import follows redirects only with --follow-redirects (every bundle is verified wherever it comes from): pass it, or point --from at the address that serves the files",
+        redirects: if follow_redirects {
+            Redirects::Any
+        } else {
+            Redirects::SameOrigin
+        },
+        redirect_advice: "import follows redirects to another host only with --follow-redirects (every bundle is verified wherever it comes from): pass it, or point --from at the address that serves the files",
+        timeout_option: "--timeout",
     };
     Registry::open_with(from, &http).map_err(|e| anyhow!("{e}"))
 }

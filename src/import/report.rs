@@ -118,6 +118,13 @@ fn version_text(out: &mut String, package: &str, v: &VersionImport) {
             );
         }
     }
+    if !v.listing_differs.is_empty() {
+        let fields = escape_controls(&v.listing_differs.join(", ")).into_owned();
+        let _ = writeln!(
+            out,
+            "  note: the server lists other {fields} than the signed manifest; the signed one is kept"
+        );
+    }
 }
 
 fn package_json(p: &PackageImport) -> Value {
@@ -147,5 +154,6 @@ fn version_json(v: &VersionImport) -> Value {
         "bundle": bundle,
         "problems": problems.cloned().unwrap_or_default(),
         "error": error,
+        "listingDiffers": v.listing_differs,
     })
 }

@@ -60,7 +60,6 @@ impl Transfer<'_> {
             .suffix(".part")
             .tempfile_in(self.staging)
             .map_err(|e| failed(&format!("cannot write in {}: {e}", self.staging.display())))?;
-        self.downloads.fetch_add(1, Ordering::SeqCst);
         let (size, _) = self
             .registry
             .download(artifact, MAX_BUNDLE_BYTES, staged.as_file_mut())
@@ -68,6 +67,8 @@ impl Transfer<'_> {
                 FetchError::Refused(refusal) => failed(&refusal),
                 FetchError::Failed(e) => failed(&format!("{e:#}")),
             })?;
+        // Counted once the server handed the bundle over; a refused request is no download.
+        self.downloads.fetch_add(1, Ordering::SeqCst);
         if size > MAX_BUNDLE_BYTES {
             return Err(VersionOutcome::Refused(vec![Problem::new(
                 Rule::SizeCap,
@@ -83,22 +84,27 @@ impl Transfer<'_> {
     }
 }
 
-/// The file already in the folder holds this version's signed manifest: it verifies, as this
-/// package and version, and carries the signature the server lists. Same signed manifest, same
-/// artifacts (their digests are signed), so there is nothing to download.
+/// The file already in the folder holds this version as the server lists it, so there is
+/// nothing to download: it verifies, as this package and version, and the listing gives its
+/// signature, or else its signer and artifacts (whose digests the signature covers). A server
+/// that shows edited metadata, or the signature in a shape of its own, still lists the same
+/// signer and artifacts; a listing that differs in those is downloaded and compared.
 fn already_there(file: &Path, package: &str, listed: &Listed) -> Option<Verified> {
-    let listed_signature = listed.signature.as_ref()?;
     if !file.is_file() {
         return None;
     }
     let report = verify::verify_file(file, &file.display().to_string(), &Default::default());
     let ok = report.ok();
     let bundle = report.bundle.filter(|_| ok)?;
-    let signature = report.manifest.as_ref()?.get("signature")?;
-    (bundle.package == package
-        && bundle.app_version == listed.version
-        && signature == listed_signature)
-        .then_some(bundle)
+    let signed = report.manifest.as_ref()?;
+    let listed_as = |key: &str| listed.fields.get(key) == signed.get(key);
+    let artifacts = ["wasm", "abi", "services"];
+    let same = listed_as("signature")
+        || (listed.fields.contains_key("signerId")
+            && listed_as("signerId")
+            && artifacts.iter().any(|key| listed.fields.contains_key(*key))
+            && artifacts.iter().all(|key| listed_as(key)));
+    (bundle.package == package && bundle.app_version == listed.version && same).then_some(bundle)
 }
 
 /// The downloaded bundle passes every check `verify` makes, and is the package and version it

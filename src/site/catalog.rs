@@ -128,6 +128,18 @@ impl Stamp {
     ) -> anyhow::Result<Stamp> {
         use anyhow::Context;
         let signer = crate::keys::did_key(&signing.key.verifying_key());
+        // A registry.toml that could not be read leaves `index_keys` empty: say that instead.
+        if let Some((file, problem)) = source
+            .refused_files
+            .iter()
+            .find(|(f, _)| f == "registry.toml")
+        {
+            anyhow::bail!(
+                "{file} cannot be read ({}), so the signing key {signer} cannot be checked against its `index_keys`; {}",
+                problem.message,
+                problem.hint
+            );
+        }
         if !source.registry.index_keys.contains(&signer) {
             anyhow::bail!(
                 "the signing key {signer} is not listed in registry.toml `index_keys`; clients would refuse the index (add it there first)"

@@ -67,6 +67,9 @@ pub fn header_rules() -> Vec<HeaderRule> {
             &[
                 ("Content-Type", "application/gzip"),
                 ("Cache-Control", "public, max-age=31536000, immutable"),
+                // A browser saves the bundle under its file name (`P-V.mpk`), as the hosted
+                // registry has it do, rather than trying to show it.
+                ("Content-Disposition", "attachment"),
             ],
         ),
     ]

@@ -45,6 +45,8 @@ pub struct BuildOptions {
     pub cache: Option<PathBuf>,
     /// Warnings are errors: a build that [`warned`](Outcome::warned) writes nothing.
     pub strict: bool,
+    /// Let a source that publishes no bundle replace a site that has apps.
+    pub allow_empty: bool,
 }
 
 /// Told how far a build is, for a progress display.
@@ -96,6 +98,8 @@ pub struct Outcome {
     pub identified_by_git: usize,
     /// Bundles read before verifying, only to be named (git could not vouch for them).
     pub named_by_reading: usize,
+    /// registry.toml names no `base_url`, which absolute links need.
+    pub no_base_url: bool,
 }
 
 impl Outcome {
@@ -145,6 +149,7 @@ pub fn build_as(options: &BuildOptions, tool: &str, progress: &dyn Progress) -> 
 /// share. A step that settles the outcome (nothing changed, something refused) ends the build.
 fn build_in_pool(options: &BuildOptions, tool: &str, progress: &dyn Progress) -> Result<Outcome> {
     let mut run = Run::discover(options, tool)?;
+    run.check_not_emptied()?;
     let (scheme, ids) = run.identify()?;
     if run.up_to_date(&ids) {
         return Ok(run.outcome);
@@ -199,6 +204,7 @@ impl<'a> Run<'a> {
             ignored: source.ignored.clone(),
             build_warnings: source.warnings(),
             bundles: source.bundles.len(),
+            no_base_url: source.registry.base_url.is_none(),
             ..Default::default()
         };
         Ok(Run {
@@ -212,6 +218,19 @@ impl<'a> Run<'a> {
             stamp,
             outcome,
         })
+    }
+
+    /// A source that publishes no bundle does not replace a site that has apps unless asked
+    /// to: an empty or mistyped source folder would otherwise take a live registry down.
+    fn check_not_emptied(&self) -> Result<()> {
+        let apps = self.previous.apps.len();
+        if self.source.bundles.is_empty() && apps > 0 && !self.options.allow_empty {
+            let (src, out) = (self.options.src.display(), self.options.out.display());
+            bail!(
+                "{src} publishes no bundle, but {out} is a site with {apps} app(s): this build would replace it with an empty one. Check that {src} is the registry folder; to empty the site on purpose, pass --allow-empty"
+            );
+        }
+        Ok(())
     }
 
     /// How bundles are named, and each one's name as far as it is known before verifying.

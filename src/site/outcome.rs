@@ -65,6 +65,11 @@ impl Outcome {
                 self.untracked.join(", ")
             ));
         }
+        if self.no_base_url {
+            notes.push(
+                "note: registry.toml has no base_url: the feed's links are relative, no sitemap.xml is written, and app pages cannot give an install URL; set it to the address the site is served at".to_owned(),
+            );
+        }
         if !self.ignored.is_empty() {
             notes.push(format!(
                 "note: {} bundle(s) ignored by git (.gitignore) were left out: {}",

@@ -75,6 +75,33 @@ struct AppCtx {
     application_id: String,
     install_command: String,
     versions: Vec<VersionCtx>,
+    /// Every signer with its versions, newest first; shown when there is more than one.
+    signers: Vec<SignerCtx>,
+}
+
+/// One signer of an app's versions: to a node, an application of its own.
+#[derive(Serialize)]
+struct SignerCtx {
+    signer_id: String,
+    application_id: String,
+    versions: Vec<String>,
+}
+
+/// The signers of `releases` (newest first) in the order their newest version comes.
+fn signers(releases: &[Release]) -> Vec<SignerCtx> {
+    let mut signers: Vec<SignerCtx> = Vec::new();
+    for r in releases {
+        let b = &r.bundle;
+        match signers.iter_mut().find(|s| s.signer_id == b.signer_id) {
+            Some(s) => s.versions.push(b.app_version.clone()),
+            None => signers.push(SignerCtx {
+                signer_id: b.signer_id.clone(),
+                application_id: b.application_id.clone(),
+                versions: vec![b.app_version.clone()],
+            }),
+        }
+    }
+    signers
 }
 
 #[derive(Serialize)]
@@ -183,6 +210,7 @@ impl Pages {
             signer_id: face.bundle.signer_id.clone(),
             application_id: face.bundle.application_id.clone(),
             versions: app.releases.iter().map(version).collect(),
+            signers: signers(&app.releases),
         };
         self.render(
             "app.html",
@@ -190,11 +218,12 @@ impl Pages {
         )
     }
 
+    /// The 404 page answers any path, so its links cannot be relative: they start at the
+    /// site's address when it is known (a site under a sub-path, as on GitHub Pages), else at
+    /// the origin's root.
     pub fn not_found(&self, site: &Site) -> anyhow::Result<Vec<u8>> {
-        self.render(
-            "404.html",
-            context! { site => self.site(site), root => "/" },
-        )
+        let root = site.base_url.as_deref().unwrap_or("/");
+        self.render("404.html", context! { site => self.site(site), root })
     }
 
     /// Atom feed of releases, newest first. Entries without a git date sort last and carry
@@ -243,7 +272,7 @@ impl Pages {
             "feed.xml",
             context! {
                 site => self.site(site),
-                feed_id => format!("{base}feed.xml"),
+                feed_id => feed_id(site),
                 updated => rfc3339(updated),
                 entries,
             },
@@ -362,6 +391,18 @@ fn version(r: &Release) -> VersionCtx {
     }
 }
 
+/// The feed's `<id>`, which a reader keeps a feed by: its address when the site knows it, else a
+/// URN made from what sets this registry apart from another (its title, maintainers and
+/// catalog keys), so that two registries without `base_url` do not share one.
+fn feed_id(site: &Site) -> String {
+    if let Some(base) = &site.base_url {
+        return format!("{base}feed.xml");
+    }
+    let identity = serde_json::json!([site.title, site.maintainers, site.index_keys]);
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(identity.to_string().as_bytes());
+    format!("urn:mpk-registry:{}", &hex::encode(digest)[..32])
+}
+
 /// What a node operator runs: straight from the registry URL when the site knows it.
 fn install_command(site: &Site, package: &str, version: &str) -> String {
     let artifact = paths::artifact(package, version);
@@ -421,6 +462,7 @@ mod tests {
         Site {
             title: title.into(),
             base_url: base_url.map(str::to_owned),
+            maintainers: Vec::new(),
             apps: vec![App {
                 package: bundle.package.clone(),
                 releases: vec![Release {
@@ -543,6 +585,69 @@ mod tests {
             "{feed}"
         );
         assert!(!feed.contains('\u{fffd}'), "{feed}");
+    }
+
+    #[test]
+    fn the_feed_id_is_the_registrys_own() {
+        let feed_id = |site: &Site| {
+            let feed = String::from_utf8(Pages::new().feed(site).expect("renders")).unwrap();
+            let start = feed.find("<id>").expect("an id") + 4;
+            feed[start..start + feed[start..].find("</id>").unwrap()].to_owned()
+        };
+        let app = serde_json::json!({"name": "App"});
+        let one = site_with("Registry", None, app.clone());
+        let mut other = site_with("Registry", None, app.clone());
+        other.maintainers = vec!["alice".into()];
+        assert!(
+            feed_id(&one).starts_with("urn:mpk-registry:"),
+            "{}",
+            feed_id(&one)
+        );
+        assert_ne!(feed_id(&one), feed_id(&other));
+        assert_ne!(
+            feed_id(&one),
+            feed_id(&site_with("Other", None, app.clone()))
+        );
+        assert_eq!(
+            feed_id(&one),
+            feed_id(&site_with("Registry", None, app.clone()))
+        );
+        let served = site_with("Registry", Some("https://o.github.io/reg/"), app);
+        assert_eq!(feed_id(&served), "https://o.github.io/reg/feed.xml");
+    }
+
+    #[test]
+    fn the_404_page_links_from_the_sites_address() {
+        let app = serde_json::json!({"name": "App"});
+        let page = |base: Option<&str>| {
+            let site = site_with("Registry", base, app.clone());
+            String::from_utf8(Pages::new().not_found(&site).expect("renders")).unwrap()
+        };
+        let under = page(Some("https://o.github.io/reg/"));
+        assert!(
+            under.contains(r#"href="https://o.github.io/reg/assets/style.css""#),
+            "{under}"
+        );
+        assert!(page(None).contains(r#"href="/assets/style.css""#));
+    }
+
+    #[test]
+    fn a_signer_change_is_said_on_the_app_page() {
+        let mut site = site_with("Registry", None, serde_json::json!({"name": "App"}));
+        let app = &mut site.apps[0];
+        let mut newer = app.releases[0].clone();
+        newer.bundle.app_version = "2.0.0".into();
+        newer.bundle.signer_id = "did:key:z6MkNew".into();
+        newer.bundle.application_id = "new-app-id".into();
+        app.releases.insert(0, newer);
+        let page = |site: &Site| {
+            String::from_utf8(Pages::new().app(site, &site.apps[0]).expect("renders")).unwrap()
+        };
+        let text = page(&site);
+        assert!(text.contains("signed by 2 different keys"), "{text}");
+        assert!(text.contains("did:key:z6MkNew</code> signed 2.0.0 (Application ID <code class=\"id\">new-app-id</code>)"), "{text}");
+        site.apps[0].releases.remove(0);
+        assert!(!page(&site).contains("different keys"));
     }
 
     #[test]

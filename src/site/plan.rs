@@ -28,6 +28,9 @@ pub struct Site {
     pub apps: Vec<App>,
     /// did:keys that may sign the catalog (from registry.toml).
     pub index_keys: Vec<String>,
+    /// Its maintainers (from registry.toml): with the title and keys, what tells this
+    /// registry's feed from another's when no `base_url` does.
+    pub maintainers: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +179,7 @@ impl Site {
             }),
             apps,
             index_keys: source.registry.index_keys.clone(),
+            maintainers: source.registry.maintainers.clone(),
         })
     }
 }

@@ -41,9 +41,11 @@ export default {
       // An unknown `/api/v2/bundles/P/V` is the API's 404, not the site's page.
       return answer(request, env, NOT_FOUND);
     }
-    // The site's 404 page, whatever type `_headers` gives the files of the path asked for.
+    // The site's 404 page, whatever type and disposition `_headers` gives the files of the
+    // path asked for: a page to show, not a bundle to save.
     const headers = new Headers(asset.headers);
     headers.set("Content-Type", "text/html; charset=utf-8");
+    headers.delete("Content-Disposition");
     return new Response(asset.body, { status: 404, headers });
   },
 };

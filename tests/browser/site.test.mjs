@@ -181,6 +181,12 @@ try {
   check(await install.isVisible(), 'app page shows the install command');
   const installText = ((await install.textContent()) || '').trim();
   check(installText.length > 0, 'install command is not empty');
+  // The whole command is in sight beside the copy button: it wraps rather than scrolling away.
+  const clipped = await page.evaluate(() => {
+    const pre = document.querySelector('pre.install-command');
+    return pre ? pre.scrollWidth - pre.clientWidth : -1;
+  });
+  check(clipped === 0, 'the install command is not cut off beside the copy button', `${clipped}px hidden`);
 
   // Every file the page links to for the first version, and the app JSON, must exist.
   const hrefs = await page.evaluate(() => {

@@ -44,10 +44,10 @@ const FILES = [
 ];
 
 // The Content-Type `_headers` gives the files under a path (the 404 page included), else the
-// file's own.
+// file's own, and the other headers it adds there.
 const TYPES = [
   ["/api/", "application/json; charset=utf-8"],
-  ["/artifacts/", "application/gzip"],
+  ["/artifacts/", "application/gzip", { "Content-Disposition": "attachment" }],
 ];
 
 // Pages' asset server, reduced to what the worker relies on. `requests` records every path asked,
@@ -60,7 +60,10 @@ function fakeAssets() {
     const type = TYPES.find(([prefix]) => new URL(request.url).pathname.startsWith(prefix));
     return new Response(request.method === "HEAD" ? null : site.get(file), {
       status,
-      headers: { "Content-Type": type ? type[1] : file.endsWith(".json") ? "application/json" : "text/html" },
+      headers: {
+        "Content-Type": type ? type[1] : file.endsWith(".json") ? "application/json" : "text/html",
+        ...(type ? type[2] : {}),
+      },
     });
   };
   return {
@@ -245,12 +248,14 @@ test("any other path goes to the assets unchanged", async () => {
   assert.deepEqual(seen, [request]);
 });
 
-// `_headers` types every answer under /api/ and /artifacts/ by the files there, the 404 page too.
+// `_headers` types every answer under /api/ and /artifacts/ by the files there, the 404 page too,
+// and marks artifacts as downloads.
 for (const target of ["/no/such/page", "/api/nope", "/artifacts/a/1.0.0/a-1.0.0.mpk"]) {
-  test(`an unknown ${target}: the site's 404 page, as HTML`, async () => {
+  test(`an unknown ${target}: the site's 404 page, as HTML, to show`, async () => {
     const { response, body } = await call(target);
     assert.equal(response.status, 404);
     assert.equal(response.headers.get("Content-Type"), "text/html; charset=utf-8");
+    assert.equal(response.headers.get("Content-Disposition"), null);
     assert.equal(body, "<404.html>");
   });
 }

@@ -440,6 +440,56 @@ fn the_command_prints_every_refusal() {
     assert_golden("cli/build-refused.txt", text);
 }
 
+/// Settings problems as `build` prints them: TOML's error on one line with its place, and a
+/// fix that names the kind of file it is.
+#[test]
+fn the_command_prints_settings_problems_on_one_line() {
+    let reg = Registry::in_git();
+    reg.publish("com.example.notes", "1.0.0", &key(1));
+    reg.write(
+        "registry.toml",
+        "title = \"T\"\nindex_keys = [\"not-a-key\"]\n",
+    );
+    reg.write(
+        "com.example.notes/package.toml",
+        "owners = [\"alice\"]\nsigners = [\n",
+    );
+    reg.commit("a registry key that is none, a package.toml cut short");
+    let args = ["build", "--no-cache"];
+    let out = reg.run(&args, &[]);
+    let text = transcript(&args, &out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(!text.contains("\\n"), "no escaped newline: {text}");
+    assert!(text.contains("line 3, column 1"), "{text}");
+    assert_golden("cli/build-settings-refused.txt", text);
+}
+
+/// An empty or mistyped source folder does not take a live site down: `build` refuses to
+/// replace a site that has apps with an empty one, unless told to.
+#[test]
+fn an_empty_source_does_not_replace_a_site_with_apps() {
+    let reg = Registry::in_git();
+    reg.publish("com.example.notes", "1.0.0", &key(1));
+    reg.commit("one app");
+    let out = reg.run(&["build"], &[]);
+    assert_eq!(code(&out), 0, "{}", transcript(&["build"], &out));
+    let before = tree(&reg.out());
+    std::fs::create_dir(reg.root().join("empty")).unwrap();
+    let args = ["build", "empty"];
+    let out = reg.run(&args, &[]);
+    let text = transcript(&args, &out);
+    assert_eq!(code(&out), 2, "{text}");
+    assert_golden("cli/build-empty-source.txt", text);
+    assert_same_tree(&before, &tree(&reg.out()), "the site is left as it was");
+
+    let out = reg.run(&["build", "empty", "--allow-empty"], &[]);
+    assert_eq!(code(&out), 0, "{}", transcript(&["build"], &out));
+    assert_eq!(
+        read_json(&reg.out(), "index.json")["apps"],
+        serde_json::json!([])
+    );
+}
+
 #[test]
 fn an_output_folder_that_is_not_a_site_is_never_replaced() {
     let reg = Registry::new();
@@ -727,4 +777,21 @@ fn a_300_byte_author_builds_with_a_list_named_by_its_digest() {
     assert_eq!(items[0]["metadata"]["author"], json!(author));
     let site = mpk_registry::nginx::SiteNames::read(&reg.out()).unwrap();
     assert_eq!(site.authors.values().collect::<Vec<_>>(), [&author]);
+}
+
+/// Without `base_url` the build says what the site lacks (the golden transcripts show the
+/// note); with it, it says nothing.
+#[test]
+fn a_base_url_silences_the_note_about_its_absence() {
+    let reg = Registry::in_git();
+    reg.publish("com.example.notes", "1.0.0", &key(1));
+    reg.write(
+        "registry.toml",
+        "base_url = \"https://apps.example.test/\"\n",
+    );
+    reg.commit("one app, served at an address");
+    let out = reg.run(&["build"], &[]);
+    let text = transcript(&["build"], &out);
+    assert_eq!(code(&out), 0, "{text}");
+    assert!(!text.contains("no base_url"), "{text}");
 }

@@ -100,3 +100,35 @@ fn release_dates_come_from_git() {
     assert!(page.contains("<time datetime=\"2020-09-13\">2020-09-13</time>"));
     assert!(page.contains("<time datetime=\"2022-04-15\">2022-04-15</time>"));
 }
+
+/// Signing checks the key against registry.toml as git holds it: an edit not yet added is
+/// named as what is wrong, not the key.
+#[test]
+fn signing_with_a_registry_toml_git_does_not_hold_names_the_file() {
+    let reg = Registry::new();
+    reg.git_init();
+    reg.publish(NOTES, "1.0.0", &key(1));
+    reg.write("registry.toml", "title = \"T\"\n");
+    reg.commit_at(&["registry-src"], "Add notes 1.0.0", ADDED_1_0_0);
+    let index_key = key(23);
+    reg.write(
+        "registry.toml",
+        format!("title = \"T\"\nindex_keys = [\"{}\"]\n", signer(&index_key)),
+    );
+    let mut options = reg.options(&reg.out(), None);
+    options.sign = Some(mpk_registry::site::IndexSigning {
+        key: index_key,
+        version: None,
+        expires_after: 86_400,
+    });
+    let error = format!(
+        "{:#}",
+        mpk_registry::site::build(&options).expect_err("refused")
+    );
+    assert!(
+        error.contains("registry.toml cannot be read (the file in the work tree differs from what git holds for it)"),
+        "{error}"
+    );
+    assert!(error.contains("git add"), "{error}");
+    assert!(!error.contains("not listed"), "{error}");
+}

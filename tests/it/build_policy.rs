@@ -56,6 +56,21 @@ fn file_name_must_match_the_manifest() {
 }
 
 #[test]
+fn a_refused_bundle_reports_its_wrong_name_in_the_same_round() {
+    let reg = Registry::new();
+    // Signed with the development key (refused on its own) and named after another version.
+    reg.write(
+        &bundle_path(NOTES, "1.0.0"),
+        packed(pack_manifest(NOTES, "1.0.1"), &dev_signing_key()),
+    );
+    let outcome = reg.build();
+    let mut rules: Vec<Rule> = outcome.refused[0].problems.iter().map(|p| p.rule).collect();
+    rules.sort();
+    assert_eq!(rules, [Rule::WellKnownKey, Rule::FileName]);
+    assert_nothing_written(&reg);
+}
+
+#[test]
 fn bundle_outside_a_package_folder_is_refused() {
     let reg = Registry::new();
     reg.publish(NOTES, "1.0.0", &key(1));

@@ -884,7 +884,9 @@ fn step_summary_renders_no_link_or_image_from_a_bundle() {
         "{row}"
     );
     assert!(row.contains("| `manifest.package` "), "{row}");
-    // Outside the rule codes' own code spans, no Markdown character is left unescaped.
+    // Outside the rule codes' own code spans and the line breaks between problems, no
+    // Markdown character is left unescaped.
+    let row = row.replace("<br>", " ");
     let bytes = row.as_bytes();
     let unescaped: Vec<char> = (0..bytes.len())
         .filter(|&i| b"[]()!<>:@".contains(&bytes[i]))
@@ -1015,7 +1017,10 @@ fn exit_code_2_for_an_unknown_base_revision() {
         message.contains("\"origin/no-such-branch\" is not a commit"),
         "{message}"
     );
-    assert!(message.contains("git fetch"), "says what to do: {message}");
+    assert!(
+        message.contains("`git fetch origin no-such-branch`"),
+        "says what to do: {message}"
+    );
     assert!(run.stdout.is_empty(), "{}", stdout(&run));
 }
 

@@ -9,6 +9,7 @@ use crate::support::cli::*;
 use crate::support::golden::assert_golden;
 use crate::support::repo_root;
 use mpk_registry::keys::KeyFile;
+use mpk_registry::report::Rule;
 use serde_json::{json, Value};
 
 const VALID: &str = "valid/com.example.hello-1.0.0.mpk";
@@ -52,10 +53,14 @@ fn verify_exit_2_for_a_missing_file() {
     let out = run(["verify".as_ref(), missing.as_os_str()]);
     assert_eq!(code(&out), 2);
     assert!(stdout(&out).contains("error[io]"), "{}", stdout(&out));
-    // A folder is not a bundle file either.
-    let out = run(["verify".as_ref(), interop_bundle("valid").as_os_str()]);
-    assert_eq!(code(&out), 2);
-    assert!(stdout(&out).contains("error[io]"), "{}", stdout(&out));
+    // A folder is not a bundle file either, and the message says what to give instead.
+    let (text, exit) = run_on_fixtures("verify", &["valid"]);
+    assert_eq!(exit, 2);
+    assert!(
+        text.contains(&format!("error[{}]", Rule::Io.code())),
+        "{text}"
+    );
+    assert_golden("cli/verify-folder.txt", text);
     // Even next to bundles that verify, or that are refused.
     let out = run([
         "verify".as_ref(),
@@ -455,7 +460,7 @@ fn pack_command_reports_a_missing_artifact() {
         "-o".as_ref(),
         bundle.as_os_str(),
     ]);
-    assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("gone.wasm"), "{}", stderr(&out));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stdout(&out).contains("gone.wasm"), "{}", stdout(&out));
     assert!(!bundle.exists(), "no partial bundle is left behind");
 }

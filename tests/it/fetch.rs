@@ -361,7 +361,7 @@ fn catalog_signed_by_another_key_than_trusted_is_refused() {
     options.trust = Some(signer(&index_key()));
     assert_refusal!(
         mpk_registry::fetch::fetch(&options),
-        Refusal::CatalogKey { key, expected, source: KeySource::Trust }
+        Refusal::CatalogKey { key, expected, key_source: KeySource::Trust }
             if *key == signer(&other_index_key()) && *expected == signer(&index_key())
     );
     assert_out(&s, &[]);
@@ -381,7 +381,7 @@ fn catalog_signed_by_another_key_than_pinned_is_refused_until_trusted_explicitly
     s.serve("v2");
     assert_refusal!(
         s.fetch(APP, NOW),
-        Refusal::CatalogKey { key, expected, source: KeySource::Pin { pinned_at: Some(at) } }
+        Refusal::CatalogKey { key, expected, key_source: KeySource::Pin { pinned_at: Some(at) } }
             if *key == signer(&other_index_key()) && *expected == signer(&index_key()) && *at == rfc3339(NOW)
     );
     assert_out(&s, &[]);
@@ -590,7 +590,7 @@ fn stripped_signature_is_refused_even_with_insecure() {
     options.insecure = true;
     assert_refusal!(
         mpk_registry::fetch::fetch(&options),
-        Refusal::SignatureStripped { expected, source: KeySource::Pin { .. } }
+        Refusal::SignatureStripped { expected, key_source: KeySource::Pin { .. } }
             if *expected == signer(&index_key())
     );
     assert_out(&s, &[]);
@@ -611,8 +611,9 @@ fn duplicate_keys_in_the_catalog_are_refused() {
     options.insecure = true;
     assert_refusal!(
         mpk_registry::fetch::fetch(&options),
-        Refusal::Malformed { document, problems }
-            if document == "index.json" && problems.iter().any(|p| p.rule == Rule::DuplicateKey)
+        Refusal::Malformed { document, reasons }
+            if document == "index.json"
+                && reasons.iter().any(|r| r.ends_with("parsers disagree on which copy wins"))
     );
 }
 
@@ -818,11 +819,11 @@ fn unknown_package_or_version_is_a_failure_not_a_refusal() {
     let s = served_app();
     assert_mentions(
         &failure(s.fetch("com.example.none", NOW)),
-        &["has no package com.example.none"],
+        &["has no package com.example.none; it lists 1: com.example.app"],
     );
     assert_mentions(
         &failure(s.fetch(&format!("{APP}@3.0.0"), NOW)),
-        &["com.example.app has no version 3.0.0"],
+        &["com.example.app has no version 3.0.0; it lists 2: 1.1.0, 1.0.0"],
     );
     assert_mentions(&failure(s.fetch("../etc@1", NOW)), &["the package must be"]);
     assert_out(&s, &[]);
@@ -862,4 +863,100 @@ fn command_line_exit_codes() {
         std::fs::read(s.out().join(file_name(APP, "1.0.0"))).unwrap(),
         s.reg.read(&bundle_path(APP, "1.0.0"))
     );
+}
+
+#[test]
+fn an_app_page_given_as_the_registry_is_named_as_such() {
+    let s = served_app();
+    let mut options = s.options(APP, NOW);
+    options.registry = format!("{}apps/{APP}/", s.server.url());
+    assert_mentions(
+        &failure(mpk_registry::fetch::fetch(&options)),
+        &[
+            "is the index of one app (com.example.app)",
+            &format!("try --registry {}", s.server.url()),
+        ],
+    );
+    assert_out(&s, &[]);
+}
+
+#[test]
+fn a_different_file_in_the_output_is_kept_unless_forced() {
+    let s = served_app();
+    std::fs::create_dir_all(s.out()).unwrap();
+    let mine = s.out().join(file_name(APP, "1.1.0"));
+    std::fs::write(&mine, b"my own file").unwrap();
+    assert_mentions(
+        &failure(s.fetch(APP, NOW)),
+        &[
+            "is already there and is not the bundle the registry lists",
+            "--force",
+        ],
+    );
+    assert_eq!(std::fs::read(&mine).unwrap(), b"my own file");
+    assert!(!s.state().exists(), "nothing pinned");
+
+    let mut options = s.options(APP, NOW);
+    options.force = true;
+    s.fetch_ok(&options);
+    // The same bundle again needs no --force.
+    s.fetch_ok(&s.options(APP, NOW));
+    assert_out(&s, &[&file_name(APP, "1.1.0")]);
+}
+
+#[test]
+fn a_servers_reason_is_in_the_message() {
+    let s = served_app();
+    s.server.answers.lock().unwrap().insert(
+        paths::artifact(APP, "1.1.0"),
+        (
+            "409 Conflict".to_owned(),
+            r#"{"error":"binary_missing","message":"the bundle was not uploaded"}"#.to_owned(),
+        ),
+    );
+    assert_mentions(
+        &failure(s.fetch(APP, NOW)),
+        &["answered 409 Conflict (binary_missing: the bundle was not uploaded)"],
+    );
+}
+
+/// The messages a user meets when the address, the name or the output is not what they meant,
+/// and when a server does not answer, in one transcript.
+#[test]
+fn messages_for_a_wrong_address_name_or_output() {
+    let s = Setup::new();
+    s.reg.publish(APP, "1.0.0", &key(1));
+    s.reg.publish(APP, "1.1.0", &key(1));
+    s.commit("Add app 1.0.0 and 1.1.0", T0);
+    // The command judges expiry by the real clock.
+    s.build_with("v1", Some(&index_key()), 100 * 365 * DAY);
+    s.serve("v1");
+    let url = s.server.url();
+    // Accepts connections (the kernel completes them) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/", silent.local_addr().unwrap());
+    std::fs::create_dir_all(s.out()).unwrap();
+    std::fs::write(s.out().join(file_name(APP, "1.1.0")), b"mine").unwrap();
+    let app_page = format!("{url}apps/{APP}/");
+    let runs: [&[&str]; 6] = [
+        &["fetch", APP, "--registry", &app_page],
+        &["fetch", APP, "--registry", "127.0.0.1:8000"],
+        &["fetch", "com.example.none", "--registry", &url],
+        &["fetch", &format!("{APP}@3.0.0"), "--registry", &url],
+        &["fetch", APP, "--registry", &url],
+        &["fetch", APP, "--registry", &silent_url, "--timeout", "1"],
+    ];
+    let mut text = String::new();
+    for run in runs {
+        let mut args = run.to_vec();
+        args.extend(["-o", "out", "--state", "state/trust.json"]);
+        let out = run_in(&s.path(""), &args);
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&args, &out));
+        text.push_str(&transcript(&args, &out));
+    }
+    let text = text
+        .replace(&url, "http://127.0.0.1:<port>/")
+        .replace(&silent_url, "http://127.0.0.1:<silent port>/");
+    assert_golden("cli/fetch-messages.txt", text);
+    drop(silent);
 }

@@ -132,6 +132,11 @@ struct Quirks {
     redirect: Option<String>,
     /// List items without the manifest's `signature`.
     unsigned_items: bool,
+    /// Edit every listed item (metadata changed on the server's side, say).
+    edit_items: Option<fn(&mut Map<String, Value>)>,
+    /// Answer this artifact `409 {"error":"binary_missing"}`, as the hosted registry does for
+    /// a version whose file it lost.
+    missing: Option<String>,
 }
 
 struct Fixture {
@@ -149,6 +154,9 @@ impl Fixture {
         item.insert("appVersion".into(), json!(v.version));
         if self.quirks.unsigned_items {
             item.remove("signature");
+        }
+        if let Some(edit) = self.quirks.edit_items {
+            edit(&mut item);
         }
         item.insert("minRuntimeVersion".into(), json!("0.1.0"));
         item.insert("min_runtime_version".into(), json!("0.1.0"));
@@ -206,6 +214,9 @@ impl Fixture {
         }
         if let Some(rest) = path.strip_prefix("/artifacts/") {
             self.artifact_requests.fetch_add(1, Ordering::SeqCst);
+            if self.quirks.missing.as_deref() == Some(path) {
+                return (409, br#"{"error":"binary_missing"}"#.to_vec());
+            }
             let found = self
                 .versions
                 .iter()
@@ -388,6 +399,7 @@ fn assert_builds_to(src: &Path, tree: &BTreeMap<String, Vec<u8>>) {
         sign: None,
         cache: None,
         strict: true,
+        allow_empty: false,
     })
     .unwrap();
     assert!(
@@ -597,7 +609,7 @@ fn an_existing_file_with_the_same_bytes_is_kept_as_it_is() {
 }
 
 #[test]
-fn an_existing_file_is_compared_by_its_bytes_when_the_listing_has_no_signature() {
+fn an_existing_file_is_recognised_by_signer_and_artifacts_when_the_listing_has_no_signature() {
     let versions = mixed();
     let (server, fixture, _) = hosted(
         versions.clone(),
@@ -621,15 +633,142 @@ fn an_existing_file_is_compared_by_its_bytes_when_the_listing_has_no_signature()
     assert!(matches!(
         kv.outcome,
         VersionOutcome::Present {
-            downloaded: true,
+            downloaded: false,
             ..
         }
     ));
     assert_eq!(
         fixture.artifact_requests.load(Ordering::SeqCst),
+        versions.len() - 1
+    );
+}
+
+#[test]
+fn an_existing_file_is_downloaded_and_compared_when_the_listing_has_other_artifacts() {
+    let versions = mixed();
+    let (server, fixture, _) = hosted(
+        versions.clone(),
+        Quirks {
+            unsigned_items: true,
+            edit_items: Some(|item| item["wasm"]["hash"] = json!("00".repeat(32))),
+            ..Quirks::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("registry-src");
+    let same = out.join("com.example.kv/com.example.kv-0.1.0.mpk");
+    fs::create_dir_all(same.parent().unwrap()).unwrap();
+    fs::write(&same, &versions[3].bytes).unwrap();
+
+    let import = run(&server.url(), &out);
+
+    let (_, kv) = import
+        .versions()
+        .find(|(p, _)| p.package == "com.example.kv")
+        .unwrap();
+    assert!(matches!(
+        kv.outcome,
+        VersionOutcome::Present {
+            downloaded: true,
+            ..
+        }
+    ));
+    assert_eq!(kv.listing_differs, ["wasm"]);
+    assert_eq!(
+        fixture.artifact_requests.load(Ordering::SeqCst),
         versions.len()
     );
-    assert_eq!(fs::read(&same).unwrap(), versions[3].bytes);
+}
+
+#[test]
+fn metadata_edited_on_the_server_is_reported_and_not_downloaded_again() {
+    let versions = mixed();
+    let (server, fixture, _) = hosted(
+        versions.clone(),
+        Quirks {
+            edit_items: Some(|item| {
+                item["metadata"]["name"] = json!("Renamed on the server");
+                // The signature in a shape of the server's own.
+                item["signature"] = json!({"pubkey": "elsewhere"});
+            }),
+            ..Quirks::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("registry-src");
+
+    let first = run(&server.url(), &out);
+    let imported = first
+        .versions()
+        .filter(|(_, v)| matches!(v.outcome, VersionOutcome::Imported(_)))
+        .count();
+    assert!(imported > 0);
+    let downloads = fixture.artifact_requests.load(Ordering::SeqCst);
+
+    let again = run(&server.url(), &out);
+
+    // Only the refused bundle is asked for again.
+    assert_eq!(
+        fixture.artifact_requests.load(Ordering::SeqCst),
+        downloads + 1
+    );
+    assert_eq!(again.downloads, 1);
+    for (package, v) in again
+        .versions()
+        .filter(|(p, _)| p.package != "com.example.bad")
+    {
+        assert!(
+            matches!(
+                v.outcome,
+                VersionOutcome::Present {
+                    downloaded: false,
+                    ..
+                }
+            ),
+            "{} {}",
+            package.package,
+            v.version
+        );
+        assert_eq!(v.listing_differs, ["metadata"]);
+    }
+    let text = again.to_text();
+    let note =
+        "note: the server lists other metadata than the signed manifest; the signed one is kept";
+    assert_eq!(text.matches(note).count(), imported, "{text}");
+    // The signed manifest is what the folder holds.
+    assert_eq!(
+        bundles_in(&out),
+        expected_tree(&versions, &["com.example.bad"])
+    );
+}
+
+#[test]
+fn a_servers_reason_is_reported_and_a_refused_request_is_no_download() {
+    let artifact = "/artifacts/com.example.kv/0.1.0/com.example.kv-0.1.0.mpk";
+    let (server, fixture, _) = hosted(
+        mixed(),
+        Quirks {
+            missing: Some(artifact.into()),
+            ..Quirks::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+
+    let import = run(&server.url(), &dir.path().join("registry-src"));
+
+    let (_, kv) = import
+        .versions()
+        .find(|(p, _)| p.package == "com.example.kv")
+        .unwrap();
+    let VersionOutcome::Failed(error) = &kv.outcome else {
+        panic!("{:?}", kv.outcome)
+    };
+    assert!(
+        error.contains("answered 409 Conflict (binary_missing)"),
+        "{error}"
+    );
+    let requests = fixture.artifact_requests.load(Ordering::SeqCst) as u64;
+    assert_eq!(import.downloads, requests - 1);
 }
 
 #[test]
@@ -960,6 +1099,7 @@ fn built_site() -> (tempfile::TempDir, PathBuf, BTreeMap<String, Vec<u8>>) {
         sign: None,
         cache: None,
         strict: false,
+        allow_empty: false,
     })
     .unwrap();
     (dir, site, tree)
@@ -1029,4 +1169,84 @@ fn a_site_behind_a_server_that_ignores_queries_is_read_from_its_package_files() 
         first,
         "a second run downloads nothing"
     );
+}
+
+/// A built site behind a plain static file server, as Python's `http.server` serves one: query
+/// strings ignored, a folder asked for without its final `/` redirected (301, same host) to
+/// the folder, which answers its `index.html`.
+fn static_host(site: &Path) -> Server {
+    let root = site.to_owned();
+    Server::start(Arc::new(
+        move |request: tiny_http::Request, _: &Arc<AtomicBool>| {
+            let url = request.url().to_owned();
+            let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+            let file = root.join(path.trim_start_matches('/'));
+            if file.is_dir() && !path.ends_with('/') {
+                let query = if query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{query}")
+                };
+                let to = format!("{path}/{query}");
+                let location = tiny_http::Header::from_bytes("Location", to.as_bytes()).unwrap();
+                let _ = request.respond(tiny_http::Response::empty(301).with_header(location));
+                return;
+            }
+            let file = if file.is_dir() {
+                file.join("index.html")
+            } else {
+                file
+            };
+            let _ = match fs::read(&file) {
+                Ok(body) => request.respond(tiny_http::Response::from_data(body)),
+                Err(_) => request.respond(tiny_http::Response::empty(404)),
+            };
+        },
+    ))
+}
+
+#[test]
+fn a_site_on_a_plain_static_host_is_imported_without_flags() {
+    let (_dir, site, tree) = built_site();
+    let server = static_host(&site);
+    let to = tempfile::tempdir().unwrap();
+    let out = to.path().join("registry-src");
+
+    let import = run(&server.url(), &out);
+
+    assert!(
+        !import.failed() && !import.refused(),
+        "{}",
+        import.to_text()
+    );
+    assert_eq!(bundles_in(&out), tree);
+    assert_builds_to(&out, &tree);
+}
+
+#[test]
+fn a_redirect_to_another_host_still_needs_follow_redirects() {
+    let (_dir, site, _) = built_site();
+    let target = static_host(&site);
+    let port = target.port;
+    let server = Server::start(Arc::new(
+        move |request: tiny_http::Request, _: &Arc<AtomicBool>| {
+            let to = format!("http://127.0.0.1:{port}{}", request.url());
+            let location = tiny_http::Header::from_bytes("Location", to.as_bytes()).unwrap();
+            let _ = request.respond(tiny_http::Response::empty(301).with_header(location));
+        },
+    ));
+    let to = tempfile::tempdir().unwrap();
+    let out = to.path().join("registry-src");
+    let error = import::import(&options(&server.url(), &out), &Quiet)
+        .expect_err("the list is behind a redirect to another host")
+        .to_string();
+    assert!(
+        error.contains("301") && error.contains("--follow-redirects"),
+        "{error}"
+    );
+
+    let mut follow = options(&server.url(), &out);
+    follow.follow_redirects = true;
+    let import = import::import(&follow, &Quiet).unwrap();
+    assert!(!import.failed(), "{}", import.to_text());
 }

@@ -292,3 +292,132 @@ fn init_action_sha_is_written_lowercase() {
     let action = ActionRef::parse(&upper).expect("hex in either case");
     assert_eq!(action.to_string(), format!("o/r@{SHA}"));
 }
+
+#[test]
+fn init_makes_a_git_repository_on_main_when_there_is_none() {
+    let tmp = tempfile::tempdir().expect("temporary folder");
+    let dir = tmp.path().join("registry");
+    let out = init_into(&dir, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
+    assert_eq!(read(&dir, ".git/HEAD"), "ref: refs/heads/main\n");
+    assert!(stdout_and_stderr(&out).contains("initialized a git repository"));
+}
+
+#[test]
+fn init_inside_a_repository_leaves_git_alone() {
+    let tmp = tempfile::tempdir().expect("temporary folder");
+    let repo = tmp.path().join("repo");
+    fs::create_dir(&repo).unwrap();
+    crate::support::git::git(&repo, &["init", "--quiet"]);
+    let dir = repo.join("registry");
+    let out = init_into(&dir, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
+    assert!(
+        !dir.join(".git").exists(),
+        "no repository inside the repository"
+    );
+    assert!(!stdout_and_stderr(&out).contains("initialized"));
+}
+
+#[test]
+fn init_ignores_what_build_writes_and_keeps_an_existing_gitignore() {
+    let tmp = tempfile::tempdir().expect("temporary folder");
+    let out = init_into(tmp.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
+    let ignored = read(tmp.path(), ".gitignore");
+    assert!(ignored.lines().any(|l| l == "public/"), "{ignored}");
+    assert!(ignored.lines().any(|l| l == ".mpk-cache/"), "{ignored}");
+
+    let other = tempfile::tempdir().expect("temporary folder");
+    fs::write(other.path().join(".gitignore"), "target\npublic/").unwrap();
+    init_into(other.path(), &[]);
+    assert_eq!(
+        read(other.path(), ".gitignore"),
+        "target\npublic/\n.mpk-cache/\n"
+    );
+    // Nothing is added twice.
+    init_into(other.path(), &["--force"]);
+    assert_eq!(
+        read(other.path(), ".gitignore"),
+        "target\npublic/\n.mpk-cache/\n"
+    );
+}
+
+#[test]
+fn init_maintainers_fill_registry_toml_and_codeowners() {
+    let tmp = tempfile::tempdir().expect("temporary folder");
+    let args = ["--maintainer", "alice", "--maintainer", "@bob-2"];
+    let out = init_into(tmp.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
+    let settings: mpk_registry::config::RegistryConfig =
+        mpk_registry::config::load(&tmp.path().join("registry-src/registry.toml")).unwrap();
+    assert_eq!(settings.maintainers, ["alice", "bob-2"]);
+    let owners = read(tmp.path(), ".github/CODEOWNERS");
+    assert!(
+        owners.contains("\n/.github/                    @alice @bob-2\n"),
+        "{owners}"
+    );
+    assert!(
+        owners.contains("\n/registry-src/registry.toml  @alice @bob-2\n"),
+        "{owners}"
+    );
+    // Without maintainers there is no CODEOWNERS to guess, and the next steps say so.
+    let bare = tempfile::tempdir().expect("temporary folder");
+    let out = init_into(bare.path(), &[]);
+    assert!(!bare.path().join(".github/CODEOWNERS").exists());
+    assert!(stdout_and_stderr(&out).contains("--maintainer LOGIN"));
+}
+
+#[test]
+fn init_refuses_a_maintainer_that_is_not_a_github_login() {
+    for bad in [
+        "",
+        "-alice",
+        "al--ice",
+        "alice/team",
+        "a b",
+        &"a".repeat(40),
+    ] {
+        let tmp = tempfile::tempdir().expect("temporary folder");
+        let out = init_into(tmp.path(), &[&format!("--maintainer={bad}")]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(
+            stdout_and_stderr(&out).contains("is not a GitHub login"),
+            "{bad:?}: {}",
+            stdout_and_stderr(&out)
+        );
+        assert!(
+            fs::read_dir(tmp.path()).unwrap().next().is_none(),
+            "nothing written"
+        );
+    }
+}
+
+/// What `init` prints: what it did, the pin, and the next steps (base_url, signing, hosts that
+/// serve Desktop, the settings on GitHub).
+#[test]
+fn init_prints_the_next_steps() {
+    let tmp = tempfile::tempdir().expect("temporary folder");
+    let args = [
+        "init",
+        "--action",
+        ACTION,
+        "--maintainer",
+        "alice",
+        "registry",
+    ];
+    let out = crate::support::cli::run_in(tmp.path(), args);
+    let text = crate::support::cli::transcript(&args, &out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for needed in [
+        "base_url",
+        "keygen",
+        "--into registry-src",
+        "preflight",
+        "GitHub Pages",
+        "public repository",
+    ] {
+        assert!(text.contains(needed), "no {needed:?} in:\n{text}");
+    }
+    crate::support::golden::assert_golden("cli/init.txt", text);
+}

@@ -42,7 +42,7 @@ fn load(text: &str) -> Yaml {
 /// A file `init` writes, pinned to `PINNED`.
 fn generated(rel: &str) -> String {
     let action = ActionRef::parse(PINNED).expect("a valid pin");
-    init::files(&action)
+    init::files(&action, &[])
         .into_iter()
         .find(|(name, _)| *name == rel)
         .unwrap_or_else(|| panic!("init writes no {rel}"))
@@ -1184,6 +1184,7 @@ fn action_check_refuses_a_workflow_edit_by_someone_not_a_maintainer() {
                 dir: dir.to_path_buf(),
                 action: Some(PINNED.to_owned()),
                 force: false,
+                maintainers: Vec::new(),
             })
             .expect("init");
             let settings = dir.join("registry-src/registry.toml");

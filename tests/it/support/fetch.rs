@@ -39,12 +39,14 @@ pub fn other_index_key() -> SigningKey {
 // A static file server
 
 /// Serves the files below a folder, read at request time, over HTTP/1.1 (one request per
-/// connection). Paths in `redirects` answer `302 Found` with the given `Location` instead.
+/// connection). Paths in `redirects` answer `302 Found` with the given `Location` instead, and
+/// paths in `answers` their status line (`409 Conflict`) and body.
 pub struct FileServer {
     port: u16,
     stopping: Arc<AtomicBool>,
     worker: Option<JoinHandle<()>>,
     pub redirects: Arc<Mutex<BTreeMap<String, String>>>,
+    pub answers: Arc<Mutex<BTreeMap<String, (String, String)>>>,
 }
 
 impl FileServer {
@@ -53,16 +55,21 @@ impl FileServer {
         let port = listener.local_addr().unwrap().port();
         let stopping = Arc::new(AtomicBool::new(false));
         let redirects = Arc::new(Mutex::new(BTreeMap::new()));
+        let answers = Arc::new(Mutex::new(BTreeMap::new()));
         let worker = {
-            let (root, stopping, redirects) =
-                (root.to_path_buf(), stopping.clone(), redirects.clone());
+            let (root, stopping, redirects, answers) = (
+                root.to_path_buf(),
+                stopping.clone(),
+                redirects.clone(),
+                answers.clone(),
+            );
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stopping.load(Ordering::SeqCst) {
                         break;
                     }
                     if let Ok(stream) = stream {
-                        let _ = answer(stream, &root, &redirects);
+                        let _ = answer(stream, &root, &redirects, &answers);
                     }
                 }
             })
@@ -72,6 +79,7 @@ impl FileServer {
             stopping,
             worker: Some(worker),
             redirects,
+            answers,
         }
     }
 
@@ -96,6 +104,7 @@ fn answer(
     stream: TcpStream,
     root: &Path,
     redirects: &Mutex<BTreeMap<String, String>>,
+    answers: &Mutex<BTreeMap<String, (String, String)>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
@@ -111,6 +120,14 @@ fn answer(
     let path = target.split(['?', '#']).next().unwrap_or("/");
     let rel = path.trim_start_matches('/');
     let mut out = stream;
+    let fixed = answers.lock().unwrap().get(rel).cloned();
+    if let Some((status, body)) = fixed {
+        return write!(
+            out,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
     let location = redirects.lock().unwrap().get(rel).cloned();
     if let Some(location) = location {
         return write!(
