@@ -79,14 +79,6 @@ impl Scheme {
             Scheme::V1 => "nodes with core #4307 or later",
         }
     }
-
-    /// The other scheme: what a re-signature moves a bundle to.
-    pub fn other(self) -> Scheme {
-        match self {
-            Scheme::Legacy => Scheme::V1,
-            Scheme::V1 => Scheme::Legacy,
-        }
-    }
 }
 
 impl std::fmt::Display for Scheme {

@@ -441,6 +441,55 @@ fn pack_command_makes_a_bundle_that_verifies() {
 }
 
 #[test]
+fn pack_command_signs_under_the_scheme_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_path = dir.path().join("key.json");
+    keygen(&key_path);
+    std::fs::write(dir.path().join("app.wasm"), WASM).expect("write");
+    let manifest = dir.path().join("manifest.json");
+    let text = json!({
+        "version": "1.0", "package": "com.example.cli", "appVersion": "0.1.0",
+        "minRuntimeVersion": "0.1.0", "wasm": {"path": "app.wasm"},
+    });
+    std::fs::write(&manifest, text.to_string()).expect("write");
+    for (scheme, expected) in [("legacy", "legacy"), ("v1", "v1")] {
+        let bundle = dir.path().join(format!("{scheme}.mpk"));
+        let out = run([
+            "pack".as_ref(),
+            manifest.as_os_str(),
+            "-k".as_ref(),
+            key_path.as_os_str(),
+            "-o".as_ref(),
+            bundle.as_os_str(),
+            "--scheme".as_ref(),
+            scheme.as_ref(),
+        ]);
+        assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+        let out = run(["verify".as_ref(), "--json".as_ref(), bundle.as_os_str()]);
+        assert_eq!(
+            stdout_json(&out)["reports"][0]["bundle"]["signatureScheme"],
+            expected
+        );
+    }
+    let out = run([
+        "pack".as_ref(),
+        manifest.as_os_str(),
+        "-k".as_ref(),
+        key_path.as_os_str(),
+        "-o".as_ref(),
+        dir.path().join("v2.mpk").as_os_str(),
+        "--scheme".as_ref(),
+        "v2".as_ref(),
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("use legacy or v1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn pack_command_reports_a_missing_artifact() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key_path = dir.path().join("key.json");

@@ -945,6 +945,7 @@ fn entry_parent_component() {
     assert_ok(&with_second_manifest("a/manifest.json"));
     let report = with_second_manifest("a/../manifest.json");
     assert_refused(&report, "a/../manifest.json", Rule::EntryParent);
+    assert_says(&report, "has a '..' component");
     assert_refused(
         &with_second_manifest("../escape.txt"),
         "../escape.txt",
@@ -957,6 +958,7 @@ fn entry_absolute() {
     // Node: ignores `/manifest.json` (another path) and accepts. Registry: refused.
     let report = with_second_manifest("/manifest.json");
     assert_refused(&report, "/manifest.json", Rule::EntryAbsolute);
+    assert_says(&report, "is absolute");
 }
 
 #[test]

@@ -34,6 +34,16 @@ fn add_resignature(repo: &Registry, key: &ed25519_dalek::SigningKey) -> String {
     rel
 }
 
+/// Commits `bytes` at `rel` as alice's change to `published()` and asserts the gate refuses
+/// it as not being a re-signature.
+fn assert_not_a_resignature(rel: &str, bytes: impl FnOnce(&Registry) -> Vec<u8>) {
+    let (repo, base) = published();
+    let bytes = bytes(&repo);
+    repo.write(rel, bytes);
+    repo.commit("a would-be re-signature");
+    assert_refused(&repo.check(&base, Some("alice")), rel, Rule::Resignature);
+}
+
 #[test]
 fn resignature_by_the_owner_passes_check() {
     let (repo, base) = published();
@@ -53,49 +63,35 @@ fn resignature_by_a_non_owner_is_refused() {
 #[test]
 fn resignature_that_changes_the_manifest_is_refused() {
     // Signed under v1 by the same key, but with another description: a new manifest.
-    let (repo, base) = published();
     let mut manifest = pack_manifest(NOTES, "1.0.0");
     manifest["metadata"]["description"] = "Now with more features".into();
-    let rel = resignature_path("1.0.0", Scheme::V1);
-    repo.write(&rel, packed_as(manifest, &key(1), Scheme::V1));
-    repo.commit("notes 1.0.0 under v1, edited");
-    assert_refused(&repo.check(&base, Some("alice")), &rel, Rule::Resignature);
+    assert_not_a_resignature(&resignature_path("1.0.0", Scheme::V1), |_| {
+        packed_as(manifest, &key(1), Scheme::V1)
+    });
 }
 
 #[test]
 fn resignature_under_the_same_scheme_is_refused() {
     // The published bundle's bytes under a `+legacy` name: not a move to another scheme.
-    let (repo, base) = published();
-    let rel = resignature_path("1.0.0", Scheme::Legacy);
-    repo.write(&rel, repo.read(&bundle_path(NOTES, "1.0.0")));
-    repo.commit("a copy");
-    assert_refused(&repo.check(&base, Some("alice")), &rel, Rule::Resignature);
+    assert_not_a_resignature(&resignature_path("1.0.0", Scheme::Legacy), |repo| {
+        repo.read(&bundle_path(NOTES, "1.0.0"))
+    });
 }
 
 #[test]
 fn resignature_by_another_key_is_refused() {
     // The same manifest, signed under v1 by another key (an owner's new key, say): a new
     // signer is a new application, never a re-signature.
-    let (repo, base) = published();
-    let rel = resignature_path("1.0.0", Scheme::V1);
-    repo.write(
-        &rel,
-        packed_as(pack_manifest(NOTES, "1.0.0"), &key(2), Scheme::V1),
-    );
-    repo.commit("notes 1.0.0 under v1 by key 2");
-    assert_refused(&repo.check(&base, Some("alice")), &rel, Rule::Resignature);
+    assert_not_a_resignature(&resignature_path("1.0.0", Scheme::V1), |_| {
+        packed_as(pack_manifest(NOTES, "1.0.0"), &key(2), Scheme::V1)
+    });
 }
 
 #[test]
 fn resignature_without_an_original_is_refused() {
-    let (repo, base) = published();
-    let rel = resignature_path("2.0.0", Scheme::V1);
-    repo.write(
-        &rel,
-        packed_as(pack_manifest(NOTES, "2.0.0"), &key(1), Scheme::V1),
-    );
-    repo.commit("a version under a re-signature's name");
-    assert_refused(&repo.check(&base, Some("alice")), &rel, Rule::Resignature);
+    assert_not_a_resignature(&resignature_path("2.0.0", Scheme::V1), |_| {
+        packed_as(pack_manifest(NOTES, "2.0.0"), &key(1), Scheme::V1)
+    });
 }
 
 #[test]
